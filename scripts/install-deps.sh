@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Installs what igmpd's tests, demo and fuzzing need on a Debian 12 machine, idempotently.
+# Safe to run again: each step checks first and does nothing when its tool is already there.
+#
+#   tshark, tcpdump    second decoder and captures in tests
+#   nftables           host firewalls in the netns tests, snooping's report-drop table
+#   iproute2 >= 6.15   Debian 12's 6.1 ignores `bridge mdb ... proto`; taken from
+#                      bookworm-backports, enabled by copying the system's own Debian apt
+#                      source entry with the suite changed (no registry host is written here)
+#   cargo-fuzz         fuzz targets (scripts/fuzz.sh)
+set -euo pipefail
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        log "must run as root (apt-get, network namespaces)"
+        exit 1
+    fi
+}
+
+apt_updated=0
+apt_update_once() {
+    if [ "$apt_updated" -eq 0 ]; then
+        log "apt-get update"
+        apt-get update -qq >/dev/null
+        apt_updated=1
+    fi
+}
+
+apt_install() {
+    apt_update_once
+    log "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+iproute2_version() {
+    # "ip utility, iproute2-6.1.0, libbpf 1.1.2" -> 6.1.0 ; "iproute2-6.15.0" -> 6.15.0
+    ip -V 2>/dev/null | sed -n 's/.*iproute2-\([0-9][0-9.]*\).*/\1/p' | head -n1
+}
+
+iproute2_is_modern() {
+    local v major minor
+    v=$(iproute2_version)
+    [ -n "$v" ] || return 1
+    major=${v%%.*}
+    minor=${v#*.}
+    minor=${minor%%.*}
+    [ "$major" -gt 6 ] || { [ "$major" -eq 6 ] && [ "$minor" -ge 15 ]; }
+}
+
+# Enable bookworm-backports by copying the system's own Debian source entry (deb822 or
+# one-line format) with the suite changed. Never names a host of its own.
+enable_backports() {
+    local codename
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    [ -n "$codename" ] || { log "cannot tell the Debian codename"; return 1; }
+    if grep -rqs "${codename}-backports" /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null; then
+        return 0
+    fi
+    local src=/etc/apt/sources.list.d/debian.sources
+    if [ -f "$src" ]; then
+        # First deb822 stanza whose Suites list the plain codename: keep its URIs and keyring.
+        awk -v cn="$codename" '
+            BEGIN { RS=""; FS="\n" }
+            {
+                found = 0
+                for (i = 1; i <= NF; i++) {
+                    if ($i ~ /^Suites:/) {
+                        n = split($i, w, /[ \t]+/)
+                        for (j = 2; j <= n; j++) if (w[j] == cn) found = 1
+                    }
+                }
+                if (found && !done) {
+                    for (i = 1; i <= NF; i++) {
+                        if ($i ~ /^#/) continue
+                        if ($i ~ /^Suites:/) print "Suites: " cn "-backports"
+                        else print $i
+                    }
+                    done = 1
+                }
+            }' "$src" > /etc/apt/sources.list.d/igmpd-backports.sources
+        if [ -s /etc/apt/sources.list.d/igmpd-backports.sources ]; then
+            apt_updated=0
+            return 0
+        fi
+        rm -f /etc/apt/sources.list.d/igmpd-backports.sources
+    fi
+    if [ -f /etc/apt/sources.list ]; then
+        local line
+        line=$(grep -E "^deb[[:space:]].*[[:space:]]${codename}[[:space:]]" /etc/apt/sources.list | head -n1 || true)
+        if [ -n "$line" ]; then
+            echo "$line" | sed "s/[[:space:]]${codename}[[:space:]]/ ${codename}-backports /" \
+                > /etc/apt/sources.list.d/igmpd-backports.list
+            apt_updated=0
+            return 0
+        fi
+    fi
+    log "found no Debian apt source entry to copy for ${codename}-backports"
+    return 1
+}
+
+main() {
+    need_root
+    local pkgs=()
+    command -v tshark >/dev/null || pkgs+=(tshark)
+    command -v tcpdump >/dev/null || pkgs+=(tcpdump)
+    command -v nft >/dev/null || pkgs+=(nftables)
+    command -v strace >/dev/null || pkgs+=(strace)
+    if [ "${#pkgs[@]}" -gt 0 ]; then
+        # tshark asks whether non-root users may capture; answer no without a prompt.
+        echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+        apt_install "${pkgs[@]}"
+    fi
+    if ! iproute2_is_modern; then
+        local codename
+        codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+        if enable_backports; then
+            apt_update_once
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                -t "${codename}-backports" iproute2 >/dev/null
+        fi
+        iproute2_is_modern || { log "iproute2 is $(iproute2_version), need >= 6.15"; exit 1; }
+    fi
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        log "cargo install cargo-fuzz"
+        cargo install --locked --quiet cargo-fuzz
+    fi
+    log "ok: tshark $(tshark -v 2>/dev/null | head -n1 | awk '{print $3}'), iproute2 $(iproute2_version), $(cargo fuzz --version)"
+}
+
+main "$@"
