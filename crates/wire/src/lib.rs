@@ -17,6 +17,7 @@ pub mod frame;
 pub mod igmp;
 pub mod mld;
 pub mod mrd;
+pub mod pcap;
 pub mod pim;
 pub mod record;
 

@@ -26,7 +26,7 @@ pub struct PimHello {
 impl PimHello {
     /// Parses a PIM message carried in IPv4; `NotPimHello` for other PIM messages.
     pub fn parse_v4(buf: &[u8]) -> Result<Self, DecodeError> {
-        Self::parse(buf, |b| checksum::verify(b))
+        Self::parse(buf, checksum::verify)
     }
 
     /// Parses a PIM message carried in IPv6 (checksum with the pseudo-header).
