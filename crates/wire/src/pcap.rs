@@ -45,6 +45,34 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Record>, PcapError> {
     }
 }
 
+/// Like [`read`], for a classic pcap file that is still being written (tcpdump -U): a
+/// record cut short at the end is left out instead of failing the whole read.
+pub fn read_growing(bytes: &[u8]) -> Result<Vec<Record>, PcapError> {
+    match read(bytes) {
+        Err(PcapError::Truncated(at)) if at > 24 && bytes.len() >= 24 => {
+            read(&bytes[..last_whole_record_end(bytes, at)])
+        }
+        other => other,
+    }
+}
+
+/// The end of the last whole record of a classic pcap before byte `at`.
+fn last_whole_record_end(bytes: &[u8], at: usize) -> usize {
+    let le = matches!(
+        bytes[..4],
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1]
+    );
+    let mut off = 24;
+    while let Ok(caplen) = u32_at(bytes, off + 8, le) {
+        let next = off + 16 + caplen as usize;
+        if next > bytes.len() || next > at + 16 {
+            break;
+        }
+        off = next;
+    }
+    off
+}
+
 fn u16_at(b: &[u8], off: usize, le: bool) -> Result<u16, PcapError> {
     let s = b.get(off..off + 2).ok_or(PcapError::Truncated(off))?;
     Ok(if le {
@@ -193,6 +221,24 @@ mod tests {
             },
         ];
         assert_eq!(read(&write(&recs)).unwrap(), recs);
+    }
+
+    #[test]
+    fn growing_file_leaves_out_a_cut_last_record() {
+        let recs: Vec<Record> = (0..3)
+            .map(|i| Record {
+                timestamp_us: i,
+                link_type: LINKTYPE_ETHERNET,
+                data: vec![i as u8; 10],
+            })
+            .collect();
+        let mut w = write(&recs);
+        assert_eq!(read_growing(&w).unwrap(), recs);
+        w.truncate(w.len() - 3);
+        assert!(read(&w).is_err());
+        assert_eq!(read_growing(&w).unwrap(), recs[..2]);
+        w.truncate(24 + 26 + 5);
+        assert_eq!(read_growing(&w).unwrap(), recs[..1]);
     }
 
     #[test]

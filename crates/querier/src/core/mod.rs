@@ -1,0 +1,21 @@
+//! The sans-IO protocol core.
+//!
+//! - [`time`]: the virtual clock's instants.
+//! - [`config`]: the protocol variables of RFC 9776 §8 / RFC 9777 §9 and their checks.
+//! - [`membership`]: router-side membership state per group (RFC 9776 §6), written once
+//!   and used by the querier per interface and by the snooper per port.
+//! - [`instance`]: one querier on one interface for one family: election, general and
+//!   specific queries, compatibility modes.
+
+pub mod config;
+pub mod instance;
+pub mod membership;
+pub mod time;
+
+pub use config::{Config, ConfigError, Generation, Proto};
+pub use instance::{Action, Event, Instance, QueryIn, QueryOut, Role};
+pub use membership::{FilterMode, Forwarding, GroupView, Membership, Report, Timing};
+pub use time::Instant;
+
+#[cfg(test)]
+mod tests;
