@@ -1,23 +1,44 @@
 //! igmpd: userspace IGMP/MLD querier and snooping daemon for Linux.
 //!
-//! The protocol work lives in the library crates under `crates/`; this binary is the CLI.
-//! Commands arrive with the issues that build them (query, snoop, doctor, run).
+//! The protocol work lives in the library crates under `crates/`; this binary is the CLI,
+//! the control socket and the wiring of the daemons.
+
+mod control;
+mod duration;
+mod query;
+mod status;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser};
 
 /// Userspace IGMP/MLD querier and snooping bridge for Linux.
 #[derive(Debug, Parser)]
 #[command(name = "igmpd", version, about, long_about = None)]
 struct Cli {
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Run an IGMP/MLD querier on one or more interfaces.
+    Query(QueryArgs),
+    /// Show the state of a running igmpd.
+    Status {
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Control socket of the daemon to ask.
+        #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
+        control_socket: PathBuf,
+    },
     /// Decode a hex-encoded IGMP/MLD frame or IP packet and print what it holds.
     Decode {
         /// The bytes as hex digits; spaces and colons are ignored.
@@ -26,6 +47,64 @@ enum Command {
         #[arg(long, value_enum, default_value = "ethernet")]
         layer: Layer,
     },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    duration::parse(s)
+}
+
+/// Protocol timers and versions, shared by `query` (and later `snoop`).
+#[derive(Debug, Clone, Args)]
+pub struct ProtocolArgs {
+    /// IGMP version to query with.
+    #[arg(long, value_name = "1|2|3", default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub igmp_version: u8,
+    /// MLD version to query with.
+    #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub mld_version: u8,
+    /// Do not run MLD (IPv6).
+    #[arg(long)]
+    pub no_mld: bool,
+    /// Do not run IGMP (IPv4).
+    #[arg(long)]
+    pub no_igmp: bool,
+    /// Query Interval (RFC 9776 §8.2).
+    #[arg(long, value_name = "DUR", default_value = "125s", value_parser = parse_duration)]
+    pub query_interval: Duration,
+    /// Query Response Interval, the Max Resp Time of general queries (§8.3).
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    pub query_response_interval: Duration,
+    /// Robustness Variable (§8.1).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub robustness: u8,
+    /// Last Member Query Interval (§8.8).
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub last_member_query_interval: Duration,
+    /// Last Member Query Count (§8.9) [default: the robustness variable].
+    #[arg(long, value_name = "N")]
+    pub last_member_query_count: Option<u8>,
+}
+
+/// `igmpd query`.
+#[derive(Debug, Clone, Args)]
+pub struct QueryArgs {
+    /// Interfaces to query on (plain, VLAN or bridge interfaces).
+    #[arg(value_name = "IFACE", required = true)]
+    pub ifaces: Vec<String>,
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+    /// Startup Query Interval (§8.6) [default: a quarter of the query interval].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub startup_query_interval: Option<Duration>,
+    /// Startup Query Count (§8.7) [default: the robustness variable].
+    #[arg(long, value_name = "N")]
+    pub startup_query_count: Option<u8>,
+    /// Track state and take part in nothing: never send a query.
+    #[arg(long)]
+    pub passive: bool,
+    /// Where `igmpd status` reaches this daemon.
+    #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
+    pub control_socket: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -38,7 +117,13 @@ enum Layer {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose);
     let result = match cli.command {
+        Command::Query(args) => query::run(args),
+        Command::Status {
+            json,
+            control_socket,
+        } => status(json, &control_socket),
         Command::Decode { hex, layer } => decode(&hex, layer),
     };
     match result {
@@ -49,6 +134,34 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+fn status(json: bool, path: &std::path::Path) -> anyhow::Result<()> {
+    let doc = control::request(path, &serde_json::json!({"command": "status"}))?;
+    let text = if json {
+        serde_json::to_string_pretty(&doc)?
+    } else {
+        status::render(&doc)
+    };
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = writeln!(std::io::stdout().lock(), "{}", text.trim_end());
+    Ok(())
 }
 
 fn decode(hex: &str, layer: Layer) -> anyhow::Result<()> {
@@ -68,7 +181,6 @@ fn decode(hex: &str, layer: Layer) -> anyhow::Result<()> {
         Layer::Ip => igmpd_wire::parse_ip(&bytes).map(|p| format!("{p:?}")),
     }
     .map_err(|e| anyhow::anyhow!("cannot decode ({}): {e}", e.reason()))?;
-    // A closed pipe (`| head`) is not an error worth a message.
     let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(())
 }

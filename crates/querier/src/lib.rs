@@ -6,4 +6,6 @@
 //! it wants to be called again. It never sleeps, reads a clock or touches a socket, so
 //! its tests run whole protocol timelines in virtual time.
 
+pub mod codec;
 pub mod core;
+pub mod io;

@@ -180,6 +180,11 @@ impl<A: Ord + Copy + Hash + Debug> Instance<A> {
         self.queries_sent
     }
 
+    /// True between [`Instance::link_up`] and [`Instance::link_down`].
+    pub fn link_is_up(&self) -> bool {
+        self.link_up
+    }
+
     /// Current role.
     pub fn role(&self) -> Role {
         if !self.link_up {

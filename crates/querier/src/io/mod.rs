@@ -1,0 +1,6 @@
+//! The I/O shell: sockets, the clock and the event loop around the sans-IO core.
+
+pub mod daemon;
+pub mod monitor;
+pub mod packet;
+mod sys;

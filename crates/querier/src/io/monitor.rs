@@ -1,0 +1,175 @@
+//! Following the system: links (up, down, created, deleted) and addresses (added, removed)
+//! over rtnetlink, so a running querier re-elects and re-opens sockets without a restart.
+
+use std::io;
+use std::net::IpAddr;
+
+use futures::{StreamExt, TryStreamExt};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::RouteNetlinkMessage;
+use rtnetlink::packet_core::NetlinkPayload;
+use rtnetlink::sys::AsyncSocket;
+use rtnetlink::MulticastGroup;
+
+/// What changed on the system, as the shell needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SystemEvent {
+    /// A link exists (new, or changed): its name, state and MAC.
+    Link {
+        /// Interface index.
+        ifindex: u32,
+        /// Interface name.
+        name: String,
+        /// Administratively up and with carrier (IFF_UP and IFF_RUNNING).
+        up: bool,
+        /// Its MAC address, when it has one.
+        mac: Option<[u8; 6]>,
+    },
+    /// A link was deleted.
+    LinkRemoved {
+        /// Interface index.
+        ifindex: u32,
+        /// Interface name.
+        name: String,
+    },
+    /// An address was added (or changed) or removed.
+    Address {
+        /// Interface index.
+        ifindex: u32,
+        /// The address.
+        addr: IpAddr,
+        /// False when it was removed.
+        present: bool,
+        /// Usable as a source: not tentative (DAD running) and DAD did not fail.
+        usable: bool,
+    },
+    /// Events were lost (the socket overran): the caller must dump again.
+    Resync,
+}
+
+/// An rtnetlink connection subscribed to link and address changes.
+#[derive(Debug)]
+pub struct Monitor {
+    handle: rtnetlink::Handle,
+    events: futures::channel::mpsc::UnboundedReceiver<(
+        rtnetlink::packet_core::NetlinkMessage<RouteNetlinkMessage>,
+        rtnetlink::sys::SocketAddr,
+    )>,
+}
+
+impl Monitor {
+    /// Subscribes (link, IPv4 and IPv6 address groups) and spawns the connection task on
+    /// the current tokio runtime. Subscribing before dumping means nothing falls between.
+    pub fn new() -> io::Result<Self> {
+        let (mut conn, handle, events) = rtnetlink::new_multicast_connection(&[
+            MulticastGroup::Link,
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
+        ])?;
+        // Room for bursts of events (hundreds of interfaces changing at once).
+        conn.socket_mut().socket_mut().set_rx_buf_sz(4 << 20)?;
+        tokio::spawn(conn);
+        Ok(Monitor { handle, events })
+    }
+
+    /// Every link and address now, as events.
+    pub async fn dump(&self) -> io::Result<Vec<SystemEvent>> {
+        let mut out = Vec::new();
+        let mut links = self.handle.link().get().execute();
+        while let Some(m) = links.try_next().await.map_err(to_io)? {
+            out.extend(link_event(&m, false));
+        }
+        let mut addrs = self.handle.address().get().execute();
+        while let Some(m) = addrs.try_next().await.map_err(to_io)? {
+            out.extend(address_event(&m, true));
+        }
+        Ok(out)
+    }
+
+    /// The next change; None when the connection ended.
+    pub async fn next(&mut self) -> Option<Vec<SystemEvent>> {
+        let (msg, _) = self.events.next().await?;
+        Some(match msg.payload {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) => {
+                link_event(&m, false).into_iter().collect()
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(m)) => {
+                link_event(&m, true).into_iter().collect()
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(m)) => {
+                address_event(&m, true).into_iter().collect()
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(m)) => {
+                address_event(&m, false).into_iter().collect()
+            }
+            // An error on the event socket (ENOBUFS: events were dropped) means our view
+            // may be stale.
+            NetlinkPayload::Error(_) | NetlinkPayload::Overrun(_) => vec![SystemEvent::Resync],
+            _ => Vec::new(),
+        })
+    }
+}
+
+fn to_io(e: rtnetlink::Error) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+fn link_event(m: &LinkMessage, removed: bool) -> Option<SystemEvent> {
+    let name = m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.clone()),
+        _ => None,
+    })?;
+    let ifindex = m.header.index;
+    if removed {
+        return Some(SystemEvent::LinkRemoved { ifindex, name });
+    }
+    let mac = m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Address(b) if b.len() == 6 => {
+            let mut mac = [0u8; 6];
+            mac.copy_from_slice(b);
+            Some(mac)
+        }
+        _ => None,
+    });
+    let up = m.header.flags.contains(LinkFlags::Up) && m.header.flags.contains(LinkFlags::Running);
+    Some(SystemEvent::Link {
+        ifindex,
+        name,
+        up,
+        mac,
+    })
+}
+
+fn address_event(m: &AddressMessage, present: bool) -> Option<SystemEvent> {
+    // IFA_LOCAL is the interface's own address on point-to-point links; IFA_ADDRESS
+    // otherwise (where both exist they are equal).
+    let addr = m
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            AddressAttribute::Local(a) => Some(*a),
+            _ => None,
+        })
+        .or_else(|| {
+            m.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(a) => Some(*a),
+                _ => None,
+            })
+        })?;
+    let flags = m
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            AddressAttribute::Flags(f) => Some(*f),
+            _ => None,
+        })
+        .unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(m.header.flags.bits())));
+    let usable = !flags.intersects(AddressFlags::Tentative | AddressFlags::Dadfailed);
+    Some(SystemEvent::Address {
+        ifindex: m.header.index,
+        addr,
+        present,
+        usable,
+    })
+}

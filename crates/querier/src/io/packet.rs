@@ -1,0 +1,269 @@
+//! AF_PACKET sockets for IGMP, MLD and PIM, with a classic BPF filter so only those frames
+//! reach userspace.
+//!
+//! A raw IPv4 IGMP socket does not see IGMPv2/MLDv1 reports to groups this host has not
+//! joined; AF_PACKET sees every frame on the interface, before any local firewall, and
+//! lets us send whole frames: queries from 0.0.0.0, the Router Alert option, tags.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
+
+use super::sys;
+
+/// Which frames the BPF filter lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// IPv4 IGMP, and IPv6 whose first next header is Hop-by-Hop followed by ICMPv6 (how
+    /// every MLD message travels, RFC 9777 §5).
+    IgmpMld,
+    /// The same plus PIM over IPv4 and IPv6 (router-port detection).
+    IgmpMldPim,
+}
+
+// Classic BPF opcodes (<linux/filter.h>).
+const LDH_ABS: u16 = 0x28;
+const LDB_ABS: u16 = 0x30;
+const JEQ_K: u16 = 0x15;
+const RET_K: u16 = 0x06;
+
+/// One classic BPF instruction (struct sock_filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insn {
+    code: u16,
+    jt: u8,
+    jf: u8,
+    k: u32,
+}
+
+impl Filter {
+    /// The program for the kernel.
+    pub fn program(self) -> Vec<SockFilter> {
+        self.insns()
+            .into_iter()
+            .map(|i| SockFilter::new(i.code, i.jt, i.jf, i.k))
+            .collect()
+    }
+
+    /// The program. Offsets are into the untagged frame: the kernel strips 802.1Q tags
+    /// before packet sockets see the frame (the VID arrives in PACKET_AUXDATA).
+    fn insns(self) -> Vec<Insn> {
+        let f = |code, jt, jf, k| Insn { code, jt, jf, k };
+        let pim = self == Filter::IgmpMldPim;
+        // Jump offsets count instructions to skip; ACCEPT and REJECT are the last two.
+        let mut p = vec![
+            f(LDH_ABS, 0, 0, 12),        // 0: EtherType
+            f(JEQ_K, 0, 3, 0x0800),      // 1: IPv4? else 5
+            f(LDB_ABS, 0, 0, 23),        // 2: IPv4 protocol
+            f(JEQ_K, 0, 0, 2),           // 3: IGMP -> ACCEPT (patched)
+            f(JEQ_K, 0, 0, 103),         // 4: PIM -> ACCEPT/REJECT (patched)
+            f(JEQ_K, 0, 0, 0x86dd),      // 5: IPv6? else REJECT (patched)
+            f(LDB_ABS, 0, 0, 20),        // 6: IPv6 next header
+            f(JEQ_K, 1, 0, 0),           // 7: Hop-by-Hop -> 9
+            f(JEQ_K, 0, 0, 103),         // 8: PIM -> ACCEPT/REJECT (patched)
+            f(LDB_ABS, 0, 0, 54),        // 9: next header after HbH
+            f(JEQ_K, 0, 0, 58),          // 10: ICMPv6 -> ACCEPT (patched)
+            f(RET_K, 0, 0, 0x0004_0000), // 11: ACCEPT
+            f(RET_K, 0, 0, 0),           // 12: REJECT
+        ];
+        const ACCEPT: usize = 11;
+        const REJECT: usize = 12;
+        let to = |from: usize, target: usize| (target - from - 1) as u8;
+        p[3] = f(JEQ_K, to(3, ACCEPT), 0, 2);
+        p[4] = if pim {
+            f(JEQ_K, to(4, ACCEPT), to(4, REJECT), 103)
+        } else {
+            f(JEQ_K, to(4, REJECT), to(4, REJECT), 103)
+        };
+        p[5] = f(JEQ_K, 0, to(5, REJECT), 0x86dd);
+        p[8] = if pim {
+            f(JEQ_K, to(8, ACCEPT), to(8, REJECT), 103)
+        } else {
+            f(JEQ_K, to(8, REJECT), to(8, REJECT), 103)
+        };
+        p[10] = f(JEQ_K, to(10, ACCEPT), to(10, REJECT), 58);
+        p
+    }
+}
+
+/// A frame received, without its bytes (they are in the caller's buffer).
+pub use sys::RecvInfo;
+
+/// An AF_PACKET socket bound to one interface.
+#[derive(Debug)]
+pub struct PacketSocket {
+    socket: Socket,
+    ifindex: u32,
+}
+
+impl PacketSocket {
+    /// Opens a non-blocking socket on `ifindex` with `filter`. Needs CAP_NET_RAW.
+    pub fn open(ifindex: u32, filter: Filter) -> io::Result<Self> {
+        let socket = Socket::new(
+            Domain::PACKET,
+            Type::RAW.nonblocking().cloexec(),
+            Some(Protocol::from(i32::from(sys::ETH_P_ALL_BE))),
+        )?;
+        // Filter first, bind second: nothing unfiltered is queued in between.
+        socket.attach_filter(&filter.program())?;
+        sys::bind_packet(socket.as_fd(), ifindex)?;
+        sys::add_allmulti(socket.as_fd(), ifindex)?;
+        sys::enable_auxdata(socket.as_fd())?;
+        // Bursts of reports (thousands of joins at once) must not overflow the queue.
+        sys::set_rcvbuf(socket.as_fd(), 8 << 20)?;
+        Ok(PacketSocket { socket, ifindex })
+    }
+
+    /// The interface it is bound to.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// Receives one frame into `buf` without blocking; `Ok(None)` when none is queued.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<RecvInfo>> {
+        sys::recv(self.socket.as_fd(), buf)
+    }
+
+    /// Sends one whole frame.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        let n = self.socket.send(frame)?;
+        if n == frame.len() {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "short send on packet socket",
+            ))
+        }
+    }
+
+    /// Frames received and dropped by the kernel since the last call (PACKET_STATISTICS).
+    pub fn stats(&self) -> io::Result<(u32, u32)> {
+        sys::packet_stats(self.socket.as_fd())
+    }
+}
+
+impl AsRawFd for PacketSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+impl AsFd for PacketSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+/// Registers the socket with the tokio reactor for readability.
+pub fn into_async(sock: PacketSocket) -> io::Result<tokio::io::unix::AsyncFd<PacketSocket>> {
+    super::sys::register_readable(sock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use igmpd_wire::frame::{Ipv4Header, Ipv6Header};
+    use igmpd_wire::pim::PimHello;
+    use igmpd_wire::{
+        igmp, mld, Frame, IgmpQuery, IgmpRepr, IgmpVersion, MldQuery, MldRepr, MldVersion,
+    };
+
+    /// A classic BPF interpreter for the opcodes the filter uses, to test the program.
+    fn run(insns: &[Insn], pkt: &[u8]) -> u32 {
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let i = insns[pc];
+            match i.code {
+                LDH_ABS => {
+                    let k = i.k as usize;
+                    let Some(b) = pkt.get(k..k + 2) else { return 0 };
+                    acc = u32::from(u16::from_be_bytes([b[0], b[1]]));
+                }
+                LDB_ABS => {
+                    let Some(b) = pkt.get(i.k as usize) else {
+                        return 0;
+                    };
+                    acc = u32::from(*b);
+                }
+                JEQ_K => {
+                    pc += usize::from(if acc == i.k { i.jt } else { i.jf });
+                }
+                RET_K => return i.k,
+                c => panic!("opcode {c:#x}"),
+            }
+            pc += 1;
+        }
+    }
+
+    /// IGMP, MLD, PIM, UDP and a neighbour solicitation.
+    fn frames() -> [Vec<u8>; 5] {
+        let mac = [2, 0, 0, 0, 0, 1];
+        let igmp = Frame::igmp(
+            mac,
+            None,
+            Ipv4Header::igmp("10.0.0.1".parse().unwrap(), igmp::ALL_SYSTEMS),
+            IgmpRepr::Query(IgmpQuery::general(IgmpVersion::V3, 1000, 2, 125)),
+        )
+        .to_bytes();
+        let mld = Frame::mld(
+            mac,
+            None,
+            Ipv6Header::mld("fe80::1".parse().unwrap(), mld::ALL_NODES),
+            MldRepr::Query(MldQuery::general(MldVersion::V2, 1000, 2, 125)),
+        )
+        .to_bytes();
+        let pim = {
+            let ip = Ipv4Header {
+                router_alert: false,
+                ..Ipv4Header::igmp(
+                    "10.0.0.1".parse().unwrap(),
+                    igmpd_wire::pim::ALL_PIM_ROUTERS_V4,
+                )
+            };
+            Frame {
+                ethernet: igmpd_wire::EthernetHeader::multicast(mac, ip.dst.into(), None),
+                packet: igmpd_wire::Packet::PimHelloV4 {
+                    ip,
+                    hello: PimHello {
+                        holdtime: Some(105),
+                    },
+                },
+            }
+            .to_bytes()
+        };
+        // UDP in IPv4 and a neighbour solicitation (ICMPv6 without Hop-by-Hop).
+        let mut udp = igmp.clone();
+        udp[14 + 9] = 17;
+        let mut ns = vec![0u8; 14 + 40 + 24];
+        ns[12] = 0x86;
+        ns[13] = 0xdd;
+        ns[14] = 0x60;
+        ns[14 + 6] = 58;
+        [igmp, mld, pim, udp, ns]
+    }
+
+    #[test]
+    fn filter_passes_igmp_and_mld_only() {
+        let [igmp, mld, pim, udp, ns] = frames();
+        let p = Filter::IgmpMld.insns();
+        assert_ne!(run(&p, &igmp), 0);
+        assert_ne!(run(&p, &mld), 0);
+        assert_eq!(run(&p, &pim), 0);
+        assert_eq!(run(&p, &udp), 0);
+        assert_eq!(run(&p, &ns), 0);
+        assert_eq!(run(&p, &[0u8; 10]), 0);
+    }
+
+    #[test]
+    fn pim_filter_adds_pim() {
+        let [igmp, mld, pim, udp, ns] = frames();
+        let p = Filter::IgmpMldPim.insns();
+        assert_ne!(run(&p, &igmp), 0);
+        assert_ne!(run(&p, &mld), 0);
+        assert_ne!(run(&p, &pim), 0);
+        assert_eq!(run(&p, &udp), 0);
+        assert_eq!(run(&p, &ns), 0);
+    }
+}
