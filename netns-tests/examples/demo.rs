@@ -25,12 +25,20 @@ fn mdb_ports(lab: &Lab, group: IpAddr) -> Result<String> {
         .into_iter()
         .filter(|e| e.group == group)
         .map(|e| {
-            let who = lab.hosts().iter().find(|h| h.port() == e.port).map_or("?", |h| h.name());
+            let who = lab
+                .hosts()
+                .iter()
+                .find(|h| h.port() == e.port)
+                .map_or("?", |h| h.name());
             format!("{} (host {who})", e.port)
         })
         .collect();
     ports.sort();
-    Ok(if ports.is_empty() { "none".into() } else { ports.join(", ") })
+    Ok(if ports.is_empty() {
+        "none".into()
+    } else {
+        ports.join(", ")
+    })
 }
 
 fn burst(s: &mut Member, a: &mut Member, b: &mut Member, group: IpAddr) -> Result<(u64, u64)> {
@@ -57,11 +65,23 @@ fn main() -> Result<()> {
     println!("network namespaces created for this demo and deleted at the end.");
 
     step(1, "Setting up the LAN");
-    let lab = Lab::builder().bridge(config).hosts(&["s", "a", "b"]).build()?;
-    println!("  switch : Linux bridge {} with IGMP snooping, its own querier at {}", lab.switch().bridge(), lab.switch().ipv4().map_or("-".into(), |a| a.to_string()));
+    let lab = Lab::builder()
+        .bridge(config)
+        .hosts(&["s", "a", "b"])
+        .build()?;
+    println!(
+        "  switch : Linux bridge {} with IGMP snooping, its own querier at {}",
+        lab.switch().bridge(),
+        lab.switch().ipv4().map_or("-".into(), |a| a.to_string())
+    );
     println!("           query interval {query:?}, membership interval {membership:?} (defaults: 125 s, 260 s)");
     for h in lab.hosts() {
-        println!("  host {} : {} on bridge port {}", h.name(), h.ipv4(), h.port());
+        println!(
+            "  host {} : {} on bridge port {}",
+            h.name(),
+            h.ipv4(),
+            h.port()
+        );
     }
     let member = Member::locate_binary()?;
     let mut s = Member::spawn(lab.host("s"), &member)?;
@@ -89,25 +109,40 @@ fn main() -> Result<()> {
     lab.wait_membership("b", group, true, Duration::from_secs(5))?;
     println!("  switch MDB for {group}: {}", mdb_ports(&lab, group)?);
     let (ra, rb) = burst(&mut s, &mut a, &mut b, group)?;
-    println!("  S sends {BURST} packets: A receives {ra}, B receives {rb}   (B's join reports went out)");
+    println!(
+        "  S sends {BURST} packets: A receives {ra}, B receives {rb}   (B's join reports went out)"
+    );
 
-    step(3, "The querier asks; B's firewall drops the question; the switch forgets B");
+    step(
+        3,
+        "The querier asks; B's firewall drops the question; the switch forgets B",
+    );
     lab.wait_membership("b", group, false, membership + Duration::from_secs(10))?;
-    println!("  B's entry expired {:.1?} after the join", joined.elapsed());
+    println!(
+        "  B's entry expired {:.1?} after the join",
+        joined.elapsed()
+    );
     println!("  switch MDB for {group}: {}", mdb_ports(&lab, group)?);
     let (ra, rb) = burst(&mut s, &mut a, &mut b, group)?;
     println!("  S sends {BURST} packets: A receives {ra}, B receives {rb}   <- B is cut off; its application still listens");
 
     step(4, "The fix: let IGMP in on B");
     println!("  nft add rule inet hostfw input ip protocol igmp accept");
-    lab.host("b").nft("add rule inet hostfw input ip protocol igmp accept")?;
+    lab.host("b")
+        .nft("add rule inet hostfw input ip protocol igmp accept")?;
     let fixed = Instant::now();
     lab.wait_membership("b", group, true, 2 * query + Duration::from_secs(5))?;
-    println!("  B answered the next query: registered again after {:.1?}", fixed.elapsed());
+    println!(
+        "  B answered the next query: registered again after {:.1?}",
+        fixed.elapsed()
+    );
     let (ra, rb) = burst(&mut s, &mut a, &mut b, group)?;
     println!("  S sends {BURST} packets: A receives {ra}, B receives {rb}");
 
-    step(5, "Cleaning up (namespaces and helper processes are removed)");
+    step(
+        5,
+        "Cleaning up (namespaces and helper processes are removed)",
+    );
     drop((s, a, b));
     drop(lab);
     println!("  done");

@@ -34,6 +34,7 @@
 
 pub mod capture;
 mod cmd;
+mod daemon;
 mod ffi;
 mod lab;
 pub mod mdb;
@@ -42,6 +43,7 @@ mod netns;
 mod poll;
 
 pub use cmd::{exec, exec_ok, nft, sysctl, sysctl_get, DEFAULT_COMMAND_TIMEOUT};
+pub use daemon::{Igmpd, IGMPD_START_TIMEOUT};
 pub use lab::{BridgeConfig, Host, HostSpec, IgmpVersion, Lab, LabBuilder, MldVersion, Switch};
 pub use member::{Member, MEMBER_REPLY_TIMEOUT};
 pub use netns::{cleanup_stale_namespaces, Netns, NsChild, NETNS_PREFIX};
