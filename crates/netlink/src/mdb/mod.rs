@@ -1,0 +1,23 @@
+//! Bridge multicast database messages (`RTM_NEWMDB`, `RTM_DELMDB`,
+//! `RTM_GETMDB`), laid out like netlink-packet-route's `neighbour` module:
+//! the fixed header, the `br_mdb_entry` struct, the attributes and the
+//! message; [`record`] has the flattened, typed view used by the requests.
+
+mod attribute;
+mod entry;
+mod header;
+mod message;
+pub mod record;
+
+pub use self::{
+    attribute::{
+        FilterMode, MdbAttribute, MdbEntryInfo, MdbGroupAttribute, MdbInfoAttribute,
+        MdbPortAttribute, MdbRouterAttribute, MdbRouterPort, MdbRouterPortAttribute,
+        MdbSrcAttribute, MdbSrcListAttribute, MdbeAttribute, MdbeSrcAttribute,
+        MdbeSrcListAttribute,
+    },
+    entry::{MdbEntry, MdbFlags, MdbGroup, MdbState, MDB_ENTRY_LEN},
+    header::{MdbHeader, MDB_HEADER_LEN},
+    message::MdbMessage,
+    record::{MdbItem, MdbRecord, MdbSource, RouterPortRecord},
+};
