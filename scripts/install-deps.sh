@@ -8,7 +8,13 @@
 #                      bookworm-backports, enabled by copying the system's own Debian apt
 #                      source entry with the suite changed (no registry host is written here)
 #   cargo-fuzz         fuzz targets (scripts/fuzz.sh)
+#   frr                interop peer (zebra + pimd, run by the tests inside namespaces only);
+#                      installed with its service kept from starting, and disabled
+#   pimd (troglobit)   interop peer; conflicts with frr in apt, so it is only downloaded
+#                      and unpacked (dpkg -x) into $PIMD_CACHE, never installed
 set -euo pipefail
+
+PIMD_CACHE=/var/cache/igmpd-test/pimd
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
@@ -100,6 +106,67 @@ enable_backports() {
     return 1
 }
 
+# Installs FRR without letting its maintainer scripts start the service in the root
+# namespace: a policy-rc.d that denies every start is in place during the install (any
+# existing one is put back afterwards), and the service is disabled for later boots.
+install_frr() {
+    local policy=/usr/sbin/policy-rc.d backup=""
+    if [ -e "$policy" ]; then
+        backup=$(mktemp /usr/sbin/policy-rc.d.igmpd.XXXXXX)
+        cp -p "$policy" "$backup"
+    fi
+    # Put the old policy back (or remove ours) however this ends.
+    if [ -n "$backup" ]; then
+        trap "mv -f '$backup' '$policy'" EXIT
+    else
+        trap "rm -f '$policy'" EXIT
+    fi
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    apt_install frr
+    if [ -n "$backup" ]; then
+        mv -f "$backup" "$policy"
+    else
+        rm -f "$policy"
+    fi
+    trap - EXIT
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now --quiet frr.service 2>/dev/null || true
+    else
+        update-rc.d frr disable >/dev/null 2>&1 || true
+    fi
+}
+
+# The root namespace must not run FRR daemons (the tests start their own in namespaces).
+frr_running_in_root() {
+    local f
+    for f in /run/frr/*.pid; do
+        [ -e "$f" ] || continue
+        if kill -0 "$(cat "$f")" 2>/dev/null; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+# troglobit pimd, unpacked only: its package conflicts with frr.
+fetch_pimd() {
+    [ -x "$PIMD_CACHE/usr/sbin/pimd" ] && return 0
+    apt_update_once
+    log "apt-get download pimd -> $PIMD_CACHE"
+    local tmp
+    tmp=$(mktemp -d)
+    # apt drops to _apt for downloads: let it write here (else it warns and runs as root).
+    chown _apt "$tmp" 2>/dev/null || true
+    (cd "$tmp" && apt-get download -qq pimd >/dev/null)
+    mkdir -p "$(dirname "$PIMD_CACHE")"
+    rm -rf "$PIMD_CACHE.new"
+    dpkg -x "$tmp"/pimd_*.deb "$PIMD_CACHE.new"
+    rm -rf "$tmp" "$PIMD_CACHE"
+    mv "$PIMD_CACHE.new" "$PIMD_CACHE"
+    "$PIMD_CACHE/usr/sbin/pimd" -v >/dev/null
+}
+
 main() {
     need_root
     local pkgs=()
@@ -122,11 +189,23 @@ main() {
         fi
         iproute2_is_modern || { log "iproute2 is $(iproute2_version), need >= 6.15"; exit 1; }
     fi
+    if [ ! -x /usr/lib/frr/pimd ] || ! command -v vtysh >/dev/null; then
+        install_frr
+    fi
+    if frr_running_in_root; then
+        log "FRR is running in the root namespace; stopping its service"
+        if [ -d /run/systemd/system ]; then
+            systemctl disable --now --quiet frr.service || true
+        else
+            /etc/init.d/frr stop >/dev/null 2>&1 || true
+        fi
+    fi
+    fetch_pimd
     if ! cargo fuzz --version >/dev/null 2>&1; then
         log "cargo install cargo-fuzz"
         cargo install --locked --quiet cargo-fuzz
     fi
-    log "ok: tshark $(tshark -v 2>/dev/null | head -n1 | awk '{print $3}'), iproute2 $(iproute2_version), $(cargo fuzz --version)"
+    log "ok: tshark $(tshark -v 2>/dev/null | head -n1 | awk '{print $3}'), iproute2 $(iproute2_version), frr $(dpkg-query -W -f '${Version}' frr), $("$PIMD_CACHE/usr/sbin/pimd" -v), $(cargo fuzz --version)"
 }
 
 main "$@"

@@ -14,6 +14,8 @@
 //! - Observation: [`mdb`] parses `bridge -j -d -s mdb show`; [`capture`] runs bounded
 //!   tcpdump captures and reads the pcap back; [`Member::count`] measures data delivery.
 //! - Waiting: [`poll_until`] everywhere instead of sleeps.
+//! - Independent queriers to interoperate with: [`FrrPimd`] (FRR's zebra + pimd) and
+//!   [`TroglobitPimd`], run in the foreground inside a namespace and stopped by PID.
 //!
 //! Tests must run as root on Linux with iproute2 >= 6.15, nftables and tcpdump installed
 //! (`scripts/install-deps.sh`).
@@ -40,6 +42,7 @@ mod lab;
 pub mod mdb;
 mod member;
 mod netns;
+mod peers;
 mod poll;
 
 pub use cmd::{exec, exec_ok, nft, sysctl, sysctl_get, DEFAULT_COMMAND_TIMEOUT};
@@ -47,6 +50,10 @@ pub use daemon::{Igmpd, IGMPD_START_TIMEOUT};
 pub use lab::{BridgeConfig, Host, HostSpec, IgmpVersion, Lab, LabBuilder, MldVersion, Switch};
 pub use member::{Member, MEMBER_REPLY_TIMEOUT};
 pub use netns::{cleanup_stale_namespaces, Netns, NsChild, NETNS_PREFIX};
+pub use peers::{
+    FrrIgmp, FrrPimd, TroglobitPimd, PEER_START_TIMEOUT, TROGLOBIT_LOCK_TIMEOUT,
+    TROGLOBIT_PIMD_CACHE,
+};
 pub use poll::{poll_until, poll_until_ok, PollTimeout};
 
 /// Path of this crate's `mcast-member` helper binary, for use in this crate's own
