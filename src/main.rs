@@ -4,8 +4,11 @@
 //! the control socket and the wiring of the daemons.
 
 mod control;
+mod doctor;
 mod duration;
+mod firewall;
 mod query;
+mod snoop;
 mod status;
 
 use std::io::Write;
@@ -30,6 +33,13 @@ struct Cli {
 enum Command {
     /// Run an IGMP/MLD querier on one or more interfaces.
     Query(QueryArgs),
+    /// Do IGMP/MLD snooping for a Linux bridge and program its multicast database.
+    ///
+    /// igmpd learns memberships from every port (the kernel's learning is stopped by an
+    /// nftables table `igmpd_snoop_BRIDGE`, removed at exit), forwards reports to router
+    /// ports, and writes permanent MDB entries with protocol 73 (`proto 73` in
+    /// `bridge -d mdb show`); entries of other protocols are never touched.
+    Snoop(SnoopArgs),
     /// Show the state of a running igmpd.
     Status {
         /// Print JSON instead of tables.
@@ -39,6 +49,9 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
         control_socket: PathBuf,
     },
+    /// Find why multicast stops on a LAN: queriers, this host's answers and firewall,
+    /// silent hosts. Exit status 0: nothing wrong; 1: a warning or error; 2: could not run.
+    Doctor(doctor::DoctorArgs),
     /// Decode a hex-encoded IGMP/MLD frame or IP packet and print what it holds.
     Decode {
         /// The bytes as hex digits; spaces and colons are ignored.
@@ -107,6 +120,32 @@ pub struct QueryArgs {
     pub control_socket: PathBuf,
 }
 
+/// `igmpd snoop`.
+#[derive(Debug, Clone, Args)]
+pub struct SnoopArgs {
+    /// The bridge (its multicast snooping must be on: `mcast_snooping 1`).
+    #[arg(value_name = "BRIDGE")]
+    pub bridge: String,
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+    /// Run the querier of `igmpd query` on the bridge (turn the kernel's off:
+    /// `mcast_querier 0`).
+    #[arg(long)]
+    pub querier: bool,
+    /// A port with a multicast router behind it: gets every report and all multicast
+    /// (repeatable). Others are learned from queries, PIM hellos and MRD.
+    #[arg(long, value_name = "PORT")]
+    pub router_port: Vec<String>,
+    /// Raise the bridge's mcast_hash_max to N at start. igmpd keeps its entries below that
+    /// limit (the kernel turns snooping off for the whole bridge when it is reached) and
+    /// refuses new groups there.
+    #[arg(long, value_name = "N")]
+    pub raise_hash_max: Option<u32>,
+    /// Where `igmpd status` reaches this daemon.
+    #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
+    pub control_socket: PathBuf,
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Layer {
     /// An Ethernet header (as AF_PACKET or tcpdump -xx shows).
@@ -120,11 +159,21 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Query(args) => query::run(args),
+        Command::Snoop(args) => snoop::run(args),
         Command::Status {
             json,
             control_socket,
         } => status(json, &control_socket),
         Command::Decode { hex, layer } => decode(&hex, layer),
+        Command::Doctor(args) => {
+            return match doctor::run(args) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("igmpd: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -103,6 +103,7 @@ pub fn render(doc: &Value) -> String {
             }
         }
     }
+    render_bridges(doc, &mut out);
     let findings = doc["findings"].as_array().cloned().unwrap_or_default();
     if !findings.is_empty() {
         let _ = writeln!(out, "findings:");
@@ -120,6 +121,102 @@ pub fn render(doc: &Value) -> String {
         }
     }
     out
+}
+
+/// `igmpd snoop`'s bridges: router ports, then one table of port memberships.
+fn render_bridges(doc: &Value, out: &mut String) {
+    for b in doc["bridges"].as_array().into_iter().flatten() {
+        let c = &b["counters"];
+        let _ = writeln!(
+            out,
+            "bridge {} {}  entries {} (keys {} of limit {}, mcast_hash_max {})",
+            s(&b["name"]),
+            if b["active"].as_bool() == Some(true) {
+                "snooping"
+            } else {
+                "down"
+            },
+            b["mdb_entries"],
+            b["mdb_keys"],
+            b["entry_limit"],
+            b["mcast_hash_max"]
+        );
+        let _ = writeln!(
+            out,
+            "  reports {}  queries {}  forwarded {}  refused {}  mdb errors {}  capture drops {}",
+            c["reports"],
+            c["queries"],
+            c["forwarded"],
+            c["groups_refused"],
+            c["mdb_errors"],
+            c["capture_drops"]
+        );
+        let routers: Vec<String> = b["router_ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let why: Vec<&str> = r["reasons"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                format!("{} ({})", s(&r["name"]), why.join(","))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  router ports: {}",
+            if routers.is_empty() {
+                "none".to_string()
+            } else {
+                routers.join(", ")
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  {:<12} {:<40} {:>5} {:<8} {:>10}  hosts / sources",
+            "port", "group", "vid", "mode", "expires"
+        );
+        for p in b["ports"].as_array().into_iter().flatten() {
+            for g in p["groups"].as_array().into_iter().flatten() {
+                let hosts: Vec<&str> = g["hosts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "  {:<12} {:<40} {:>5} {:<8} {:>10}  {}",
+                    s(&p["name"]),
+                    s(&g["group"]),
+                    g["vid"].as_u64().map_or("-".into(), |v| v.to_string()),
+                    s(&g["filter_mode"]),
+                    ms(&g["expires_in_ms"]),
+                    hosts.join(" ")
+                );
+                for src in g["sources"].as_array().into_iter().flatten() {
+                    let t = src["expires_in_ms"].as_u64().unwrap_or(0);
+                    let state = if t == 0 {
+                        "blocked".to_string()
+                    } else {
+                        ms(&src["expires_in_ms"])
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  {:<12}   source {:<31} {:>5} {:<8} {:>10}",
+                        "",
+                        s(&src["address"]),
+                        "",
+                        "",
+                        state
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -142,6 +239,23 @@ mod tests {
         assert!(text.contains("dropped: bad_checksum 1"), "{text}");
         assert!(text.contains("239.1.1.1"), "{text}");
         assert!(text.contains("4m10s"), "{text}");
+        assert!(text.contains("source 10.0.0.9"), "{text}");
+    }
+
+    #[test]
+    fn renders_bridges() {
+        let doc = json!({"bridges": [{"name": "br0", "active": true, "mdb_entries": 1, "mdb_keys": 1,
+            "entry_limit": 4032, "mcast_hash_max": 4096,
+            "counters": {"reports": 3, "queries": 1, "forwarded": 2, "groups_refused": 0, "mdb_errors": 0, "capture_drops": 0},
+            "router_ports": [{"name": "p1", "reasons": ["query"]}],
+            "ports": [{"name": "p2", "groups": [{"group": "239.1.1.1", "vid": null, "filter_mode": "include",
+                "expires_in_ms": 4000, "hosts": ["10.0.0.2"], "sources": [{"address": "10.0.0.9", "expires_in_ms": 4000}]}]}]}],
+            "findings": []});
+        let text = super::render(&doc);
+        assert!(text.contains("bridge br0 snooping"), "{text}");
+        assert!(text.contains("router ports: p1 (query)"), "{text}");
+        assert!(text.contains("239.1.1.1"), "{text}");
+        assert!(text.contains("10.0.0.2"), "{text}");
         assert!(text.contains("source 10.0.0.9"), "{text}");
     }
 }

@@ -384,6 +384,18 @@ impl LabBuilder {
             batch += &format!("addr add {a}/24 dev {bridge}\n");
         }
         ip_batch(&sw, &batch)?;
+        // Bridge ports are not hosts: without this their own IPv6 stacks send MLD reports
+        // for their link-local addresses that they never refresh (a port hands every frame
+        // to the bridge, so it never hears a query), which looks like a host gone silent.
+        let mut no_v6 = vec!["sysctl".to_owned(), "-q".to_owned(), "-w".to_owned()];
+        no_v6.extend((1..=host_ns.len()).map(|i| format!("net.ipv6.conf.p{i}.disable_ipv6=1")));
+        if host_ns.is_empty() {
+            no_v6.clear();
+        }
+        if !no_v6.is_empty() {
+            let argv: Vec<&str> = no_v6.iter().map(String::as_str).collect();
+            sw.exec_ok(&argv)?;
+        }
 
         let mut hosts = Vec::new();
         for (i, (spec, ns)) in self.hosts.iter().zip(host_ns).enumerate() {

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod instance;
 pub mod membership;
+pub mod observer;
 pub mod time;
 
 pub use config::{Config, ConfigError, Generation, Proto};

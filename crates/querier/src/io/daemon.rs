@@ -21,7 +21,8 @@ use super::packet::{Filter, PacketSocket};
 use super::sys::PACKET_OUTGOING;
 use crate::codec::{self, Input};
 use crate::core::membership::Change;
-use crate::core::{Action, Config, Event, Instance, Instant, Proto};
+use crate::core::observer::{Finding, Observer};
+use crate::core::{Action, Config, Event, Generation, Instance, Instant, Proto};
 
 /// Drop reasons counted besides the codec's [`DecodeError::REASONS`].
 const EXTRA_DROPS: [&str; 1] = [
@@ -71,6 +72,7 @@ pub enum StartError {
 
 struct Family<A> {
     inst: Instance<A>,
+    observer: Observer<A>,
     drops: Vec<u64>,
 }
 
@@ -106,15 +108,38 @@ struct RxFrame {
 pub struct QueryDaemon {
     epoch: tokio::time::Instant,
     ifaces: Vec<Iface>,
+    /// Findings as last evaluated, to log each new one once.
+    findings: Vec<Finding>,
+    findings_at: Option<Instant>,
     monitor: Monitor,
     frames_tx: mpsc::Sender<RxFrame>,
     frames_rx: mpsc::Receiver<RxFrame>,
 }
 
-fn new_family<A: Ord + Copy + std::hash::Hash + std::fmt::Debug>(cfg: Config) -> Family<A> {
+fn new_family<A: Ord + Copy + std::hash::Hash + std::fmt::Debug + std::fmt::Display>(
+    cfg: Config,
+) -> Family<A> {
+    let proto = cfg.proto;
     Family {
         inst: Instance::new(cfg, None),
+        observer: Observer::new(proto, Instant::ZERO),
         drops: vec![0; DecodeError::REASONS.len() + EXTRA_DROPS.len()],
+    }
+}
+
+/// The version of a report message, for the observer.
+fn igmp_report_gen(r: &igmpd_wire::IgmpRepr) -> Generation {
+    match r {
+        igmpd_wire::IgmpRepr::V1Report { .. } => Generation::V1,
+        igmpd_wire::IgmpRepr::V3Report { .. } => Generation::V3,
+        _ => Generation::V2,
+    }
+}
+
+fn mld_report_gen(r: &igmpd_wire::MldRepr) -> Generation {
+    match r {
+        igmpd_wire::MldRepr::V2Report { .. } => Generation::V3,
+        _ => Generation::V2,
     }
 }
 
@@ -143,6 +168,8 @@ impl QueryDaemon {
         let mut d = QueryDaemon {
             epoch: tokio::time::Instant::now(),
             ifaces,
+            findings: Vec::new(),
+            findings_at: None,
             monitor,
             frames_tx,
             frames_rx,
@@ -252,6 +279,7 @@ impl QueryDaemon {
             }
             let now = self.now();
             self.poll(now);
+            self.update_findings(now);
         }
         for iface in &mut self.ifaces {
             if let Some(r) = iface.reader.take() {
@@ -321,11 +349,19 @@ impl QueryDaemon {
                 };
                 let src = (!ip.src.is_unspecified()).then_some(ip.src);
                 let acts = match codec::igmp_input(&igmp) {
-                    Input::Query(q) => fam.inst.handle_query(now, src, &q),
-                    Input::Reports(rs) => rs
-                        .iter()
-                        .flat_map(|r| fam.inst.handle_report(now, src, r))
-                        .collect(),
+                    Input::Query(q) => {
+                        fam.observer.query(now, src, &q, false);
+                        fam.inst.handle_query(now, src, &q)
+                    }
+                    Input::Reports(rs) => {
+                        let gen = igmp_report_gen(&igmp);
+                        let mut acts = Vec::new();
+                        for r in &rs {
+                            fam.observer.report(now, src, r, gen);
+                            acts.extend(fam.inst.handle_report(now, src, r));
+                        }
+                        acts
+                    }
                     Input::Ignored => Vec::new(),
                 };
                 self.act_v4(i, acts);
@@ -346,11 +382,19 @@ impl QueryDaemon {
                 }
                 let src = (!ip.src.is_unspecified()).then_some(ip.src);
                 let acts = match input {
-                    Input::Query(q) => fam.inst.handle_query(now, src, &q),
-                    Input::Reports(rs) => rs
-                        .iter()
-                        .flat_map(|r| fam.inst.handle_report(now, src, r))
-                        .collect(),
+                    Input::Query(q) => {
+                        fam.observer.query(now, src, &q, false);
+                        fam.inst.handle_query(now, src, &q)
+                    }
+                    Input::Reports(rs) => {
+                        let gen = mld_report_gen(&mld);
+                        let mut acts = Vec::new();
+                        for r in &rs {
+                            fam.observer.report(now, src, r, gen);
+                            acts.extend(fam.inst.handle_report(now, src, r));
+                        }
+                        acts
+                    }
                     Input::Ignored => Vec::new(),
                 };
                 self.act_v6(i, acts);
@@ -363,8 +407,16 @@ impl QueryDaemon {
         for a in acts {
             match a {
                 Action::Send(q) => {
-                    let bytes = codec::igmp_query_frame(self.ifaces[i].mac, &q).to_bytes();
-                    self.send(i, &bytes, "igmp");
+                    let frame = codec::igmp_query_frame(self.ifaces[i].mac, &q);
+                    let now = self.now();
+                    if let (Some(f), igmpd_wire::Packet::Igmp { igmp, .. }) =
+                        (self.ifaces[i].igmp.as_mut(), &frame.packet)
+                    {
+                        if let Input::Query(qin) = codec::igmp_input(igmp) {
+                            f.observer.query(now, q.src, &qin, true);
+                        }
+                    }
+                    self.send(i, &frame.to_bytes(), "igmp");
                 }
                 Action::Event(e) => log_event(&self.ifaces[i].name, Proto::Igmp, &e),
             }
@@ -375,8 +427,16 @@ impl QueryDaemon {
         for a in acts {
             match a {
                 Action::Send(q) => {
-                    if let Some(f) = codec::mld_query_frame(self.ifaces[i].mac, &q) {
-                        self.send(i, &f.to_bytes(), "mld");
+                    if let Some(frame) = codec::mld_query_frame(self.ifaces[i].mac, &q) {
+                        let now = self.now();
+                        if let (Some(f), igmpd_wire::Packet::Mld { mld, .. }) =
+                            (self.ifaces[i].mld.as_mut(), &frame.packet)
+                        {
+                            if let Input::Query(qin) = codec::mld_input(mld) {
+                                f.observer.query(now, q.src, &qin, true);
+                            }
+                        }
+                        self.send(i, &frame.to_bytes(), "mld");
                     }
                 }
                 Action::Event(e) => log_event(&self.ifaces[i].name, Proto::Mld, &e),
@@ -563,8 +623,88 @@ impl QueryDaemon {
                 o
             })
             .collect();
-        json!({"interfaces": interfaces, "findings": []})
+        let findings: Vec<Value> = self
+            .current_findings(now)
+            .iter()
+            .map(finding_json)
+            .collect();
+        json!({"interfaces": interfaces, "findings": findings})
     }
+
+    fn current_findings(&self, now: Instant) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for i in &self.ifaces {
+            if let Some(f) = &i.igmp {
+                out.extend(family_findings(f, &i.name, now));
+            }
+            if let Some(f) = &i.mld {
+                out.extend(family_findings(f, &i.name, now));
+            }
+        }
+        out
+    }
+
+    /// Re-evaluates findings (at most once a second, when the loop wakes anyway) and logs
+    /// each new one once, and each cleared one.
+    fn update_findings(&mut self, now: Instant) {
+        if self
+            .findings_at
+            .is_some_and(|t| now.saturating_since(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.findings_at = Some(now);
+        let new = self.current_findings(now);
+        for f in &new {
+            if !self.findings.iter().any(|o| o.key() == f.key()) {
+                match f.severity {
+                    crate::core::observer::Severity::Info => {
+                        info!(iface = %f.iface, code = f.code, host = ?f.host, group = ?f.group, hint = %f.hint, "{}", f.message)
+                    }
+                    _ => {
+                        warn!(iface = %f.iface, code = f.code, host = ?f.host, group = ?f.group, hint = %f.hint, "{}", f.message)
+                    }
+                }
+            }
+        }
+        for o in &self.findings {
+            if !new.iter().any(|f| f.key() == o.key()) {
+                info!(iface = %o.iface, code = o.code, host = ?o.host, group = ?o.group, "cleared");
+            }
+        }
+        self.findings = new;
+    }
+}
+
+fn family_findings<A>(f: &Family<A>, iface: &str, now: Instant) -> Vec<Finding>
+where
+    A: Ord + Copy + std::hash::Hash + std::fmt::Debug + std::fmt::Display,
+{
+    if !f.inst.link_is_up() {
+        return Vec::new();
+    }
+    let we_query = matches!(
+        f.inst.role(),
+        crate::core::Role::Querier | crate::core::Role::Proxy | crate::core::Role::NonQuerier
+    );
+    f.observer.findings(
+        now,
+        iface,
+        f.inst.other_querier_present_interval(),
+        we_query,
+    )
+}
+
+/// A finding as JSON (the contract: code, severity, iface, host?, group?, message, hint).
+pub fn finding_json(f: &Finding) -> Value {
+    let mut v = json!({"code": f.code, "severity": f.severity.name(), "iface": f.iface, "message": f.message, "hint": f.hint});
+    if let Some(h) = &f.host {
+        v["host"] = json!(h);
+    }
+    if let Some(g) = &f.group {
+        v["group"] = json!(g);
+    }
+    v
 }
 
 fn is_running<A: Ord + Copy + std::hash::Hash + std::fmt::Debug>(inst: &Instance<A>) -> bool {

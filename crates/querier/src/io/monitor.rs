@@ -87,6 +87,46 @@ impl Monitor {
         Ok(out)
     }
 
+    /// Neighbours on `ifindex` that answered address resolution (reachable, stale, delay or
+    /// probe): (address, MAC).
+    pub async fn neighbours(&self, ifindex: u32) -> io::Result<Vec<(IpAddr, [u8; 6])>> {
+        use netlink_packet_route::neighbour::{
+            NeighbourAddress, NeighbourAttribute, NeighbourState,
+        };
+        let mut out = Vec::new();
+        let mut s = self.handle.neighbours().get().execute();
+        while let Some(m) = s.try_next().await.map_err(to_io)? {
+            if m.header.ifindex != ifindex
+                || !matches!(
+                    m.header.state,
+                    NeighbourState::Reachable
+                        | NeighbourState::Stale
+                        | NeighbourState::Delay
+                        | NeighbourState::Probe
+                )
+            {
+                continue;
+            }
+            let addr = m.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => Some(IpAddr::V4(*a)),
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => Some(IpAddr::V6(*a)),
+                _ => None,
+            });
+            let mac = m.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::LinkLayerAddress(b) if b.len() == 6 => {
+                    let mut mac = [0u8; 6];
+                    mac.copy_from_slice(b);
+                    Some(mac)
+                }
+                _ => None,
+            });
+            if let (Some(addr), Some(mac)) = (addr, mac) {
+                out.push((addr, mac));
+            }
+        }
+        Ok(out)
+    }
+
     /// The next change; None when the connection ended.
     pub async fn next(&mut self) -> Option<Vec<SystemEvent>> {
         let (msg, _) = self.events.next().await?;

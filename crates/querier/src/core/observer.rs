@@ -1,0 +1,560 @@
+//! Diagnosis of one segment: who queries, who answers, who went silent.
+//!
+//! An [`Observer`] sees every query and report on a segment (the querier feeds it what it
+//! receives and what it sends; `igmpd doctor` feeds it what it captures) and turns what it
+//! saw into [`Finding`]s. Pure and sans-IO like the rest of the core: time comes in as an
+//! argument.
+//!
+//! Finding codes are a contract with users and scripts: new ones may be added, none renamed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::time::Duration;
+
+use super::config::{Generation, Proto};
+use super::instance::QueryIn;
+use super::membership::Report;
+use super::time::Instant;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Worth knowing; nothing is broken.
+    Info,
+    /// Something is wrong or fragile.
+    Warning,
+    /// Multicast is (or will be) lost.
+    Error,
+}
+
+impl Severity {
+    /// "info", "warning" or "error".
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One diagnosis: what was seen (`message`) and what to change (`hint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Stable code, e.g. `member-silent`.
+    pub code: &'static str,
+    /// Severity.
+    pub severity: Severity,
+    /// Interface it was seen on.
+    pub iface: String,
+    /// The host concerned, if one.
+    pub host: Option<String>,
+    /// The group concerned, if one.
+    pub group: Option<String>,
+    /// What was seen.
+    pub message: String,
+    /// What to change.
+    pub hint: String,
+}
+
+impl Finding {
+    /// A key that identifies "the same finding" across evaluations (to log it once).
+    pub fn key(&self) -> (String, &'static str, Option<String>, Option<String>) {
+        (
+            self.iface.clone(),
+            self.code,
+            self.host.clone(),
+            self.group.clone(),
+        )
+    }
+}
+
+/// A querier as seen on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuerierSeen<A> {
+    /// Its source address; None for 0.0.0.0 (or ::).
+    pub address: Option<A>,
+    /// Version of its latest general query.
+    pub gen: Generation,
+    /// QRV it announced (0 if none).
+    pub qrv: u8,
+    /// Query interval it announced, if any.
+    pub qqi: Option<Duration>,
+    /// Max Resp Time of its general queries.
+    pub max_resp: Duration,
+    /// General queries seen.
+    pub general_queries: u64,
+    /// Times of its recent general queries (newest last, a few kept).
+    pub recent: Vec<Instant>,
+    /// When it was last heard.
+    pub last_seen: Instant,
+    /// True when this is us.
+    pub ours: bool,
+}
+
+/// A reporting host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSeen<A> {
+    /// Last report of any kind.
+    pub last_report: Instant,
+    /// Groups it reported (joins and current-state), minus groups it left.
+    pub groups: BTreeSet<A>,
+    /// Version of its latest report.
+    pub gen: Generation,
+}
+
+/// How many hosts are remembered at most (the oldest are forgotten first).
+const MAX_HOSTS: usize = 4096;
+/// How many recent query times are kept per querier.
+const RECENT: usize = 8;
+/// Slack after a query's response window before a host counts as not answering: hosts
+/// answer within Max Resp Time, plus transmission and scheduling delay.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// Everything seen on one segment for one family.
+#[derive(Debug, Clone)]
+pub struct Observer<A> {
+    proto: Proto,
+    queriers: BTreeMap<Option<A>, QuerierSeen<A>>,
+    hosts: BTreeMap<A, HostSeen<A>>,
+    started: Instant,
+    /// Newest report version seen recently, and when.
+    newest_report: Option<(Generation, Instant)>,
+}
+
+impl<A: Ord + Copy + Display> Observer<A> {
+    /// Starts observing at `now`.
+    pub fn new(proto: Proto, now: Instant) -> Self {
+        Observer {
+            proto,
+            queriers: BTreeMap::new(),
+            hosts: BTreeMap::new(),
+            started: now,
+            newest_report: None,
+        }
+    }
+
+    /// A query from `src` (None: unspecified address). `ours` marks queries we sent.
+    pub fn query(&mut self, now: Instant, src: Option<A>, q: &QueryIn<A>, ours: bool) {
+        if q.group.is_some() {
+            // Specific queries say nothing about who the querier is or who answers.
+            return;
+        }
+        let e = self.queriers.entry(src).or_insert_with(|| QuerierSeen {
+            address: src,
+            gen: q.gen,
+            qrv: q.qrv,
+            qqi: q.qqi,
+            max_resp: q.max_resp,
+            general_queries: 0,
+            recent: Vec::new(),
+            last_seen: now,
+            ours,
+        });
+        e.gen = q.gen;
+        e.qrv = q.qrv;
+        e.qqi = q.qqi;
+        e.max_resp = q.max_resp;
+        e.general_queries += 1;
+        e.last_seen = now;
+        e.ours = ours;
+        e.recent.push(now);
+        if e.recent.len() > RECENT {
+            e.recent.remove(0);
+        }
+    }
+
+    /// A report from `reporter`; `gen` is the message's version.
+    pub fn report(&mut self, now: Instant, reporter: Option<A>, r: &Report<A>, gen: Generation) {
+        let Some(h) = reporter else { return };
+        if self
+            .newest_report
+            .is_none_or(|(g, t)| gen >= g || now.saturating_since(t) > Duration::from_secs(600))
+        {
+            self.newest_report = Some((gen, now));
+        }
+        if !self.hosts.contains_key(&h) && self.hosts.len() >= MAX_HOSTS {
+            if let Some(oldest) = self
+                .hosts
+                .iter()
+                .min_by_key(|(_, s)| s.last_report)
+                .map(|(a, _)| *a)
+            {
+                self.hosts.remove(&oldest);
+            }
+        }
+        let e = self.hosts.entry(h).or_insert_with(|| HostSeen {
+            last_report: now,
+            groups: BTreeSet::new(),
+            gen,
+        });
+        e.last_report = now;
+        e.gen = gen;
+        use igmpd_wire::RecordType::*;
+        match r {
+            Report::V1(g) | Report::V2(g) => {
+                e.groups.insert(*g);
+            }
+            Report::Leave(g) => {
+                e.groups.remove(g);
+            }
+            Report::Record(t, g, s) => match t {
+                ModeIsExclude | ChangeToExclude | ModeIsInclude | AllowNew
+                    if !(matches!(t, ModeIsInclude) && s.is_empty()) =>
+                {
+                    e.groups.insert(*g);
+                }
+                ChangeToInclude | ModeIsInclude if s.is_empty() => {
+                    e.groups.remove(g);
+                }
+                _ => {}
+            },
+        }
+    }
+
+    /// Queriers seen, lowest address first (0.0.0.0 first of all).
+    pub fn queriers(&self) -> impl Iterator<Item = &QuerierSeen<A>> {
+        self.queriers.values()
+    }
+
+    /// Reporting hosts.
+    pub fn hosts(&self) -> impl Iterator<Item = (&A, &HostSeen<A>)> {
+        self.hosts.iter()
+    }
+
+    /// The elected querier as hosts see it: the lowest non-zero source heard within
+    /// `present` (the other querier present interval).
+    fn elected(&self, now: Instant, present: Duration) -> Option<&QuerierSeen<A>> {
+        self.queriers
+            .values()
+            .filter(|q| q.address.is_some() && q.last_seen + present > now)
+            .min_by_key(|q| q.address)
+    }
+
+    /// General query times whose response window has closed, from every querier.
+    fn closed_rounds(&self, now: Instant) -> Vec<Instant> {
+        let mut v: Vec<Instant> = self
+            .queriers
+            .values()
+            .flat_map(|q| {
+                q.recent
+                    .iter()
+                    .filter(move |t| **t + q.max_resp + GRACE <= now)
+                    .copied()
+            })
+            .collect();
+        v.sort();
+        v.dedup_by(|a, b| a.saturating_since(*b) < Duration::from_millis(200));
+        v
+    }
+
+    /// The findings for what was seen up to `now`. `present` is the Other Querier Present
+    /// Interval (how long a silent querier still counts); `we_query` is true when this
+    /// observer's owner is an active querier (then "no querier" cannot apply).
+    pub fn findings(
+        &self,
+        now: Instant,
+        iface: &str,
+        present: Duration,
+        we_query: bool,
+    ) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let p = self.proto;
+        let (pname, query_word) = match p {
+            Proto::Igmp => ("IGMP", "IGMP"),
+            Proto::Mld => ("MLD", "MLD"),
+        };
+        let recent: Vec<&QuerierSeen<A>> = self
+            .queriers
+            .values()
+            .filter(|q| q.last_seen + present > now)
+            .collect();
+        let named: Vec<&QuerierSeen<A>> = recent
+            .iter()
+            .copied()
+            .filter(|q| q.address.is_some())
+            .collect();
+        // no-querier / querier-zero-source
+        if !we_query && now.saturating_since(self.started) >= present && named.is_empty() {
+            if recent.iter().any(|q| q.address.is_none()) {
+                out.push(Finding {
+                    code: "querier-zero-source",
+                    severity: Severity::Warning,
+                    iface: iface.into(),
+                    host: None,
+                    group: None,
+                    message: format!("only {pname} queries from the unspecified address were seen: many hosts and switches ignore them, so memberships may expire"),
+                    hint: format!(
+                        "give the querier an address (Linux bridge: an address on the bridge and `ip link set BRIDGE type bridge mcast_query_use_ifaddr 1`), or run `igmpd query {iface}`"
+                    ),
+                });
+            } else {
+                out.push(Finding {
+                    code: "no-querier",
+                    severity: Severity::Error,
+                    iface: iface.into(),
+                    host: None,
+                    group: None,
+                    message: format!("no {query_word} querier was heard for {}: snooping switches expire memberships and multicast stops about 260 s after each join", fmt_dur(now.saturating_since(self.started).min(present))),
+                    hint: format!("run a querier: `igmpd query {iface}` (or enable the router's {pname} querier)"),
+                });
+            }
+        }
+        // multiple-queriers: two or more addresses keep sending general queries.
+        let fighting: Vec<&QuerierSeen<A>> = named
+            .iter()
+            .copied()
+            .filter(|q| q.recent.iter().filter(|t| **t + present > now).count() >= 2)
+            .filter(|q| {
+                let qi = q.qqi.unwrap_or(Duration::from_secs(125));
+                q.recent
+                    .last()
+                    .is_some_and(|t| *t + qi * 2 + q.max_resp > now)
+            })
+            .collect();
+        if fighting.len() >= 2 {
+            let names: Vec<String> = fighting
+                .iter()
+                .map(|q| q.address.map(|a| a.to_string()).unwrap_or_default())
+                .collect();
+            out.push(Finding {
+                code: "multiple-queriers",
+                severity: Severity::Warning,
+                iface: iface.into(),
+                host: None,
+                group: None,
+                message: format!("{} {pname} queriers keep querying: {} (the election should leave one; a querier that does not yield to a lower address, or one that cannot hear the others, causes this)", names.len(), names.join(", ")),
+                hint: "check that every querier hears the others' queries (firewalls, VLANs) and runs a standard election; stop all but one".into(),
+            });
+        }
+        // querier-version-mismatch
+        if let Some(q) = self.elected(now, present) {
+            let querier_v = q.gen.version(p);
+            if let Some((g, t)) = self.newest_report {
+                if t + present > now && g > q.gen {
+                    out.push(Finding {
+                        code: "querier-version-mismatch",
+                        severity: Severity::Warning,
+                        iface: iface.into(),
+                        host: None,
+                        group: None,
+                        message: format!(
+                            "the {pname} querier {} sends version {querier_v} queries but hosts send version {} reports",
+                            q.address.map(|a| a.to_string()).unwrap_or_default(),
+                            g.version(p)
+                        ),
+                        hint: format!("run the querier at version {} (igmpd: --{}-version {}), or check hosts' forced versions", g.version(p), p.name(), g.version(p)),
+                    });
+                }
+            }
+            let older: Vec<String> = self
+                .hosts
+                .iter()
+                .filter(|(_, h)| {
+                    h.gen < q.gen && h.last_report + present > now && !h.groups.is_empty()
+                })
+                .map(|(a, h)| format!("{a} (v{})", h.gen.version(p)))
+                .collect();
+            if !older.is_empty() {
+                out.push(Finding {
+                    code: "querier-version-mismatch",
+                    severity: Severity::Info,
+                    iface: iface.into(),
+                    host: None,
+                    group: None,
+                    message: format!("hosts answer the version {querier_v} querier with older reports: {}; source filters do not apply to the groups they join", older.join(", ")),
+                    hint: "if these hosts can run the querier's version, unset their forced version (sysctl net.ipv4.conf.IF.force_igmp_version / net.ipv6.conf.IF.force_mld_version = 0)".into(),
+                });
+            }
+        }
+        // member-silent: a host that reported groups stopped answering while others answer.
+        let rounds = self.closed_rounds(now);
+        for (h, s) in &self.hosts {
+            if s.groups.is_empty() {
+                continue;
+            }
+            let missed: Vec<&Instant> = rounds.iter().filter(|t| **t > s.last_report).collect();
+            if missed.len() < 2 {
+                continue;
+            }
+            let Some(latest) = missed.last() else {
+                continue;
+            };
+            let others = self
+                .hosts
+                .iter()
+                .filter(|(o, os)| *o != h && os.last_report > **latest)
+                .count();
+            if others == 0 {
+                continue;
+            }
+            let groups: Vec<String> = s.groups.iter().map(ToString::to_string).collect();
+            let hint = match p {
+                Proto::Igmp => format!("on {h}: let IGMP in (nftables: `ip protocol igmp accept` in the input chain; iptables: `-A INPUT -p igmp -j ACCEPT`); `igmpd doctor IFACE` on that host shows the rule that drops it"),
+                Proto::Mld => format!("on {h}: let MLD queries in (nftables: `icmpv6 type mld-listener-query accept` in the input chain; ip6tables: `-A INPUT -p icmpv6 --icmpv6-type 130 -j ACCEPT`); `igmpd doctor IFACE` on that host shows the rule that drops it"),
+            };
+            out.push(Finding {
+                code: "member-silent",
+                severity: Severity::Error,
+                iface: iface.into(),
+                host: Some(h.to_string()),
+                group: (groups.len() == 1).then(|| groups[0].clone()),
+                message: format!(
+                    "host {h} joined {} but has not answered the last {} {pname} general queries (last report {} ago) while {others} other host{} still answer: its memberships expire and it stops receiving",
+                    groups.join(", "),
+                    missed.len(),
+                    fmt_dur(now.saturating_since(s.last_report)),
+                    if others == 1 { "" } else { "s" }
+                ),
+                hint,
+            });
+        }
+        out
+    }
+}
+
+fn fmt_dur(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms >= 10_000 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn gq(gen: Generation) -> QueryIn<Ipv4Addr> {
+        QueryIn {
+            gen,
+            group: None,
+            sources: vec![],
+            s_flag: false,
+            qrv: 2,
+            qqi: Some(Duration::from_secs(2)),
+            max_resp: Duration::from_secs(1),
+        }
+    }
+
+    const PRESENT: Duration = Duration::from_millis(4500);
+
+    fn codes(f: &[Finding]) -> Vec<&'static str> {
+        f.iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn silent_member_is_named_while_others_answer() {
+        let mut o = Observer::new(Proto::Igmp, t(0));
+        let g = a("239.20.0.1");
+        o.report(t(100), Some(a("10.0.0.2")), &Report::V2(g), Generation::V2);
+        o.report(t(100), Some(a("10.0.0.3")), &Report::V2(g), Generation::V2);
+        for round in 1..=3u64 {
+            let q = round * 2000;
+            o.query(t(q), Some(a("10.0.0.1")), &gq(Generation::V3), true);
+            // Only .2 answers.
+            o.report(
+                t(q + 300),
+                Some(a("10.0.0.2")),
+                &Report::Record(igmpd_wire::RecordType::ModeIsExclude, g, vec![]),
+                Generation::V3,
+            );
+        }
+        let f = o.findings(t(3 * 2000 + 1600), "eth0", PRESENT, true);
+        assert_eq!(codes(&f), vec!["member-silent"], "{f:#?}");
+        assert_eq!(f[0].host.as_deref(), Some("10.0.0.3"));
+        assert_eq!(f[0].group.as_deref(), Some("239.20.0.1"));
+        assert!(f[0].hint.contains("ip protocol igmp accept"));
+        // It answers again: the finding clears.
+        o.report(t(8000), Some(a("10.0.0.3")), &Report::V2(g), Generation::V2);
+        assert!(o
+            .findings(t(8100), "eth0", PRESENT, true)
+            .iter()
+            .all(|f| f.code != "member-silent"));
+    }
+
+    #[test]
+    fn one_missed_query_is_not_yet_silence() {
+        let mut o = Observer::new(Proto::Igmp, t(0));
+        let g = a("239.1.1.1");
+        o.report(t(100), Some(a("10.0.0.3")), &Report::V2(g), Generation::V2);
+        o.query(t(2000), Some(a("10.0.0.1")), &gq(Generation::V3), true);
+        o.report(t(2200), Some(a("10.0.0.2")), &Report::V2(g), Generation::V2);
+        assert!(!codes(&o.findings(t(3600), "eth0", PRESENT, true)).contains(&"member-silent"));
+    }
+
+    #[test]
+    fn no_querier_after_the_present_interval() {
+        let o: Observer<Ipv4Addr> = Observer::new(Proto::Igmp, t(0));
+        assert!(
+            o.findings(t(1000), "eth0", PRESENT, false).is_empty(),
+            "too early to tell"
+        );
+        assert_eq!(
+            codes(&o.findings(t(5000), "eth0", PRESENT, false)),
+            vec!["no-querier"]
+        );
+        assert!(
+            o.findings(t(5000), "eth0", PRESENT, true).is_empty(),
+            "we are the querier"
+        );
+    }
+
+    #[test]
+    fn only_zero_source_queries() {
+        let mut o = Observer::new(Proto::Igmp, t(0));
+        o.query(t(1000), None, &gq(Generation::V3), false);
+        o.query(t(3000), None, &gq(Generation::V3), false);
+        assert_eq!(
+            codes(&o.findings(t(5000), "br0", PRESENT, false)),
+            vec!["querier-zero-source"]
+        );
+    }
+
+    #[test]
+    fn two_queriers_fighting() {
+        let mut o = Observer::new(Proto::Igmp, t(0));
+        for i in 0..3u64 {
+            o.query(t(i * 2000), Some(a("10.0.0.1")), &gq(Generation::V3), true);
+            o.query(
+                t(i * 2000 + 500),
+                Some(a("10.0.0.9")),
+                &gq(Generation::V3),
+                false,
+            );
+        }
+        let f = o.findings(t(5000), "eth0", PRESENT, true);
+        assert_eq!(codes(&f), vec!["multiple-queriers"]);
+        assert!(f[0].message.contains("10.0.0.1") && f[0].message.contains("10.0.0.9"));
+    }
+
+    #[test]
+    fn v2_querier_with_v3_reports_is_a_mismatch() {
+        let mut o = Observer::new(Proto::Igmp, t(0));
+        o.query(t(0), Some(a("10.0.0.1")), &gq(Generation::V2), false);
+        o.report(
+            t(300),
+            Some(a("10.0.0.2")),
+            &Report::Record(
+                igmpd_wire::RecordType::ModeIsExclude,
+                a("239.1.1.1"),
+                vec![],
+            ),
+            Generation::V3,
+        );
+        let f = o.findings(t(400), "eth0", PRESENT, false);
+        assert_eq!(codes(&f), vec!["querier-version-mismatch"]);
+        assert_eq!(f[0].severity, Severity::Warning);
+    }
+}

@@ -1,0 +1,295 @@
+//! The MDB as state: what each (port, VLAN, group) should forward, what was programmed, and
+//! the difference as the only thing written to the kernel.
+//!
+//! Kernel facts (Linux 6.18, measured): a (*,G) entry added from userspace with
+//! `filter_mode include` and a source list makes the kernel create one (S,G) entry per
+//! source; `filter_mode exclude` with a list creates "blocked" (S,G) entries; at most 31
+//! sources per entry ("Exceeded maximum number of source entries (31)"); the kernel looks
+//! up (S,G) entries only on IGMPv3 / MLDv2 bridges (`mcast_igmp_version 3`,
+//! `mcast_mld_version 2`), so elsewhere source lists would only cost hash entries. Every
+//! distinct (VLAN, group, source) key counts against `mcast_hash_max`, and reaching it
+//! turns snooping off for the whole bridge: [`MdbTable`] counts keys and never goes past
+//! its limit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+/// Most sources the kernel takes in one entry's source list.
+pub const MAX_SOURCES: usize = 31;
+
+/// One port's entry for one group: the unit igmpd writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryKey {
+    /// Bridge port ifindex.
+    pub port: u32,
+    /// VLAN id, 0 for none.
+    pub vid: u16,
+    /// The group.
+    pub group: IpAddr,
+}
+
+/// What an entry forwards, as written to the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EntryFilter {
+    /// A plain (*,G) entry: every source (IGMPv1/v2, MLDv1, EXCLUDE({}), or a bridge that
+    /// does not filter sources).
+    Any,
+    /// `filter_mode include source_list A`: only these sources (RFC 9776 §6.3).
+    Include(Vec<IpAddr>),
+    /// `filter_mode exclude source_list Y`: every source but these.
+    Exclude(Vec<IpAddr>),
+}
+
+impl EntryFilter {
+    /// The sources in the entry's list.
+    pub fn sources(&self) -> &[IpAddr] {
+        match self {
+            EntryFilter::Any => &[],
+            EntryFilter::Include(s) | EntryFilter::Exclude(s) => s,
+        }
+    }
+
+    /// "include", "exclude" (plain (*,G) entries are EXCLUDE({}) in the kernel).
+    pub fn mode_name(&self) -> &'static str {
+        match self {
+            EntryFilter::Include(_) => "include",
+            EntryFilter::Any | EntryFilter::Exclude(_) => "exclude",
+        }
+    }
+}
+
+/// A write for the shell to batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MdbOp {
+    /// Create or replace the entry, permanent, with igmpd's protocol value.
+    Set(EntryKey, EntryFilter),
+    /// Delete the entry (a missing entry is not an error).
+    Delete(EntryKey),
+}
+
+/// Result of [`MdbTable::set_desired`] for counters and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOutcome {
+    /// Nothing to write, or written.
+    Ok,
+    /// Written as a plain (*,G): the source list did not fit (more than 31 sources, or
+    /// not enough room left under the hash limit). Forwards more sources than asked.
+    Degraded,
+    /// A new group that would take the bridge to its hash limit: not written.
+    Refused,
+}
+
+/// Desired and programmed entries, and the kernel keys they use.
+#[derive(Debug, Clone, Default)]
+pub struct MdbTable {
+    programmed: HashMap<EntryKey, (EntryFilter, bool)>,
+    /// (vid, group, source) kernel keys in use by programmed entries, with port counts.
+    keys: HashMap<(u16, IpAddr, Option<IpAddr>), u32>,
+    /// Entries not written because the limit was reached, with what they wanted.
+    refused: BTreeMap<EntryKey, EntryFilter>,
+    limit: usize,
+    refused_total: u64,
+    degraded_total: u64,
+}
+
+fn kernel_keys<'a>(
+    k: &EntryKey,
+    f: &'a EntryFilter,
+) -> impl Iterator<Item = (u16, IpAddr, Option<IpAddr>)> + 'a {
+    let (vid, group) = (k.vid, k.group);
+    std::iter::once((vid, group, None))
+        .chain(f.sources().iter().map(move |s| (vid, group, Some(*s))))
+}
+
+impl MdbTable {
+    /// An empty table that uses at most `limit` kernel keys.
+    pub fn new(limit: usize) -> Self {
+        MdbTable {
+            limit,
+            ..MdbTable::default()
+        }
+    }
+
+    /// Changes the key limit (e.g. after reading `mcast_hash_max`).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
+    /// The key limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Distinct kernel keys in use.
+    pub fn keys_in_use(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Entries currently programmed (or adopted), permanent flag included.
+    pub fn programmed(&self) -> impl Iterator<Item = (&EntryKey, &EntryFilter, bool)> {
+        self.programmed.iter().map(|(k, (f, p))| (k, f, *p))
+    }
+
+    /// The programmed entry of `key`.
+    pub fn get(&self, key: &EntryKey) -> Option<&EntryFilter> {
+        self.programmed.get(key).map(|(f, _)| f)
+    }
+
+    /// Groups refused at the limit since start.
+    pub fn refused_total(&self) -> u64 {
+        self.refused_total
+    }
+
+    /// Entries written without their source list since start.
+    pub fn degraded_total(&self) -> u64 {
+        self.degraded_total
+    }
+
+    /// Entries waiting for room.
+    pub fn refused_now(&self) -> usize {
+        self.refused.len()
+    }
+
+    fn new_keys(&self, key: &EntryKey, f: &EntryFilter, old: Option<&EntryFilter>) -> usize {
+        kernel_keys(key, f)
+            .filter(|k| {
+                !self.keys.contains_key(k)
+                    && !old.is_some_and(|o| kernel_keys(key, o).any(|ok| ok == *k))
+            })
+            .count()
+    }
+
+    fn add_keys(&mut self, key: &EntryKey, f: &EntryFilter) {
+        for k in kernel_keys(key, f) {
+            *self.keys.entry(k).or_insert(0) += 1;
+        }
+    }
+
+    fn remove_keys(&mut self, key: &EntryKey, f: &EntryFilter) {
+        for k in kernel_keys(key, f) {
+            if let Some(n) = self.keys.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.keys.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// An entry found in the kernel at start (igmpd's own protocol value): counted as
+    /// programmed so an unchanged membership writes nothing. A temporary one will be
+    /// rewritten as permanent.
+    pub fn adopt(&mut self, key: EntryKey, filter: EntryFilter, permanent: bool) {
+        if let Some((old, _)) = self.programmed.remove(&key) {
+            self.remove_keys(&key, &old);
+        }
+        self.add_keys(&key, &filter);
+        self.programmed.insert(key, (filter, permanent));
+    }
+
+    /// Forgets everything without writing (the bridge went away: the kernel dropped it).
+    pub fn clear(&mut self) {
+        self.programmed.clear();
+        self.keys.clear();
+        self.refused.clear();
+    }
+
+    /// A write failed: the kernel state of `key` is unknown, so the next change writes it
+    /// again (a failed delete is dropped: it is gone or will be replaced).
+    pub fn write_failed(&mut self, key: &EntryKey) {
+        if let Some((old, _)) = self.programmed.remove(key) {
+            self.remove_keys(key, &old);
+        }
+    }
+
+    /// Makes `key` forward `desired` (None: no entry). Emits the writes needed into `ops`.
+    pub fn set_desired(
+        &mut self,
+        key: EntryKey,
+        desired: Option<EntryFilter>,
+        ops: &mut Vec<MdbOp>,
+    ) -> SetOutcome {
+        let Some(mut want) = desired else {
+            self.refused.remove(&key);
+            if let Some((old, _)) = self.programmed.remove(&key) {
+                self.remove_keys(&key, &old);
+                ops.push(MdbOp::Delete(key));
+                self.retry_refused(ops);
+            }
+            return SetOutcome::Ok;
+        };
+        let mut outcome = SetOutcome::Ok;
+        if want.sources().len() > MAX_SOURCES {
+            want = match want {
+                // More sources than the kernel takes: forward them all (over-forwarding
+                // is safe; dropping a wanted source is not).
+                EntryFilter::Include(_) => EntryFilter::Any,
+                // Block the first 31 only: the rest are forwarded.
+                EntryFilter::Exclude(mut y) => {
+                    y.truncate(MAX_SOURCES);
+                    EntryFilter::Exclude(y)
+                }
+                EntryFilter::Any => EntryFilter::Any,
+            };
+            outcome = SetOutcome::Degraded;
+        }
+        let old = self.programmed.get(&key).cloned();
+        if old.as_ref().is_some_and(|(f, p)| *f == want && *p) {
+            return outcome;
+        }
+        let used = self.keys.len();
+        if used + self.new_keys(&key, &want, old.as_ref().map(|o| &o.0)) > self.limit {
+            let any = EntryFilter::Any;
+            if used + self.new_keys(&key, &any, old.as_ref().map(|o| &o.0)) <= self.limit {
+                want = any;
+                outcome = SetOutcome::Degraded;
+                if old.as_ref().is_some_and(|(f, p)| *f == want && *p) {
+                    return outcome;
+                }
+            } else {
+                if old.is_none() && self.refused.insert(key, want).is_none() {
+                    self.refused_total += 1;
+                }
+                return SetOutcome::Refused;
+            }
+        }
+        if outcome == SetOutcome::Degraded {
+            self.degraded_total += 1;
+        }
+        self.refused.remove(&key);
+        if let Some((o, _)) = &old {
+            self.remove_keys(&key, o);
+        }
+        self.add_keys(&key, &want);
+        self.programmed.insert(key, (want.clone(), true));
+        ops.push(MdbOp::Set(key, want));
+        outcome
+    }
+
+    /// Writes refused entries while there is room (after deletes freed keys).
+    fn retry_refused(&mut self, ops: &mut Vec<MdbOp>) {
+        while let Some((&key, _)) = self.refused.first_key_value() {
+            if self.keys.len() >= self.limit {
+                return;
+            }
+            let Some(want) = self.refused.remove(&key) else {
+                return;
+            };
+            let counted = self.refused_total;
+            if self.set_desired(key, Some(want), ops) == SetOutcome::Refused {
+                // Still no room for it: it stays refused (already counted).
+                self.refused_total = counted;
+                return;
+            }
+        }
+    }
+
+    /// Every programmed entry of `port` (to delete when the port leaves).
+    pub fn entries_of_port(&self, port: u32) -> BTreeSet<EntryKey> {
+        self.programmed
+            .keys()
+            .filter(|k| k.port == port)
+            .copied()
+            .collect()
+    }
+}

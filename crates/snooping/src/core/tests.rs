@@ -1,0 +1,593 @@
+//! Virtual-time tests of the snooping core: router ports, per-port state, query lowering,
+//! report forwarding, MDB diffing, the hash limit, restart adoption and VLAN keys. The
+//! RFC 9776 §6.4 rows themselves are covered by the querier crate's membership tests.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use igmpd_querier::core::{Config, Instant, Proto};
+use igmpd_wire::frame::{Ipv4Header, Ipv6Header};
+use igmpd_wire::pim::PimHello;
+use igmpd_wire::{
+    GroupRecord, IgmpQuery, IgmpRepr, IgmpVersion, MldRepr, MrdRepr, Packet, RecordType,
+};
+
+use super::*;
+
+const P1: u32 = 11;
+const P2: u32 = 12;
+const P3: u32 = 13;
+
+fn cfg(querier: bool) -> SnoopConfig {
+    let mut igmp = Config::new(Proto::Igmp);
+    igmp.query_interval = Duration::from_secs(2);
+    igmp.query_response_interval = Duration::from_secs(1);
+    igmp.last_member_query_interval = Duration::from_millis(500);
+    let mut mld = Config::new(Proto::Mld);
+    mld.query_interval = Duration::from_secs(2);
+    mld.query_response_interval = Duration::from_secs(1);
+    mld.last_member_query_interval = Duration::from_millis(500);
+    SnoopConfig {
+        igmp: Some(igmp),
+        mld: Some(mld),
+        querier,
+        router_ports: BTreeSet::new(),
+        source_filtering_v4: true,
+        source_filtering_v6: true,
+        entry_limit: 1000,
+    }
+}
+
+fn t(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+fn a4(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn snooper(c: SnoopConfig) -> Snooper {
+    let mut s = Snooper::new(c);
+    s.set_addresses(
+        t(0),
+        Some(a4("10.0.0.254")),
+        Some("fe80::254".parse().unwrap()),
+    );
+    s.bridge_up(t(0));
+    for p in [P1, P2, P3] {
+        s.port_up(p);
+    }
+    s.drain().for_each(drop);
+    s
+}
+
+fn igmp(src: &str, igmp: IgmpRepr) -> Packet {
+    Packet::Igmp {
+        ip: Ipv4Header::igmp(a4(src), a4("224.0.0.22")),
+        igmp,
+    }
+}
+
+fn v3(src: &str, t: RecordType, g: &str, sources: &[&str]) -> Packet {
+    igmp(
+        src,
+        IgmpRepr::V3Report {
+            records: vec![GroupRecord {
+                record_type: t,
+                group: a4(g),
+                sources: sources.iter().map(|s| a4(s)).collect(),
+                aux_data: Vec::new(),
+            }],
+        },
+    )
+}
+
+fn join(src: &str, g: &str) -> Packet {
+    v3(src, RecordType::ChangeToExclude, g, &[])
+}
+
+fn leave(src: &str, g: &str) -> Packet {
+    v3(src, RecordType::ChangeToInclude, g, &[])
+}
+
+fn query(src: &str, group: Option<&str>) -> Packet {
+    let mut q = IgmpQuery::general(IgmpVersion::V3, 1000, 2, 2);
+    if let Some(g) = group {
+        q.group = a4(g);
+        q.max_resp_code = 5; // 500 ms
+    }
+    igmp(src, IgmpRepr::Query(q))
+}
+
+fn rx(s: &mut Snooper, now: u64, port: u32, p: &Packet) -> Vec<u32> {
+    let mut f = Vec::new();
+    s.receive(t(now), port, 0, p, &mut f);
+    f
+}
+
+fn ops(s: &mut Snooper) -> Vec<MdbOp> {
+    s.drain()
+        .filter_map(|o| match o {
+            Output::Mdb(op) => Some(op),
+            _ => None,
+        })
+        .collect()
+}
+
+fn key(port: u32, g: &str) -> EntryKey {
+    EntryKey {
+        port,
+        vid: 0,
+        group: g.parse().unwrap(),
+    }
+}
+
+/// Runs every deadline up to `until`.
+fn run_until(s: &mut Snooper, until: u64) {
+    while let Some(d) = s.next_deadline() {
+        if d > t(until) {
+            break;
+        }
+        s.poll(d);
+    }
+}
+
+#[test]
+fn a_join_writes_one_permanent_entry_and_a_refresh_writes_nothing() {
+    let mut s = snooper(cfg(false));
+    rx(&mut s, 10, P1, &join("10.0.0.1", "239.1.1.1"));
+    assert_eq!(
+        ops(&mut s),
+        [MdbOp::Set(key(P1, "239.1.1.1"), EntryFilter::Any)]
+    );
+    rx(
+        &mut s,
+        500,
+        P1,
+        &v3("10.0.0.1", RecordType::ModeIsExclude, "239.1.1.1", &[]),
+    );
+    assert_eq!(ops(&mut s), []);
+}
+
+#[test]
+fn memberships_are_per_port() {
+    let mut s = snooper(cfg(false));
+    rx(&mut s, 10, P1, &join("10.0.0.1", "239.1.1.1"));
+    rx(&mut s, 10, P2, &join("10.0.0.2", "239.1.1.1"));
+    assert_eq!(
+        ops(&mut s),
+        [
+            MdbOp::Set(key(P1, "239.1.1.1"), EntryFilter::Any),
+            MdbOp::Set(key(P2, "239.1.1.1"), EntryFilter::Any)
+        ]
+    );
+    // P1's host goes silent; P2's keeps reporting: only P1's entry ends, after GMI 5 s.
+    for ms in (1000..6000).step_by(1000) {
+        rx(
+            &mut s,
+            ms,
+            P2,
+            &v3("10.0.0.2", RecordType::ModeIsExclude, "239.1.1.1", &[]),
+        );
+        run_until(&mut s, ms);
+    }
+    run_until(&mut s, 6000);
+    assert_eq!(ops(&mut s), [MdbOp::Delete(key(P1, "239.1.1.1"))]);
+}
+
+#[test]
+fn without_querier_a_leave_waits_for_the_queriers_group_specific_query() {
+    let mut s = snooper(cfg(false));
+    rx(&mut s, 0, P1, &query("10.0.0.9", None));
+    rx(&mut s, 10, P2, &join("10.0.0.1", "239.1.1.1"));
+    rx(&mut s, 10, P3, &join("10.0.0.3", "239.1.1.1"));
+    ops(&mut s);
+    rx(&mut s, 100, P2, &leave("10.0.0.1", "239.1.1.1"));
+    run_until(&mut s, 3000);
+    assert_eq!(
+        ops(&mut s),
+        [],
+        "RFC 4541: the snooper itself does not act on the leave"
+    );
+    // The querier's Q(G), Max Resp 500 ms, lowers every port to 2 x 500 ms (§6.6.1).
+    rx(&mut s, 3000, P1, &query("10.0.0.9", Some("239.1.1.1")));
+    // P3's host answers, P2's does not.
+    rx(
+        &mut s,
+        3200,
+        P3,
+        &v3("10.0.0.3", RecordType::ModeIsExclude, "239.1.1.1", &[]),
+    );
+    run_until(&mut s, 3999);
+    assert_eq!(ops(&mut s), []);
+    run_until(&mut s, 4000);
+    assert_eq!(ops(&mut s), [MdbOp::Delete(key(P2, "239.1.1.1"))]);
+}
+
+#[test]
+fn with_querier_a_leave_sends_last_member_queries_that_lower_every_port() {
+    let mut s = snooper(cfg(true));
+    run_until(&mut s, 100);
+    rx(&mut s, 200, P1, &join("10.0.0.1", "239.1.1.1"));
+    s.drain().for_each(drop);
+    rx(&mut s, 300, P1, &leave("10.0.0.1", "239.1.1.1"));
+    let queries: Vec<_> = s
+        .drain()
+        .filter_map(|o| match o {
+            Output::Query {
+                query: AnyQuery::V4(q),
+                ..
+            } => Some(q),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(queries.len(), 1);
+    assert_eq!(queries[0].group, Some(a4("239.1.1.1")));
+    run_until(&mut s, 1299);
+    assert!(!ops(&mut s).contains(&MdbOp::Delete(key(P1, "239.1.1.1"))));
+    run_until(&mut s, 1300);
+    assert!(ops(&mut s).contains(&MdbOp::Delete(key(P1, "239.1.1.1"))));
+}
+
+#[test]
+fn reports_go_to_router_ports_of_their_family_never_back_or_elsewhere() {
+    let mut s = snooper(cfg(false));
+    assert_eq!(
+        rx(&mut s, 0, P2, &join("10.0.0.1", "239.1.1.1")),
+        Vec::<u32>::new()
+    );
+    rx(&mut s, 0, P1, &query("10.0.0.9", None));
+    assert_eq!(rx(&mut s, 10, P2, &join("10.0.0.1", "239.1.1.1")), [P1]);
+    // The router's own report is not sent back to it.
+    assert_eq!(
+        rx(&mut s, 10, P1, &join("10.0.0.9", "239.1.1.2")),
+        Vec::<u32>::new()
+    );
+    // An IGMP querier does not make the port an MLD router port.
+    let mld = Packet::Mld {
+        ip: Ipv6Header::mld("fe80::1".parse().unwrap(), "ff02::16".parse().unwrap()),
+        mld: MldRepr::V1Report {
+            group: "ff0e::1".parse().unwrap(),
+        },
+    };
+    assert_eq!(rx(&mut s, 20, P2, &mld), Vec::<u32>::new());
+}
+
+#[test]
+fn proxy_queries_from_0_0_0_0_do_not_make_router_ports() {
+    let mut s = snooper(cfg(false));
+    rx(&mut s, 0, P1, &query("0.0.0.0", None));
+    assert!(s.routers().reflected().is_empty());
+}
+
+#[test]
+fn query_learned_router_ports_expire_after_the_other_querier_present_interval() {
+    let mut s = snooper(cfg(false));
+    rx(&mut s, 0, P1, &query("10.0.0.9", None));
+    let outs: Vec<Output> = s.drain().collect();
+    assert!(outs.contains(&Output::RouterPort {
+        port: P1,
+        router: true
+    }));
+    // OQPI = 2 x 2 s + 1 s / 2 = 4.5 s.
+    run_until(&mut s, 4499);
+    assert!(!s.drain().any(|o| matches!(o, Output::RouterPort { .. })));
+    run_until(&mut s, 4500);
+    assert!(s.drain().any(|o| o
+        == Output::RouterPort {
+            port: P1,
+            router: false
+        }));
+}
+
+#[test]
+fn pim_hellos_and_mrd_advertisements_make_router_ports_for_their_holdtime() {
+    let mut s = snooper(cfg(false));
+    let pim = Packet::PimHelloV4 {
+        ip: Ipv4Header {
+            router_alert: false,
+            ..Ipv4Header::igmp(a4("10.0.0.7"), igmpd_wire::pim::ALL_PIM_ROUTERS_V4)
+        },
+        hello: PimHello { holdtime: Some(3) },
+    };
+    assert_eq!(
+        s.receive(t(0), P2, 0, &pim, &mut Vec::new()),
+        Received::Router
+    );
+    assert_eq!(rx(&mut s, 10, P1, &join("10.0.0.1", "239.1.1.1")), [P2]);
+    run_until(&mut s, 3000);
+    assert_eq!(
+        rx(&mut s, 3000, P1, &join("10.0.0.1", "239.1.1.1")),
+        Vec::<u32>::new()
+    );
+    // MRD: 3 x advertisement interval; a termination ends it at once (RFC 4286 §7).
+    let adv = igmp(
+        "10.0.0.8",
+        IgmpRepr::Mrd(MrdRepr::Advertisement {
+            advertisement_interval: 20,
+            query_interval: 0,
+            robustness: 0,
+        }),
+    );
+    rx(&mut s, 4000, P3, &adv);
+    assert_eq!(rx(&mut s, 4010, P1, &join("10.0.0.1", "239.1.1.1")), [P3]);
+    run_until(&mut s, 63_999);
+    assert_eq!(rx(&mut s, 63_999, P1, &join("10.0.0.1", "239.1.1.1")), [P3]);
+    rx(
+        &mut s,
+        64_000,
+        P3,
+        &igmp("10.0.0.8", IgmpRepr::Mrd(MrdRepr::Termination)),
+    );
+    assert_eq!(
+        rx(&mut s, 64_001, P1, &join("10.0.0.1", "239.1.1.1")),
+        Vec::<u32>::new()
+    );
+}
+
+#[test]
+fn configured_router_ports_are_always_targets() {
+    let mut c = cfg(false);
+    c.router_ports = [P3].into();
+    let mut s = Snooper::new(c);
+    s.bridge_up(t(0));
+    for p in [P1, P2, P3] {
+        s.port_up(p);
+    }
+    assert!(s.drain().any(|o| o
+        == Output::RouterPort {
+            port: P3,
+            router: true
+        }));
+    assert_eq!(rx(&mut s, 10, P1, &join("10.0.0.1", "239.1.1.1")), [P3]);
+}
+
+#[test]
+fn source_lists_follow_the_state_and_are_rewritten_only_on_change() {
+    let mut s = snooper(cfg(false));
+    let g = "232.1.1.1";
+    rx(
+        &mut s,
+        0,
+        P1,
+        &v3("10.0.0.1", RecordType::AllowNew, g, &["10.9.0.1"]),
+    );
+    assert_eq!(
+        ops(&mut s),
+        [MdbOp::Set(
+            key(P1, g),
+            EntryFilter::Include(vec![ip("10.9.0.1")])
+        )]
+    );
+    rx(
+        &mut s,
+        10,
+        P1,
+        &v3("10.0.0.1", RecordType::ModeIsInclude, g, &["10.9.0.1"]),
+    );
+    assert_eq!(ops(&mut s), []);
+    rx(
+        &mut s,
+        20,
+        P1,
+        &v3("10.0.0.1", RecordType::AllowNew, g, &["10.9.0.2"]),
+    );
+    assert_eq!(
+        ops(&mut s),
+        [MdbOp::Set(
+            key(P1, g),
+            EntryFilter::Include(vec![ip("10.9.0.1"), ip("10.9.0.2")])
+        )]
+    );
+    // EXCLUDE with a blocked source on another port.
+    rx(
+        &mut s,
+        30,
+        P2,
+        &v3("10.0.0.2", RecordType::ChangeToExclude, g, &["10.9.0.1"]),
+    );
+    assert_eq!(
+        ops(&mut s),
+        [MdbOp::Set(
+            key(P2, g),
+            EntryFilter::Exclude(vec![ip("10.9.0.1")])
+        )]
+    );
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn bridges_without_source_lookup_get_plain_entries_and_big_lists_degrade() {
+    let mut c = cfg(false);
+    c.source_filtering_v4 = false;
+    let mut s = snooper(c);
+    rx(
+        &mut s,
+        0,
+        P1,
+        &v3("10.0.0.1", RecordType::AllowNew, "232.1.1.1", &["10.9.0.1"]),
+    );
+    assert_eq!(
+        ops(&mut s),
+        [MdbOp::Set(key(P1, "232.1.1.1"), EntryFilter::Any)]
+    );
+    let mut s = snooper(cfg(false));
+    let many: Vec<String> = (1..=32).map(|i| format!("10.9.1.{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    rx(
+        &mut s,
+        0,
+        P1,
+        &v3("10.0.0.1", RecordType::AllowNew, "232.1.1.2", &many),
+    );
+    assert_eq!(
+        ops(&mut s),
+        [MdbOp::Set(key(P1, "232.1.1.2"), EntryFilter::Any)]
+    );
+    assert_eq!(s.mdb().degraded_total(), 1);
+}
+
+#[test]
+fn new_groups_are_refused_at_the_hash_limit_and_written_when_room_frees() {
+    let mut c = cfg(false);
+    c.entry_limit = 2;
+    let mut s = snooper(c);
+    rx(&mut s, 0, P1, &join("10.0.0.1", "239.1.1.1"));
+    rx(&mut s, 0, P1, &join("10.0.0.1", "239.1.1.2"));
+    // The same group on another port uses no new kernel key.
+    rx(&mut s, 0, P2, &join("10.0.0.2", "239.1.1.2"));
+    assert_eq!(ops(&mut s).len(), 3);
+    rx(&mut s, 0, P1, &join("10.0.0.1", "239.1.1.3"));
+    let outs: Vec<Output> = s.drain().collect();
+    assert!(outs
+        .iter()
+        .any(|o| matches!(o, Output::Event(SnoopEvent::Refused { .. }))));
+    assert!(!outs.iter().any(|o| matches!(o, Output::Mdb(_))));
+    assert_eq!(s.mdb().refused_total(), 1);
+    assert_eq!(s.mdb().keys_in_use(), 2);
+    // A source list that does not fit is written as a plain (*,G).
+    rx(
+        &mut s,
+        10,
+        P2,
+        &v3(
+            "10.0.0.2",
+            RecordType::ChangeToExclude,
+            "239.1.1.2",
+            &["10.9.0.1"],
+        ),
+    );
+    assert_eq!(ops(&mut s), []);
+    // 239.1.1.1 goes: the refused group gets its entry.
+    rx(&mut s, 20, P1, &leave("10.0.0.1", "239.1.1.1"));
+    run_until(&mut s, 6000);
+    let o = ops(&mut s);
+    assert!(o.contains(&MdbOp::Delete(key(P1, "239.1.1.1"))), "{o:?}");
+    assert!(
+        o.contains(&MdbOp::Set(key(P1, "239.1.1.3"), EntryFilter::Any)),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn adopted_entries_keep_forwarding_and_expire_unless_reported() {
+    let mut s = snooper(cfg(true));
+    s.adopt(t(0), key(P1, "239.1.1.1"), EntryFilter::Any, true);
+    s.adopt(
+        t(0),
+        key(P2, "239.1.1.2"),
+        EntryFilter::Include(vec![ip("10.9.0.1")]),
+        true,
+    );
+    s.adopt(t(0), key(P3, "239.1.1.3"), EntryFilter::Any, false);
+    // Unknown port: deleted at once.
+    s.adopt(t(0), key(99, "239.1.1.4"), EntryFilter::Any, true);
+    assert_eq!(
+        ops(&mut s),
+        [
+            MdbOp::Set(key(P3, "239.1.1.3"), EntryFilter::Any),
+            MdbOp::Delete(key(99, "239.1.1.4"))
+        ],
+        "only the temporary entry is rewritten (as permanent)"
+    );
+    // P1's host still reports; the others do not: they go after one GMI (5 s).
+    for ms in (1000..=6000).step_by(1000) {
+        rx(
+            &mut s,
+            ms,
+            P1,
+            &v3("10.0.0.1", RecordType::ModeIsExclude, "239.1.1.1", &[]),
+        );
+        run_until(&mut s, ms);
+    }
+    let o = ops(&mut s);
+    assert!(o.contains(&MdbOp::Delete(key(P2, "239.1.1.2"))), "{o:?}");
+    assert!(o.contains(&MdbOp::Delete(key(P3, "239.1.1.3"))), "{o:?}");
+    assert!(!o.contains(&MdbOp::Delete(key(P1, "239.1.1.1"))), "{o:?}");
+}
+
+#[test]
+fn vlans_are_separate_keys_and_queriers() {
+    let mut s = snooper(cfg(true));
+    let mut f = Vec::new();
+    s.receive(t(0), P1, 10, &join("10.0.0.1", "239.1.1.1"), &mut f);
+    s.receive(t(0), P1, 20, &join("10.0.0.1", "239.1.1.1"), &mut f);
+    let outs: Vec<Output> = s.drain().collect();
+    let sets: Vec<u16> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Mdb(MdbOp::Set(k, _)) => Some(k.vid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sets, [10, 20]);
+    // Each VLAN's querier starts with its own general query, tagged.
+    let vids: BTreeSet<u16> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Query { vid, .. } => Some(*vid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(vids, [10, 20].into());
+    assert_eq!(s.vids().collect::<Vec<_>>(), [0, 10, 20]);
+    s.remove_vlan(10);
+    let o = ops(&mut s);
+    assert_eq!(o.len(), 1);
+    assert!(matches!(o[0], MdbOp::Delete(EntryKey { vid: 10, .. })));
+}
+
+#[test]
+fn link_local_groups_and_all_nodes_are_not_snooped() {
+    let mut s = snooper(cfg(false));
+    rx(&mut s, 0, P1, &join("10.0.0.1", "224.0.0.251"));
+    let mld = Packet::Mld {
+        ip: Ipv6Header::mld("fe80::1".parse().unwrap(), "ff02::1".parse().unwrap()),
+        mld: MldRepr::V1Report {
+            group: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1),
+        },
+    };
+    rx(&mut s, 0, P1, &mld);
+    assert_eq!(ops(&mut s), []);
+}
+
+#[test]
+fn mld_from_a_global_source_is_dropped() {
+    let mut s = snooper(cfg(false));
+    let mld = Packet::Mld {
+        ip: Ipv6Header::mld("fd00::1".parse().unwrap(), "ff0e::1".parse().unwrap()),
+        mld: MldRepr::V1Report {
+            group: "ff0e::1".parse().unwrap(),
+        },
+    };
+    assert_eq!(
+        s.receive(t(0), P1, 0, &mld, &mut Vec::new()),
+        Received::Ignored
+    );
+    assert_eq!(s.counters().bad_source, 1);
+}
+
+#[test]
+fn a_port_going_down_deletes_its_entries_and_router_state() {
+    let mut s = snooper(cfg(false));
+    rx(&mut s, 0, P1, &query("10.0.0.9", None));
+    rx(&mut s, 0, P2, &join("10.0.0.1", "239.1.1.1"));
+    s.drain().for_each(drop);
+    s.port_down(P2);
+    assert_eq!(ops(&mut s), [MdbOp::Delete(key(P2, "239.1.1.1"))]);
+    s.port_down(P1);
+    assert!(s.drain().any(|o| o
+        == Output::RouterPort {
+            port: P1,
+            router: false
+        }));
+    // A frame from a port that is down is ignored.
+    assert_eq!(
+        s.receive(t(1), P2, 0, &join("10.0.0.1", "239.1.1.1"), &mut Vec::new()),
+        Received::Ignored
+    );
+}

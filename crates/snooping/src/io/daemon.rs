@@ -1,0 +1,1266 @@
+//! The event loop of `igmpd snoop BRIDGE`: one task owns the [`Snooper`]; per-port reader
+//! tasks hand it batches of captured frames; MDB writes go to the [`writer`] task; link and
+//! address changes arrive over rtnetlink. The loop sleeps until the core's next deadline.
+//!
+//! Start (and every time the bridge comes up): the nftables table, a packet socket per
+//! port, the MDB dump (entries with igmpd's protocol value are adopted), router ports.
+//! Clean exit: pending writes finish, igmpd's entries become temporary (the kernel ages or
+//! refreshes them), the table goes (the kernel learns again), `mcast_router` is restored.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt, TryStreamExt};
+use igmpd_netlink::mdb::{FilterMode, MdbItem, MdbState};
+use igmpd_netlink::netlink_packet_core::{
+    NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use igmpd_netlink::netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressMessage,
+};
+use igmpd_netlink::netlink_packet_route::link::{
+    BridgeMulticastRouterType, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData,
+    LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use igmpd_netlink::netlink_packet_route::RouteNetlinkMessage;
+use igmpd_netlink::{Event as NlEvent, Group, Handle, RtnlMessage};
+use igmpd_querier::codec;
+use igmpd_querier::core::{Config, Instant, Proto};
+use igmpd_querier::io::daemon::ControlRequest;
+use igmpd_querier::io::packet::{into_async, Filter, PacketSocket};
+use igmpd_wire::VlanTag;
+use serde_json::{json, Value};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use super::{nft, writer};
+use crate::core::{AnyQuery, EntryFilter, EntryKey, Output, SnoopConfig, SnoopEvent, Snooper};
+
+/// igmpd's MDB protocol value (`proto 73` in `bridge mdb show`): not used by iproute2's
+/// `rt_protos` or FRR. Entries with it are igmpd's; every other entry is left alone.
+pub const MDB_PROTO: u8 = 73;
+
+/// `PACKET_OUTGOING` (<linux/if_packet.h>): a frame this host sent.
+const PACKET_OUTGOING: u8 = 4;
+
+/// Frames per batch handed from a reader to the main loop.
+const BATCH: usize = 256;
+
+/// What to snoop.
+#[derive(Debug, Clone)]
+pub struct SnoopSettings {
+    /// Bridge name.
+    pub bridge: String,
+    /// IGMP settings (None: not snooped).
+    pub igmp: Option<Config>,
+    /// MLD settings (None: not snooped).
+    pub mld: Option<Config>,
+    /// Run the querier on the bridge.
+    pub querier: bool,
+    /// Configured router port names.
+    pub router_ports: Vec<String>,
+    /// Raise the bridge's `mcast_hash_max` to this at start.
+    pub raise_hash_max: Option<u32>,
+}
+
+/// Why `igmpd snoop` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// No interface of that name.
+    #[error("no such bridge: {0}")]
+    NoSuchBridge(String),
+    /// The interface is not a bridge.
+    #[error("{0} is not a bridge")]
+    NotABridge(String),
+    /// Kernel snooping is off: MDB writes would fail.
+    #[error("multicast snooping is off on {0}; MDB entries need it (ip link set {0} type bridge mcast_snooping 1)")]
+    SnoopingOff(String),
+    /// A configured router port is not a port of the bridge.
+    #[error("--router-port {0}: not a port of {1}")]
+    NotAPort(String, String),
+    /// rtnetlink failed.
+    #[error("netlink: {0}")]
+    Netlink(String),
+    /// nft failed.
+    #[error("cannot install the nftables table: {0}")]
+    Nft(std::io::Error),
+}
+
+struct RxBatch {
+    port: u32,
+    data: Vec<u8>,
+    frames: Vec<(usize, usize, u16)>,
+}
+
+struct Port {
+    name: String,
+    up: bool,
+    socket: Option<Arc<AsyncFd<PacketSocket>>>,
+    reader: Option<JoinHandle<()>>,
+    /// `mcast_router` before igmpd changed it.
+    original_router: u8,
+    drops: u64,
+}
+
+struct BridgeInfo {
+    ifindex: u32,
+    mac: [u8; 6],
+    up: bool,
+    hash_max: u32,
+    igmp_v3: bool,
+    mld_v2: bool,
+    snooping: bool,
+    kernel_querier: bool,
+}
+
+/// The `igmpd snoop` daemon.
+#[allow(missing_debug_implementations)]
+pub struct SnoopDaemon {
+    settings: SnoopSettings,
+    epoch: tokio::time::Instant,
+    handle: Handle,
+    events: Box<dyn Stream<Item = NlEvent> + Send + Unpin>,
+    bridge: Option<BridgeInfo>,
+    active: bool,
+    ports: BTreeMap<u32, Port>,
+    bridge_socket: Option<Arc<AsyncFd<PacketSocket>>>,
+    bridge_drain: Option<JoinHandle<()>>,
+    v4: BTreeSet<Ipv4Addr>,
+    v6_ll: BTreeSet<Ipv6Addr>,
+    snooper: Snooper,
+    writes: mpsc::UnboundedSender<writer::WriteCmd>,
+    writer: Option<JoinHandle<()>>,
+    write_errors: mpsc::UnboundedReceiver<writer::WriteError>,
+    frames_tx: mpsc::Sender<RxBatch>,
+    frames_rx: mpsc::Receiver<RxBatch>,
+    mdb_errors: u64,
+    decode_drops: u64,
+    adopted: u64,
+    foreign_keys: usize,
+    forward: Vec<u32>,
+}
+
+fn nl(e: impl std::fmt::Display) -> StartError {
+    StartError::Netlink(e.to_string())
+}
+
+fn link_name(m: &LinkMessage) -> Option<&str> {
+    m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.as_str()),
+        _ => None,
+    })
+}
+
+fn link_master(m: &LinkMessage) -> Option<u32> {
+    m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Controller(c) => Some(*c),
+        _ => None,
+    })
+}
+
+fn link_up(m: &LinkMessage) -> bool {
+    m.header.flags.contains(LinkFlags::Up) && m.header.flags.contains(LinkFlags::Running)
+}
+
+fn link_infos(m: &LinkMessage) -> impl Iterator<Item = &LinkInfo> {
+    m.attributes
+        .iter()
+        .filter_map(|a| match a {
+            LinkAttribute::LinkInfo(i) => Some(i),
+            _ => None,
+        })
+        .flatten()
+}
+
+fn is_bridge(m: &LinkMessage) -> bool {
+    link_infos(m).any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge)))
+}
+
+fn bridge_info(m: &LinkMessage) -> BridgeInfo {
+    let mut b = BridgeInfo {
+        ifindex: m.header.index,
+        mac: [0; 6],
+        up: link_up(m),
+        hash_max: 4096,
+        igmp_v3: false,
+        mld_v2: false,
+        snooping: true,
+        kernel_querier: false,
+    };
+    for a in &m.attributes {
+        if let LinkAttribute::Address(mac) = a {
+            if mac.len() == 6 {
+                b.mac.copy_from_slice(mac);
+            }
+        }
+    }
+    for i in link_infos(m) {
+        if let LinkInfo::Data(InfoData::Bridge(opts)) = i {
+            for o in opts {
+                match o {
+                    InfoBridge::MulticastHashMax(v) => b.hash_max = *v,
+                    InfoBridge::MulticastIgmpVersion(v) => b.igmp_v3 = *v >= 3,
+                    InfoBridge::MulticastMldVersion(v) => b.mld_v2 = *v >= 2,
+                    InfoBridge::MulticastSnooping(v) => b.snooping = *v,
+                    InfoBridge::MulticastQuerier(v) => b.kernel_querier = *v,
+                    _ => {}
+                }
+            }
+        }
+    }
+    b
+}
+
+fn port_router_mode(m: &LinkMessage) -> Option<u8> {
+    link_infos(m).find_map(|i| match i {
+        LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => attrs.iter().find_map(|a| match a {
+            InfoBridgePort::MulticastRouter(t) => Some(u8::from(*t)),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// The kernel keeps only a few hundred keys free of its hash limit for entries it learns
+/// itself (the bridge's own joins) or others add: igmpd stays this far below.
+fn reserve(hash_max: u32) -> usize {
+    (hash_max as usize / 64).max(16)
+}
+
+impl SnoopDaemon {
+    /// Finds the bridge, checks it, applies `--raise-hash-max`, subscribes to changes and
+    /// starts the MDB writer. Snooping starts in [`SnoopDaemon::run`].
+    pub async fn start(settings: SnoopSettings) -> Result<Self, StartError> {
+        let (mut conn, handle, rx) = igmpd_netlink::new_connection().map_err(nl)?;
+        igmpd_netlink::subscribe(
+            &mut conn,
+            &[Group::Link, Group::Ipv4Ifaddr, Group::Ipv6Ifaddr],
+        )
+        .map_err(nl)?;
+        let _ = igmpd_netlink::set_receive_buffer(&mut conn, 4 << 20);
+        tokio::spawn(conn);
+        let events = Box::new(igmpd_netlink::events(rx));
+        let link = handle
+            .link()
+            .get_by_name(&settings.bridge)
+            .await
+            .map_err(|_| StartError::NoSuchBridge(settings.bridge.clone()))?;
+        if !is_bridge(&link) {
+            return Err(StartError::NotABridge(settings.bridge.clone()));
+        }
+        let mut info = bridge_info(&link);
+        if !info.snooping {
+            return Err(StartError::SnoopingOff(settings.bridge.clone()));
+        }
+        if let Some(n) = settings.raise_hash_max {
+            if n > info.hash_max {
+                handle
+                    .link()
+                    .set_bridge(info.ifindex, vec![InfoBridge::MulticastHashMax(n)])
+                    .await
+                    .map_err(nl)?;
+                info!(bridge = %settings.bridge, from = info.hash_max, to = n, "raised mcast_hash_max");
+                info.hash_max = n;
+            }
+        }
+        if info.kernel_querier && !settings.querier {
+            warn!(bridge = %settings.bridge, "the kernel's own querier (mcast_querier 1) never sees leaves once igmpd snoops, so it sends no last-member queries and leaves take a membership interval; use igmpd snoop --querier with mcast_querier 0");
+        }
+        let cfg = SnoopConfig {
+            igmp: settings.igmp.clone(),
+            mld: settings.mld.clone(),
+            querier: settings.querier,
+            router_ports: BTreeSet::new(),
+            source_filtering_v4: info.igmp_v3,
+            source_filtering_v6: info.mld_v2,
+            entry_limit: (info.hash_max as usize).saturating_sub(reserve(info.hash_max)),
+        };
+        let (writes, wrx) = mpsc::unbounded_channel();
+        let (etx, write_errors) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(writer::run(handle.clone(), MDB_PROTO, wrx, etx));
+        let (frames_tx, frames_rx) = mpsc::channel(1024);
+        let mut d = SnoopDaemon {
+            settings,
+            epoch: tokio::time::Instant::now(),
+            handle,
+            events,
+            bridge: Some(info),
+            active: false,
+            ports: BTreeMap::new(),
+            bridge_socket: None,
+            bridge_drain: None,
+            v4: BTreeSet::new(),
+            v6_ll: BTreeSet::new(),
+            snooper: Snooper::new(cfg),
+            writes,
+            writer: Some(writer),
+            write_errors,
+            frames_tx,
+            frames_rx,
+            mdb_errors: 0,
+            decode_drops: 0,
+            adopted: 0,
+            foreign_keys: 0,
+            forward: Vec::with_capacity(16),
+        };
+        d.configure_router_ports().await?;
+        Ok(d)
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_millis(u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn bridge_ifindex(&self) -> Option<u32> {
+        self.bridge.as_ref().map(|b| b.ifindex)
+    }
+
+    /// Resolves `--router-port` names to ifindexes (at start, and after the bridge is
+    /// recreated).
+    async fn configure_router_ports(&mut self) -> Result<(), StartError> {
+        let mut set = BTreeSet::new();
+        for name in &self.settings.router_ports {
+            let l =
+                self.handle.link().get_by_name(name).await.map_err(|_| {
+                    StartError::NotAPort(name.clone(), self.settings.bridge.clone())
+                })?;
+            if link_master(&l) != self.bridge_ifindex() {
+                return Err(StartError::NotAPort(
+                    name.clone(),
+                    self.settings.bridge.clone(),
+                ));
+            }
+            set.insert(l.header.index);
+        }
+        let mut cfg = self.snooper.config().clone();
+        cfg.router_ports = set;
+        self.snooper = Snooper::new(cfg);
+        Ok(())
+    }
+
+    /// Everything that happens when the bridge is (or comes) up.
+    async fn activate(&mut self) -> Result<(), StartError> {
+        let Some(bridge) = self.bridge_ifindex() else {
+            return Ok(());
+        };
+        let now = self.now();
+        // Ports and their router mode.
+        let links: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .dump(Default::default())
+            .try_collect()
+            .await
+            .map_err(nl)?;
+        let mut names = Vec::new();
+        for l in &links {
+            if link_master(l) == Some(bridge) {
+                let name = link_name(l).unwrap_or_default().to_owned();
+                names.push(name.clone());
+                self.add_port(
+                    l.header.index,
+                    name,
+                    link_up(l),
+                    port_router_mode(l).unwrap_or(1),
+                );
+            }
+        }
+        nft::install(&self.settings.bridge, &names).map_err(StartError::Nft)?;
+        // Our socket on the bridge device sends the queries (the bridge floods them).
+        if self.settings.querier {
+            match PacketSocket::open(bridge, Filter::IgmpMld).and_then(into_async) {
+                Ok(s) => {
+                    let s = Arc::new(s);
+                    self.bridge_drain = Some(tokio::spawn(drain(s.clone())));
+                    self.bridge_socket = Some(s);
+                }
+                Err(e) => {
+                    warn!(bridge = %self.settings.bridge, error = %e, "cannot open a packet socket on the bridge: no queries")
+                }
+            }
+        }
+        self.snooper.bridge_up(now);
+        self.refresh_addresses().await;
+        // Adopt what an earlier igmpd left (SIGKILL, or a clean exit's temporary entries).
+        let items: Vec<MdbItem> = self
+            .handle
+            .mdb()
+            .dump()
+            .bridge(bridge)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl)?;
+        let mut foreign = BTreeSet::new();
+        let mut adopted = 0;
+        for item in items {
+            let MdbItem::Entry(e) = item else { continue };
+            let Some(group) = e.group.ip() else { continue };
+            if e.protocol != Some(MDB_PROTO) {
+                foreign.insert((e.vid, group, e.source));
+                continue;
+            }
+            if e.source.is_some() {
+                // The kernel's (S,G) children of our (*,G) entries.
+                continue;
+            }
+            let sources: Vec<IpAddr> = e.sources.iter().map(|s| s.address).collect();
+            let filter = match (e.filter_mode, sources.is_empty()) {
+                (Some(FilterMode::Include), _) => EntryFilter::Include(sources),
+                (_, false) => EntryFilter::Exclude(sources),
+                _ => EntryFilter::Any,
+            };
+            let key = EntryKey {
+                port: e.port,
+                vid: e.vid,
+                group,
+            };
+            self.snooper
+                .adopt(now, key, filter, e.state == MdbState::Permanent);
+            adopted += 1;
+        }
+        self.foreign_keys = foreign.len();
+        let hash_max = self.bridge.as_ref().map_or(4096, |b| b.hash_max) as usize;
+        self.snooper
+            .set_entry_limit(hash_max.saturating_sub(reserve(hash_max as u32) + self.foreign_keys));
+        self.adopted += adopted;
+        info!(bridge = %self.settings.bridge, ports = names.len(), adopted, other_entries = self.foreign_keys, limit = self.snooper.mdb().limit(), "snooping");
+        self.active = true;
+        self.flush_outputs();
+        Ok(())
+    }
+
+    /// The bridge went down or away.
+    fn deactivate(&mut self) {
+        if !self.active {
+            return;
+        }
+        self.active = false;
+        for (_, p) in std::mem::take(&mut self.ports) {
+            if let Some(r) = p.reader {
+                r.abort();
+            }
+        }
+        if let Some(d) = self.bridge_drain.take() {
+            d.abort();
+        }
+        self.bridge_socket = None;
+        self.snooper.bridge_down();
+        self.snooper.drain().for_each(drop);
+        info!(bridge = %self.settings.bridge, "bridge down: snooping paused");
+    }
+
+    fn add_port(&mut self, ifindex: u32, name: String, up: bool, original_router: u8) {
+        if self.ports.contains_key(&ifindex) {
+            return;
+        }
+        let mut port = Port {
+            name: name.clone(),
+            up,
+            socket: None,
+            reader: None,
+            original_router,
+            drops: 0,
+        };
+        match PacketSocket::open(ifindex, Filter::IgmpMldPim).and_then(into_async) {
+            Ok(s) => {
+                let s = Arc::new(s);
+                port.reader = Some(tokio::spawn(read_port(
+                    ifindex,
+                    s.clone(),
+                    self.frames_tx.clone(),
+                )));
+                port.socket = Some(s);
+            }
+            Err(e) => {
+                warn!(port = %name, error = %e, "cannot open a packet socket on the port: not snooped")
+            }
+        }
+        info!(bridge = %self.settings.bridge, port = %name, up, "port added");
+        self.ports.insert(ifindex, port);
+        if up {
+            self.snooper.port_up(ifindex);
+        }
+    }
+
+    fn remove_port(&mut self, ifindex: u32) {
+        if let Some(p) = self.ports.remove(&ifindex) {
+            if let Some(r) = p.reader {
+                r.abort();
+            }
+            info!(bridge = %self.settings.bridge, port = %p.name, "port removed");
+            self.snooper.port_down(ifindex);
+        }
+    }
+
+    fn reinstall_nft(&self) {
+        let names: Vec<String> = self.ports.values().map(|p| p.name.clone()).collect();
+        if let Err(e) = nft::install(&self.settings.bridge, &names) {
+            warn!(bridge = %self.settings.bridge, error = %e, "cannot update the nftables table");
+        }
+    }
+
+    async fn refresh_addresses(&mut self) {
+        let Some(bridge) = self.bridge_ifindex() else {
+            return;
+        };
+        let mut msg = NetlinkMessage::from(RtnlMessage::Route(RouteNetlinkMessage::GetAddress(
+            AddressMessage::default(),
+        )));
+        msg.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        let Ok(mut replies) = self.handle.request(msg) else {
+            return;
+        };
+        self.v4.clear();
+        self.v6_ll.clear();
+        while let Some(m) = replies.next().await {
+            if let NetlinkPayload::InnerMessage(RtnlMessage::Route(
+                RouteNetlinkMessage::NewAddress(a),
+            )) = m.payload
+            {
+                if a.header.index == bridge {
+                    self.apply_address(&a, true);
+                }
+            }
+        }
+        self.push_addresses();
+    }
+
+    fn apply_address(&mut self, m: &AddressMessage, present: bool) {
+        let addr = m
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                AddressAttribute::Local(a) => Some(*a),
+                _ => None,
+            })
+            .or_else(|| {
+                m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(a) => Some(*a),
+                    _ => None,
+                })
+            });
+        let flags = m
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                AddressAttribute::Flags(f) => Some(*f),
+                _ => None,
+            })
+            .unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(m.header.flags.bits())));
+        let keep = present && !flags.intersects(AddressFlags::Tentative | AddressFlags::Dadfailed);
+        match addr {
+            Some(IpAddr::V4(a)) => {
+                if keep {
+                    self.v4.insert(a);
+                } else {
+                    self.v4.remove(&a);
+                }
+            }
+            Some(IpAddr::V6(a)) if codec::is_link_local(&a) => {
+                if keep {
+                    self.v6_ll.insert(a);
+                } else {
+                    self.v6_ll.remove(&a);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn push_addresses(&mut self) {
+        let now = self.now();
+        let (v4, v6) = (self.v4.first().copied(), self.v6_ll.first().copied());
+        self.snooper.set_addresses(now, v4, v6);
+        self.flush_outputs();
+    }
+
+    /// Runs until `shutdown` resolves, then leaves the bridge as the kernel alone would
+    /// run it.
+    pub async fn run(
+        mut self,
+        mut control: mpsc::Receiver<ControlRequest>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), StartError> {
+        tokio::pin!(shutdown);
+        if self.bridge.as_ref().is_some_and(|b| b.up) {
+            self.activate().await?;
+        } else {
+            info!(bridge = %self.settings.bridge, "bridge is down: waiting for it");
+        }
+        loop {
+            let deadline = self
+                .snooper
+                .next_deadline()
+                .map(|t| self.epoch + Duration::from_millis(t.as_millis()));
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(b) = self.frames_rx.recv() => {
+                    let now = self.now();
+                    self.handle_batch(now, b);
+                    while let Ok(b) = self.frames_rx.try_recv() {
+                        self.handle_batch(now, b);
+                    }
+                }
+                Some(e) = self.events.next() => self.handle_event(e).await,
+                Some(err) = self.write_errors.recv() => self.write_failed(err),
+                Some(req) = control.recv() => match req {
+                    ControlRequest::Status(reply) => {
+                        let _ = reply.send(self.status());
+                    }
+                },
+                () = sleep => {}
+            }
+            if self.active {
+                let now = self.now();
+                if self.snooper.next_deadline().is_some_and(|t| t <= now) {
+                    self.snooper.poll(now);
+                }
+            }
+            self.flush_outputs();
+        }
+        self.shutdown().await;
+        Ok(())
+    }
+
+    fn write_failed(&mut self, e: writer::WriteError) {
+        self.mdb_errors += 1;
+        if Some(e.bridge) == self.bridge_ifindex() && e.set {
+            self.snooper.mdb_write_failed(&e.key);
+        }
+        let port = self.ports.get(&e.key.port).map_or("?", |p| p.name.as_str());
+        warn!(bridge = %self.settings.bridge, port, group = %e.key.group, vid = e.key.vid, error = %e.error, "MDB write failed");
+    }
+
+    fn handle_batch(&mut self, now: Instant, b: RxBatch) {
+        if !self.active {
+            return;
+        }
+        let mut fwd = std::mem::take(&mut self.forward);
+        for &(start, len, vid) in &b.frames {
+            let bytes = &b.data[start..start + len];
+            let frame = match igmpd_wire::parse_ethernet(bytes) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.decode_drops += 1;
+                    debug!(
+                        port = b.port,
+                        reason = e.reason(),
+                        "dropped undecodable frame"
+                    );
+                    continue;
+                }
+            };
+            fwd.clear();
+            self.snooper
+                .receive(now, b.port, vid, &frame.packet, &mut fwd);
+            for target in &fwd {
+                self.send_on_port(*target, bytes, vid);
+            }
+        }
+        self.forward = fwd;
+        self.flush_outputs();
+    }
+
+    /// RFC 4541 §2.1.1: the captured report, as it arrived, out of a router port.
+    fn send_on_port(&self, port: u32, bytes: &[u8], vid: u16) {
+        let Some(s) = self.ports.get(&port).and_then(|p| p.socket.as_ref()) else {
+            return;
+        };
+        let r = if vid == 0 {
+            s.get_ref().send(bytes)
+        } else {
+            s.get_ref().send(&tag(bytes, vid))
+        };
+        if let Err(e) = r {
+            debug!(port, error = %e, "forwarding a report failed");
+        }
+    }
+
+    fn flush_outputs(&mut self) {
+        let bridge = self.bridge_ifindex();
+        let outs: Vec<Output> = self.snooper.drain().collect();
+        for o in outs {
+            match o {
+                Output::Mdb(op) => {
+                    if let Some(bridge) = bridge {
+                        let _ = self.writes.send(writer::WriteCmd::Op {
+                            bridge,
+                            op,
+                            permanent: true,
+                        });
+                    }
+                }
+                Output::Query { vid, query } => self.send_query(vid, &query),
+                Output::RouterPort { port, router } => {
+                    let Some(p) = self.ports.get(&port) else {
+                        continue;
+                    };
+                    let mode = if router { 2 } else { p.original_router };
+                    info!(bridge = %self.settings.bridge, port = %p.name, router, "multicast router port");
+                    let h = self.handle.clone();
+                    let name = p.name.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = h
+                            .link()
+                            .set_port_mcast_router(port, BridgeMulticastRouterType::from(mode))
+                            .await
+                        {
+                            warn!(port = %name, error = %e, "cannot set mcast_router");
+                        }
+                    });
+                }
+                Output::Event(e) => self.log_event(&e),
+            }
+        }
+    }
+
+    fn log_event(&self, e: &SnoopEvent) {
+        let name = |p: &u32| {
+            self.ports
+                .get(p)
+                .map_or_else(|| p.to_string(), |x| x.name.clone())
+        };
+        match e {
+            SnoopEvent::PortGroup {
+                port,
+                vid,
+                group,
+                added,
+            } => {
+                debug!(port = %name(port), vid, %group, added, "membership")
+            }
+            // One line for the first ten, then at every power of two: a flood of joins
+            // at the limit must not become a flood of log lines.
+            SnoopEvent::Refused { port, vid, group }
+                if {
+                    let n = self.snooper.mdb().refused_total();
+                    n <= 10 || n.is_power_of_two()
+                } =>
+            {
+                warn!(
+                    bridge = %self.settings.bridge, port = %name(port), vid, %group,
+                    limit = self.snooper.mdb().limit(),
+                    refused = self.snooper.mdb().refused_total(),
+                    "group refused: the bridge's MDB is at igmpd's limit below mcast_hash_max (the kernel would turn snooping off at the limit); raise it with --raise-hash-max"
+                )
+            }
+            SnoopEvent::Refused { .. } => {}
+            SnoopEvent::Querier { vid, proto, event } => {
+                info!(bridge = %self.settings.bridge, vid, proto = proto.name(), event = ?event, "querier")
+            }
+        }
+    }
+
+    fn send_query(&self, vid: u16, q: &AnyQuery) {
+        let (Some(s), Some(b)) = (&self.bridge_socket, &self.bridge) else {
+            return;
+        };
+        let frame = match q {
+            AnyQuery::V4(q) => Some(codec::igmp_query_frame(b.mac, q)),
+            AnyQuery::V6(q) => codec::mld_query_frame(b.mac, q),
+        };
+        let Some(mut frame) = frame else { return };
+        if vid != 0 {
+            frame.ethernet.vlan = Some(VlanTag::new(vid));
+        }
+        if let Err(e) = s.get_ref().send(&frame.to_bytes()) {
+            warn!(bridge = %self.settings.bridge, error = %e, "sending a query failed");
+        }
+    }
+
+    async fn handle_event(&mut self, e: NlEvent) {
+        match e {
+            NlEvent::Route(RouteNetlinkMessage::NewLink(m)) => self.on_link(&m, false).await,
+            NlEvent::Route(RouteNetlinkMessage::DelLink(m)) => self.on_link(&m, true).await,
+            NlEvent::Route(RouteNetlinkMessage::NewAddress(a))
+                if Some(a.header.index) == self.bridge_ifindex() =>
+            {
+                self.apply_address(&a, true);
+                self.push_addresses();
+            }
+            NlEvent::Route(RouteNetlinkMessage::DelAddress(a))
+                if Some(a.header.index) == self.bridge_ifindex() =>
+            {
+                self.apply_address(&a, false);
+                self.push_addresses();
+            }
+            NlEvent::Overrun => {
+                warn!("rtnetlink events were lost; reading links again");
+                self.resync_links().await;
+            }
+            _ => {}
+        }
+    }
+
+    async fn resync_links(&mut self) {
+        let Ok(links) = self
+            .handle
+            .link()
+            .dump(Default::default())
+            .try_collect::<Vec<LinkMessage>>()
+            .await
+        else {
+            return;
+        };
+        if !links
+            .iter()
+            .any(|l| link_name(l) == Some(self.settings.bridge.as_str()))
+        {
+            self.bridge_gone();
+        }
+        let current: BTreeSet<u32> = links
+            .iter()
+            .filter(|l| self.bridge_ifindex().is_some() && link_master(l) == self.bridge_ifindex())
+            .map(|l| l.header.index)
+            .collect();
+        for p in self.ports.keys().copied().collect::<Vec<_>>() {
+            if !current.contains(&p) {
+                self.remove_port(p);
+            }
+        }
+        for l in &links {
+            self.on_link(l, false).await;
+        }
+        self.refresh_addresses().await;
+    }
+
+    fn bridge_gone(&mut self) {
+        self.deactivate();
+        self.bridge = None;
+        info!(bridge = %self.settings.bridge, "bridge deleted: waiting for it to come back");
+    }
+
+    async fn on_link(&mut self, m: &LinkMessage, removed: bool) {
+        let index = m.header.index;
+        let name = link_name(m);
+        let is_ours = Some(index) == self.bridge_ifindex()
+            || (name == Some(self.settings.bridge.as_str()) && is_bridge(m));
+        if is_ours {
+            if removed {
+                self.bridge_gone();
+                return;
+            }
+            // AF_BRIDGE notifications about the bridge carry no link info.
+            if !is_bridge(m) {
+                return;
+            }
+            let info = bridge_info(m);
+            let recreated = self.bridge.as_ref().is_some_and(|b| b.ifindex != index);
+            if recreated {
+                self.bridge_gone();
+            }
+            let was_up = self.bridge.as_ref().is_some_and(|b| b.up) && self.active;
+            let filtering = (info.igmp_v3, info.mld_v2);
+            let fresh = self.bridge.is_none();
+            self.bridge = Some(info);
+            self.snooper.set_source_filtering(filtering.0, filtering.1);
+            if fresh {
+                if let Err(e) = self.configure_router_ports().await {
+                    warn!(error = %e, "configured router ports");
+                }
+            }
+            let up = self.bridge.as_ref().is_some_and(|b| b.up);
+            if up && !was_up {
+                if let Err(e) = self.activate().await {
+                    warn!(bridge = %self.settings.bridge, error = %e, "cannot start snooping");
+                }
+            } else if !up && was_up {
+                self.deactivate();
+            }
+            return;
+        }
+        if !self.active {
+            return;
+        }
+        let master = link_master(m);
+        let known = self.ports.contains_key(&index);
+        let bridge = self.bridge_ifindex();
+        if removed
+            || (known && master.is_some_and(|x| Some(x) != bridge))
+            || (known && master.is_none() && m.header.interface_family == Default::default())
+        {
+            if known {
+                self.remove_port(index);
+                self.reinstall_nft();
+            }
+            return;
+        }
+        if master.is_none() || master != bridge {
+            return;
+        }
+        let up = link_up(m);
+        if !known {
+            let mode = match port_router_mode(m) {
+                Some(r) => r,
+                None => match self.handle.link().get(index).await {
+                    Ok(l) => port_router_mode(&l).unwrap_or(1),
+                    Err(_) => 1,
+                },
+            };
+            let name = name.unwrap_or_default().to_owned();
+            self.add_port(index, name, up, mode);
+            self.reinstall_nft();
+            return;
+        }
+        let Some(p) = self.ports.get_mut(&index) else {
+            return;
+        };
+        if let Some(n) = name {
+            if n != p.name {
+                p.name = n.to_owned();
+                self.reinstall_nft();
+            }
+        }
+        let Some(p) = self.ports.get_mut(&index) else {
+            return;
+        };
+        if p.up != up {
+            p.up = up;
+            info!(bridge = %self.settings.bridge, port = %p.name, up, "port state");
+            if up {
+                self.snooper.port_up(index);
+            } else {
+                self.snooper.port_down(index);
+            }
+        }
+    }
+
+    /// Clean exit: finish writes, hand the entries to the kernel as temporary ones (it
+    /// ages them, and refreshes them from reports once the table is gone), remove the
+    /// table, restore `mcast_router`.
+    async fn shutdown(mut self) {
+        for p in self.ports.values_mut() {
+            if let Some(r) = p.reader.take() {
+                r.abort();
+            }
+        }
+        if let Some(d) = self.bridge_drain.take() {
+            d.abort();
+        }
+        self.barrier().await;
+        if let Some(bridge) = self.bridge_ifindex() {
+            let entries: Vec<(EntryKey, EntryFilter)> = self
+                .snooper
+                .mdb()
+                .programmed()
+                .map(|(k, f, _)| (*k, f.clone()))
+                .collect();
+            let n = entries.len();
+            for (k, f) in entries {
+                let _ = self.writes.send(writer::WriteCmd::Op {
+                    bridge,
+                    op: crate::core::MdbOp::Set(k, f),
+                    permanent: false,
+                });
+            }
+            self.barrier().await;
+            info!(bridge = %self.settings.bridge, entries = n, "entries handed to the kernel as temporary");
+            for port in self.snooper.routers().reflected().clone() {
+                if let Some(p) = self.ports.get(&port) {
+                    let mode = BridgeMulticastRouterType::from(p.original_router);
+                    if let Err(e) = self.handle.link().set_port_mcast_router(port, mode).await {
+                        warn!(port = %p.name, error = %e, "cannot restore mcast_router");
+                    }
+                }
+            }
+        }
+        if let Err(e) = nft::remove(&self.settings.bridge) {
+            warn!(bridge = %self.settings.bridge, error = %e, "cannot remove the nftables table");
+        }
+        let (tx, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.writes, tx));
+        if let Some(w) = self.writer.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+        }
+    }
+
+    async fn barrier(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.writes.send(writer::WriteCmd::Barrier(tx)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
+        }
+    }
+
+    /// The status document: `bridges` (and `interfaces` with `--querier`).
+    pub fn status(&mut self) -> Value {
+        let now = self.now();
+        for p in self.ports.values_mut() {
+            if let Some(s) = &p.socket {
+                if let Ok((_, drops)) = s.get_ref().stats() {
+                    p.drops += u64::from(drops);
+                }
+            }
+        }
+        let name = |p: u32| {
+            self.ports
+                .get(&p)
+                .map_or_else(|| p.to_string(), |x| x.name.clone())
+        };
+        let ms = |t: Instant| t.saturating_since(now).as_millis() as u64;
+        let mut ports: BTreeMap<u32, Vec<Value>> =
+            self.ports.keys().map(|p| (*p, Vec::new())).collect();
+        let mut push_groups = |vid: u16, port: u32, gs: Vec<Value>| {
+            let _ = vid;
+            ports.entry(port).or_default().extend(gs);
+        };
+        for vid in self.snooper.vids().collect::<Vec<_>>() {
+            if let Some(d) = self.snooper.igmp(vid) {
+                for (port, m) in d.ports() {
+                    push_groups(vid, port, group_values(m, vid, now, Proto::Igmp));
+                }
+            }
+            if let Some(d) = self.snooper.mld(vid) {
+                for (port, m) in d.ports() {
+                    push_groups(vid, port, group_values(m, vid, now, Proto::Mld));
+                }
+            }
+        }
+        let port_values: Vec<Value> = ports
+            .into_iter()
+            .map(|(p, groups)| {
+                let x = self.ports.get(&p);
+                json!({
+                    "name": name(p),
+                    "ifindex": p,
+                    "up": x.is_some_and(|x| x.up),
+                    "capture_drops": x.map_or(0, |x| x.drops),
+                    "groups": groups,
+                })
+            })
+            .collect();
+        let routers = self.snooper.routers();
+        let mut router_ports: Vec<Value> = Vec::new();
+        for p in routers.configured() {
+            router_ports.push(json!({"name": name(*p), "vid": null, "reasons": ["configured"], "families": ["igmp", "mld"], "expires_in_ms": null}));
+        }
+        for ((vid, p), l) in routers.learned() {
+            let reasons: BTreeSet<&str> = l.timers.keys().map(|(_, r)| r.name()).collect();
+            let fams: BTreeSet<&str> = l.timers.keys().map(|(f, _)| f.name()).collect();
+            let exp = l.timers.values().max().map(|t| ms(*t));
+            router_ports.push(json!({"name": name(*p), "vid": (*vid != 0).then_some(*vid), "reasons": reasons, "families": fams, "expires_in_ms": exp}));
+        }
+        let c = self.snooper.counters();
+        let mdb = self.snooper.mdb();
+        let querier = |proto: Proto| -> Value {
+            let inst = match proto {
+                Proto::Igmp => self.snooper.igmp(0).map(|d| {
+                    let i = d.instance();
+                    (
+                        i.querier_address().map(|a| a.to_string()),
+                        i.robustness(),
+                        i.query_interval(),
+                        i.group_membership_interval(),
+                    )
+                }),
+                Proto::Mld => self.snooper.mld(0).map(|d| {
+                    let i = d.instance();
+                    (
+                        i.querier_address().map(|a| a.to_string()),
+                        i.robustness(),
+                        i.query_interval(),
+                        i.group_membership_interval(),
+                    )
+                }),
+            };
+            match inst {
+                Some((addr, rob, qi, gmi)) => {
+                    json!({"querier_address": addr, "robustness": rob, "query_interval_ms": qi.as_millis() as u64, "group_membership_interval_ms": gmi.as_millis() as u64})
+                }
+                None => Value::Null,
+            }
+        };
+        let b = self.bridge.as_ref();
+        let bridge = json!({
+            "name": self.settings.bridge,
+            "ifindex": b.map(|b| b.ifindex),
+            "up": b.is_some_and(|b| b.up),
+            "active": self.active,
+            "querier": self.settings.querier,
+            "mcast_hash_max": b.map(|b| b.hash_max),
+            "entry_limit": mdb.limit(),
+            "mdb_keys": mdb.keys_in_use(),
+            "mdb_entries": mdb.programmed().count(),
+            "igmp": querier(Proto::Igmp),
+            "mld": querier(Proto::Mld),
+            "counters": {
+                "reports": c.reports,
+                "queries": c.queries,
+                "forwarded": c.forwarded,
+                "groups_refused": mdb.refused_total(),
+                "groups_refused_now": mdb.refused_now(),
+                "source_lists_degraded": mdb.degraded_total(),
+                "mdb_errors": self.mdb_errors,
+                "capture_drops": self.ports.values().map(|p| p.drops).sum::<u64>(),
+                "decode_drops": self.decode_drops,
+                "mld_bad_source": c.bad_source,
+                "adopted": self.adopted,
+            },
+            "router_ports": router_ports,
+            "ports": port_values,
+        });
+        let mut doc = json!({"bridges": [bridge], "findings": []});
+        if self.settings.querier {
+            doc["interfaces"] = json!([self.interface_status(now)]);
+        }
+        doc
+    }
+
+    /// The querier sections as `igmpd query` shows them, for the bridge (untagged).
+    fn interface_status(&self, now: Instant) -> Value {
+        let b = self.bridge.as_ref();
+        let mut o = json!({"name": self.settings.bridge, "ifindex": b.map(|b| b.ifindex), "up": b.is_some_and(|b| b.up)});
+        if let Some(d) = self.snooper.igmp(0) {
+            o["igmp"] = querier_section(d.instance(), now, Proto::Igmp);
+        }
+        if let Some(d) = self.snooper.mld(0) {
+            o["mld"] = querier_section(d.instance(), now, Proto::Mld);
+        }
+        o
+    }
+}
+
+fn group_values<A>(
+    m: &igmpd_querier::core::Membership<A>,
+    vid: u16,
+    now: Instant,
+    proto: Proto,
+) -> Vec<Value>
+where
+    A: Ord + Copy + std::hash::Hash + std::fmt::Display,
+{
+    let ms = |t: Instant| t.saturating_since(now).as_millis() as u64;
+    m.groups()
+        .map(|g| {
+            json!({
+                "group": g.group.to_string(),
+                "vid": (vid != 0).then_some(vid),
+                "filter_mode": g.mode.name(),
+                "sources": g.sources.iter().map(|(s, t)| json!({"address": s.to_string(), "expires_in_ms": t.map_or(0, ms)})).collect::<Vec<_>>(),
+                "hosts": g.reporters.iter().map(|(r, _)| r.to_string()).collect::<Vec<_>>(),
+                "compat_version": g.compat.version(proto),
+                "expires_in_ms": g.expires.map_or(0, ms),
+            })
+        })
+        .collect()
+}
+
+fn querier_section<A>(inst: &igmpd_querier::core::Instance<A>, now: Instant, proto: Proto) -> Value
+where
+    A: Ord + Copy + std::hash::Hash + std::fmt::Debug + std::fmt::Display,
+{
+    let ms = |t: Instant| t.saturating_since(now).as_millis() as u64;
+    let groups: Vec<Value> = inst
+        .membership()
+        .groups()
+        .map(|g| {
+            json!({
+                "group": g.group.to_string(),
+                "filter_mode": g.mode.name(),
+                "sources": g.sources.iter().map(|(s, t)| json!({"address": s.to_string(), "expires_in_ms": t.map_or(0, ms)})).collect::<Vec<_>>(),
+                "last_reporter": g.last_reporter.map(|r| r.to_string()),
+                "compat_version": g.compat.version(proto),
+                "expires_in_ms": g.expires.map_or(0, ms),
+            })
+        })
+        .collect();
+    json!({
+        "version": inst.effective_version().version(proto),
+        "configured_version": inst.config().version.version(proto),
+        "role": inst.role().name(),
+        "address": inst.address().map(|a| a.to_string()),
+        "querier_address": inst.querier_address().map(|a| a.to_string()),
+        "other_querier_expires_in_ms": inst.other_querier_expires().map_or(0, ms),
+        "robustness": inst.robustness(),
+        "query_interval_ms": inst.query_interval().as_millis() as u64,
+        "queries_sent": inst.queries_sent(),
+        "drops": {},
+        "groups": groups,
+    })
+}
+
+/// `bytes` with an 802.1Q tag for `vid` after the MAC addresses (the kernel strips tags
+/// before packet sockets see frames).
+fn tag(bytes: &[u8], vid: u16) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 4);
+    out.extend_from_slice(&bytes[..12.min(bytes.len())]);
+    out.extend_from_slice(&[0x81, 0x00]);
+    out.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
+    out.extend_from_slice(bytes.get(12..).unwrap_or(&[]));
+    out
+}
+
+/// Reads one port's socket in batches; skips what this host sent (our forwarded reports).
+async fn read_port(port: u32, sock: Arc<AsyncFd<PacketSocket>>, tx: mpsc::Sender<RxBatch>) {
+    let mut scratch = vec![0u8; 9216];
+    loop {
+        let mut guard = match sock.readable().await {
+            Ok(g) => g,
+            Err(e) => {
+                warn!(port, error = %e, "packet socket failed");
+                return;
+            }
+        };
+        let mut batch = new_batch(port);
+        loop {
+            match guard.get_inner().recv(&mut scratch) {
+                Ok(Some(info)) => {
+                    if info.pkttype == PACKET_OUTGOING {
+                        continue;
+                    }
+                    let start = batch.data.len();
+                    batch.data.extend_from_slice(&scratch[..info.len]);
+                    batch.frames.push((start, info.len, info.vlan.unwrap_or(0)));
+                    if batch.frames.len() >= BATCH {
+                        let full = std::mem::replace(&mut batch, new_batch(port));
+                        if tx.send(full).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Ok(None) => {
+                    guard.clear_ready();
+                    break;
+                }
+                Err(e) => {
+                    debug!(port, error = %e, "receiving on packet socket failed");
+                    guard.clear_ready();
+                    break;
+                }
+            }
+        }
+        if !batch.frames.is_empty() && tx.send(batch).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn new_batch(port: u32) -> RxBatch {
+    RxBatch {
+        port,
+        data: Vec::with_capacity(16 * 1024),
+        frames: Vec::with_capacity(64),
+    }
+}
+
+/// Empties the bridge socket (it exists to send queries).
+async fn drain(sock: Arc<AsyncFd<PacketSocket>>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let Ok(mut guard) = sock.readable().await else {
+            return;
+        };
+        while let Ok(Some(_)) = guard.get_inner().recv(&mut buf) {}
+        guard.clear_ready();
+    }
+}

@@ -1,0 +1,115 @@
+//! The nftables table that stops the kernel bridge from learning memberships while its
+//! snooping stays on (MDB writes need it).
+//!
+//! Bridge family, prerouting, priority -300, on the bridge's ports (an `iifname` set:
+//! `meta ibrname` needs nft_meta_bridge, which kernels may lack): IGMP other than
+//! queries, and MLD reports and dones, are dropped (MLD behind a Hop-by-Hop header
+//! matches too). Queries pass, so the kernel keeps its querier and router-port logic; MRD
+//! and PIM pass. AF_PACKET taps on the ports see every frame before this hook.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The table's name for `bridge`: `igmpd_snoop_<bridge>` with characters nft does not
+/// take in names replaced by `_`.
+pub fn table_name(bridge: &str) -> String {
+    let clean: String = bridge
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("igmpd_snoop_{clean}")
+}
+
+fn quote(name: &str) -> String {
+    // Interface names cannot contain '"' or whitespace; escape defensively anyway.
+    format!("\"{}\"", name.replace(['"', '\\'], ""))
+}
+
+/// The ruleset that (re)creates the table atomically: one transaction that creates it
+/// (so the delete cannot fail), deletes it and creates it anew with `ports`.
+pub fn ruleset(bridge: &str, ports: &[String]) -> String {
+    let t = table_name(bridge);
+    let elements = if ports.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = ports.iter().map(|p| quote(p)).collect();
+        format!(" elements = {{ {} }};", list.join(", "))
+    };
+    format!(
+        "table bridge {t}\n\
+         delete table bridge {t}\n\
+         table bridge {t} {{\n\
+         \x20 comment \"igmpd snoop {bridge}: the kernel must not learn memberships; igmpd does\"\n\
+         \x20 set ports {{ type ifname;{elements} }}\n\
+         \x20 chain prerouting {{\n\
+         \x20   type filter hook prerouting priority -300; policy accept;\n\
+         \x20   iifname @ports ip protocol igmp igmp type != membership-query counter drop\n\
+         \x20   iifname @ports meta l4proto ipv6-icmp icmpv6 type {{ mld-listener-report, mld-listener-done, mld2-listener-report }} counter drop\n\
+         \x20 }}\n\
+         }}\n"
+    )
+}
+
+fn run_nft(input: &str) -> std::io::Result<()> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot run nft: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes())?;
+    }
+    // nft answers in milliseconds; never wait forever.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            return if status.success() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other(format!(
+                    "nft failed ({status}): {}",
+                    err.trim()
+                )))
+            };
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other("nft did not finish within 10 s"));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Creates or replaces the table with `ports`.
+pub fn install(bridge: &str, ports: &[String]) -> std::io::Result<()> {
+    run_nft(&ruleset(bridge, ports))
+}
+
+/// Deletes the table (no error if it is not there).
+pub fn remove(bridge: &str) -> std::io::Result<()> {
+    let t = table_name(bridge);
+    run_nft(&format!("table bridge {t}\ndelete table bridge {t}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_sanitised_and_rules_drop_reports_only() {
+        assert_eq!(table_name("br-lan.10"), "igmpd_snoop_br_lan_10");
+        let r = ruleset("br0", &["p1".into(), "p2".into()]);
+        assert!(r.contains("elements = { \"p1\", \"p2\" }"), "{r}");
+        assert!(r.contains("igmp type != membership-query"), "{r}");
+        assert!(r.contains("priority -300"), "{r}");
+        assert!(!ruleset("br0", &[]).contains("elements"));
+    }
+}
