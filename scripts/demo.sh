@@ -16,13 +16,15 @@ fi
 rm -f "$deps_log"
 
 echo "building..."
-cargo build -q --release -p igmpd-netns-tests --bins --examples
+cargo build -q --release -p igmpd -p igmpd-netns-tests --bins --examples
 export IGMPD_MCAST_MEMBER=$PWD/target/release/mcast-member
+export IGMPD_BIN=$PWD/target/release/igmpd
 
 demo_pid=
 cleanup() {
     # The demo removes its namespaces itself; this is for Ctrl-C and crashes. Its helper
-    # processes die with it (parent-death signal); namespaces named after its PID go here.
+    # and igmpd processes die with it (parent-death signal); namespaces named after its PID
+    # go here.
     if [ -n "$demo_pid" ]; then
         kill "$demo_pid" 2>/dev/null || true
         wait "$demo_pid" 2>/dev/null || true

@@ -495,7 +495,8 @@ async fn diagnose(args: DoctorArgs) -> Result<u8> {
                 .or(addrs.first())
                 .map(ToString::to_string)
                 .unwrap_or_default();
-            live.push(json!({"address": name, "mac": mac_str(mac), "answered_igmp": igmp_ok, "answered_mld": mld_ok}));
+            let querier = querier_macs.contains(mac);
+            live.push(json!({"address": name, "mac": mac_str(mac), "answered_igmp": igmp_ok, "answered_mld": mld_ok, "querier": querier}));
             if waited && !igmp_ok && !mld_ok && !querier_macs.contains(mac) {
                 findings.push(Finding {
                     code: "host-silent",
@@ -749,10 +750,15 @@ fn render(doc: &Value) -> String {
         );
         let _ = writeln!(out, "live hosts:");
         for h in p["live_hosts"].as_array().into_iter().flatten() {
-            let ans = match (h["answered_igmp"].as_bool(), h["answered_mld"].as_bool()) {
-                (Some(true), Some(true)) => "answered IGMP and MLD",
-                (Some(true), _) => "answered IGMP",
-                (_, Some(true)) => "answered MLD",
+            let ans = match (
+                h["answered_igmp"].as_bool(),
+                h["answered_mld"].as_bool(),
+                h["querier"].as_bool(),
+            ) {
+                (Some(true), Some(true), _) => "answered IGMP and MLD",
+                (Some(true), _, _) => "answered IGMP",
+                (_, Some(true), _) => "answered MLD",
+                (_, _, Some(true)) => "a querier (it does not hear its own queries)",
                 _ => "answered nothing",
             };
             let _ = writeln!(

@@ -244,3 +244,99 @@ fn no_querier_and_zero_source_querier_and_fighting_queriers() -> Result<()> {
     ensure!(found.is_ok(), "multiple-queriers expected");
     Ok(())
 }
+
+/// The same story over IPv6: B lets IGMP in but drops MLD queries.
+#[test]
+fn the_mld_silent_host_is_named_and_the_fix_clears_it() -> Result<()> {
+    let bridge = BridgeConfig::snooping()
+        .membership_interval(Duration::from_secs(5))
+        .mld_version(igmpd_netns_tests::MldVersion::V2);
+    let lab = Lab::builder()
+        .bridge(bridge)
+        .hosts(&["r", "a", "b"])
+        .build()?;
+    let b_ll = lab.host("b").ipv6_ll().to_string();
+    let r = Igmpd::spawn(
+        lab.host("r").netns(),
+        BIN,
+        &[
+            "query",
+            "eth0",
+            "--query-interval",
+            "2s",
+            "--query-response-interval",
+            "1s",
+        ],
+    )?;
+    lab.host("b").nft(
+        "table inet hostfw {
+            chain input {
+                type filter hook input priority filter; policy drop;
+                iif lo accept
+                udp dport 5001 accept
+                ip protocol igmp accept
+            }
+        }",
+    )?;
+    let bin = Member::locate_binary()?;
+    let mut s = Member::spawn(lab.host("r"), &bin)?;
+    let mut a = Member::spawn(lab.host("a"), &bin)?;
+    let mut b = Member::spawn(lab.host("b"), &bin)?;
+    let group: IpAddr = "ff0e::20:1".parse()?;
+    a.listen(PORT)?;
+    b.listen(PORT)?;
+    a.join(group)?;
+    b.join(group)?;
+    lab.wait_membership("b", group, true, Duration::from_secs(5))?;
+    lab.wait_membership("b", group, false, WAIT)
+        .context("B's MLD membership should expire")?;
+    ensure!(lab.has_membership("a", group)?);
+    let silent = r.wait_status(WAIT, |st| {
+        // B's solicited-node groups are named too, so the group is in the message.
+        st["findings"]
+            .as_array()?
+            .iter()
+            .find(|f| {
+                f["code"] == "member-silent"
+                    && f["host"] == b_ll.as_str()
+                    && f["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains(&group.to_string())
+            })
+            .cloned()
+    })?;
+    ensure!(
+        silent["hint"]
+            .as_str()
+            .unwrap_or("")
+            .contains("mld-listener-query"),
+        "{silent:#}"
+    );
+    let (code, doc) = doctor(lab.host("b").netns(), &["--duration", "5s"])?;
+    ensure!(code == 1, "exit {code}: {doc:#}");
+    let bl = finding(&doc, "mld-blocked-locally").with_context(|| format!("{doc:#}"))?;
+    ensure!(
+        bl["hint"] == "nft add rule inet hostfw input icmpv6 type mld-listener-query accept",
+        "{bl:#}"
+    );
+    ensure!(
+        finding(&doc, "igmp-blocked-locally").is_none(),
+        "IGMP is accepted: {doc:#}"
+    );
+    lab.host("b")
+        .nft("add rule inet hostfw input icmpv6 type mld-listener-query accept")?;
+    lab.wait_membership("b", group, true, WAIT)?;
+    r.wait_status(WAIT, |st| {
+        (!st["findings"]
+            .as_array()?
+            .iter()
+            .any(|f| f["code"] == "member-silent" && f["host"] == b_ll.as_str()))
+        .then_some(())
+    })?;
+    let before = b.count(PORT)?;
+    s.send(group, PORT, 10)?;
+    b.wait_count(PORT, before + 10, Duration::from_secs(5))
+        .context("B receives again over IPv6")?;
+    Ok(())
+}

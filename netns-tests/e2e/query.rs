@@ -676,3 +676,31 @@ fn clear_errors_for_unknown_interfaces_bad_settings_busy_socket_and_missing_capa
     );
     Ok(())
 }
+
+/// On the bridge device itself (the Linux box is the switch and the querier): queries go
+/// out of every port and the hosts' reports reach igmpd.
+#[test]
+fn querier_on_a_bridge_interface() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(BridgeConfig::snooping())
+        .hosts(&["a"])
+        .build()?;
+    let br = lab.switch().bridge().to_string();
+    let bridge_addr = lab
+        .switch()
+        .ipv4()
+        .context("bridge has an address")?
+        .to_string();
+    let d = Igmpd::spawn(lab.switch().netns(), BIN, &args(&br, &[]))?;
+    let mut a = member(&lab, "a")?;
+    a.join("239.7.7.7".parse()?)?;
+    let a_addr = lab.host("a").ipv4().to_string();
+    d.wait_status(WAIT, |s| {
+        let i = &s["interfaces"][0]["igmp"];
+        (i["role"] == "querier"
+            && i["address"] == bridge_addr.as_str()
+            && group(s, "igmp", "239.7.7.7")?["last_reporter"] == a_addr.as_str())
+        .then_some(())
+    })?;
+    Ok(())
+}
