@@ -20,6 +20,13 @@ pub fn run(args: SnoopArgs) -> Result<()> {
         querier: args.querier,
         router_ports: args.router_port.clone(),
         raise_hash_max: args.raise_hash_max,
+        // Next to the control socket: the ports' `mcast_router` settings from before
+        // igmpd, so that a restart after SIGKILL still restores them.
+        state_dir: args
+            .control_socket
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(std::path::Path::to_path_buf),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

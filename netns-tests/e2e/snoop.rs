@@ -634,3 +634,530 @@ fn differential_kernel_alone_and_igmpd_forward_the_same() -> Result<()> {
     ensure!(kernel == igmpd, "kernel: {kernel:?}\nigmpd: {igmpd:?}");
     Ok(())
 }
+
+/// The member-silent finding naming `host` in a status document, if there is one.
+fn member_silent(st: &Value, host: &str) -> Option<Value> {
+    st["findings"]
+        .as_array()?
+        .iter()
+        .find(|f| f["code"] == "member-silent" && f["host"] == host)
+        .cloned()
+}
+
+fn router_port_names(st: &Value) -> Vec<String> {
+    st["bridges"][0]["router_ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Issue 6's story with igmpd snoop as the switch: R queries (igmpd query, 2 s / 1 s), the
+/// bridge has no querier of its own, B's firewall lets only its application's UDP port in.
+/// B drops out after the membership interval; the snooper and R both name B; B's fix
+/// clears both and B receives again.
+#[test]
+fn a_host_whose_firewall_drops_igmp_is_named_by_the_snooper_and_the_querier() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(v3_bridge())
+        .hosts(&["r", "a", "b"])
+        .build()?;
+    let b_addr = lab.host("b").ipv4().to_string();
+    let r = Igmpd::spawn(
+        lab.host("r").netns(),
+        BIN,
+        &[
+            "query",
+            "eth0",
+            "--query-interval",
+            "2s",
+            "--query-response-interval",
+            "1s",
+        ],
+    )?;
+    let d = snoop(&lab, &[])?;
+    // R's queries made p1 a router port: the hosts' reports reach R from now on.
+    d.wait_status(WAIT, |st| {
+        router_port_names(st)
+            .contains(&"p1".to_owned())
+            .then_some(())
+    })?;
+    lab.host("b").nft(
+        "table inet hostfw {
+            chain input {
+                type filter hook input priority filter; policy drop;
+                iif lo accept
+                udp dport 5001 accept
+            }
+        }",
+    )?;
+    let bin = Member::locate_binary()?;
+    let mut s = Member::spawn(lab.host("r"), &bin)?;
+    let mut a = Member::spawn(lab.host("a"), &bin)?;
+    let mut b = Member::spawn(lab.host("b"), &bin)?;
+    let g = ip("239.20.0.1");
+    a.listen(PORT)?;
+    b.listen(PORT)?;
+    a.join(g)?;
+    b.join(g)?;
+    // B's unsolicited reports register it; it never answers a query, so its entry goes
+    // after one membership interval (2 x 2 s + 1 s) while A's stays.
+    wait_entry(&lab, "b", g, true, WAIT)?;
+    wait_entry(&lab, "b", g, false, WAIT).context("B's entry should expire")?;
+    ensure!(igmpd_entry(&lab, "a", g)?.is_some(), "A's entry");
+    let b_before = b.count(PORT)?;
+    let a_before = a.count(PORT)?;
+    s.send(g, PORT, 10)?;
+    a.wait_count(PORT, a_before + 10, Duration::from_secs(5))
+        .context("A keeps receiving")?;
+    // Sent in the same burst: had the bridge forwarded them to B, they would be there too.
+    std::thread::sleep(Duration::from_millis(300));
+    ensure!(b.count(PORT)? == b_before, "B should be cut off");
+
+    // The snooper names B, with the rule to add; so does the querier on R.
+    let f = d.wait_status(WAIT, |st| member_silent(st, &b_addr))?;
+    ensure!(
+        f["group"] == g.to_string().as_str() && f["iface"] == "br0",
+        "{f:#}"
+    );
+    ensure!(
+        f["hint"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ip protocol igmp accept"),
+        "{f:#}"
+    );
+    r.wait_status(WAIT, |st| member_silent(st, &b_addr))?;
+    // A answers: never named.
+    let a_addr = lab.host("a").ipv4().to_string();
+    ensure!(
+        member_silent(&d.status()?, &a_addr).is_none(),
+        "{:#}",
+        d.status()?
+    );
+    ensure!(
+        d.log_text().contains("member-silent"),
+        "the snooper logs the finding: {}",
+        d.log_text()
+    );
+
+    // The fix: B answers again, the findings clear, B receives.
+    lab.host("b")
+        .nft("add rule inet hostfw input ip protocol igmp accept")?;
+    wait_entry(&lab, "b", g, true, WAIT)?;
+    d.wait_status(WAIT, |st| {
+        member_silent(st, &b_addr).is_none().then_some(())
+    })?;
+    r.wait_status(WAIT, |st| {
+        member_silent(st, &b_addr).is_none().then_some(())
+    })?;
+    s.send(g, PORT, 10)?;
+    b.wait_count(PORT, b_before + 10, Duration::from_secs(5))
+        .context("B receives again")?;
+    poll_until(Duration::from_secs(5), Duration::from_millis(100), || {
+        d.log_text().contains("cleared").then_some(())
+    })
+    .with_context(|| format!("the snooper logs the clearing: {}", d.log_text()))?;
+    Ok(())
+}
+
+/// A bridge that snoops with no querier anywhere: `igmpd snoop` without --querier says so
+/// (the code `igmpd doctor` uses too); with --querier it does not.
+#[test]
+fn snooping_without_a_querier_is_reported_and_not_with_querier() -> Result<()> {
+    let lab = Lab::builder().bridge(v3_bridge()).hosts(&["a"]).build()?;
+    let d = snoop(&lab, &["--no-mld"])?;
+    let f = d.wait_status(WAIT, |st| {
+        st["findings"]
+            .as_array()?
+            .iter()
+            .find(|f| f["code"] == "snooping-without-querier")
+            .cloned()
+    })?;
+    ensure!(
+        f["severity"] == "error"
+            && f["iface"] == "br0"
+            && f["hint"].as_str().unwrap_or("").contains("--querier"),
+        "{f:#}"
+    );
+    d.stop()?;
+    let d = snoop(&lab, &["--no-mld", "--querier"])?;
+    // Through more than the Other Querier Present Interval (4.5 s): nothing to say.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(5500) {
+        let st = d.status()?;
+        ensure!(
+            st["findings"].as_array().is_some_and(|f| f.is_empty()),
+            "{st:#}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Ok(())
+}
+
+/// The kernel's `mcast_router` setting of a bridge port (`ip -d -j link show`).
+fn port_mcast_router(lab: &Lab, port: &str) -> Result<u64> {
+    let out = lab
+        .switch()
+        .netns()
+        .exec_ok(&["ip", "-d", "-j", "link", "show", "dev", port])?;
+    let v: Value = serde_json::from_str(&out)?;
+    v[0]["linkinfo"]["info_slave_data"]["multicast_router"]
+        .as_u64()
+        .with_context(|| format!("no multicast_router for {port}: {out}"))
+}
+
+/// The reasons igmpd gives for `port` being a router port, if it is one.
+fn router_reasons(st: &Value, port: &str) -> Option<Vec<String>> {
+    let r = st["bridges"][0]["router_ports"]
+        .as_array()?
+        .iter()
+        .find(|r| r["name"] == port)?;
+    Some(
+        r["reasons"]
+            .as_array()?
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
+    )
+}
+
+/// Whether `cap` holds an IGMPv3 report naming `group`.
+fn saw_v3_report(cap: &Capture, group: std::net::Ipv4Addr) -> bool {
+    cap.packets().is_ok_and(|ps| {
+        ps.iter().any(|p| {
+            matches!(p.decode(), Ok(f) if matches!(&f.packet,
+                igmpd_wire::Packet::Igmp { igmp: igmpd_wire::IgmpRepr::V3Report { records }, .. }
+                    if records.iter().any(|r| r.group == group)))
+        })
+    })
+}
+
+/// RFC 4541 §2.1.1 / RFC 7761: a PIM router (FRR pimd with `ip pim`) makes its port a
+/// router port, in igmpd's status and in the kernel, and gets the reports. Its IGMP queries
+/// are dropped on its way out, so PIM hellos are the only sign of it.
+#[test]
+fn a_pim_router_is_a_router_port_and_gets_the_reports() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(v3_bridge())
+        .hosts(&["pim", "a"])
+        .build()?;
+    let pim = lab.host("pim");
+    pim.nft(
+        "table inet noquery {
+            chain out {
+                type filter hook output priority filter; policy accept;
+                ip protocol igmp drop
+            }
+        }",
+    )?;
+    let cap = Capture::start(pim.netns(), "eth0", "igmp")?;
+    let d = snoop(&lab, &["--no-mld"])?;
+    let frr = igmpd_netns_tests::FrrPimd::spawn(
+        pim.netns(),
+        "eth0",
+        &igmpd_netns_tests::FrrIgmp {
+            pim_hello_s: Some(1),
+            ..Default::default()
+        },
+    )?;
+    let reasons = d
+        .wait_status(WAIT, |st| router_reasons(st, "p1"))
+        .with_context(|| format!("FRR log:\n{}", frr.log_text()))?;
+    ensure!(reasons == ["pim"], "reasons: {reasons:?}");
+    poll_until(WAIT, Duration::from_millis(50), || {
+        (port_mcast_router(&lab, "p1").ok()? == 2).then_some(())
+    })
+    .context("kernel mcast_router of p1")?;
+    ensure!(
+        lab.switch().router_ports()?.iter().any(|r| r.port == "p1"),
+        "kernel router ports: {:?}",
+        lab.switch().router_ports()
+    );
+    let g: std::net::Ipv4Addr = "239.90.0.1".parse()?;
+    let mut a = member(&lab, "a")?;
+    a.join(IpAddr::V4(g))?;
+    poll_until(WAIT, Duration::from_millis(50), || {
+        saw_v3_report(&cap, g).then_some(())
+    })
+    .context("the PIM router should get a's report")?;
+    d.stop()?;
+    ensure!(port_mcast_router(&lab, "p1")? == 1, "mcast_router restored");
+    Ok(())
+}
+
+/// RFC 4286: one Multicast Router Advertisement makes the port a router port (status and
+/// kernel) for three advertisement intervals, reports go there meanwhile, then it expires.
+#[test]
+fn an_mrd_advertisement_makes_a_router_port_that_expires() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(v3_bridge())
+        .hosts(&["m", "a"])
+        .build()?;
+    let cap = Capture::start(lab.host("m").netns(), "eth0", "igmp")?;
+    let d = snoop(&lab, &["--no-mld"])?;
+    let mut m = member(&lab, "m")?;
+    // Advertisement interval 2 s: a router port for 6 s.
+    m.mrd_advertise(lab.host("m").ipv4(), 2)?;
+    let t0 = Instant::now();
+    let reasons = d.wait_status(WAIT, |st| router_reasons(st, "p1"))?;
+    ensure!(reasons == ["mrd"], "reasons: {reasons:?}");
+    poll_until(WAIT, Duration::from_millis(50), || {
+        (port_mcast_router(&lab, "p1").ok()? == 2).then_some(())
+    })
+    .context("kernel mcast_router of p1")?;
+    let g: std::net::Ipv4Addr = "239.91.0.1".parse()?;
+    let mut a = member(&lab, "a")?;
+    a.join(IpAddr::V4(g))?;
+    poll_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        saw_v3_report(&cap, g).then_some(())
+    })
+    .context("the advertising router should get a's report")?;
+    d.wait_status(WAIT, |st| router_reasons(st, "p1").is_none().then_some(()))?;
+    let took = t0.elapsed();
+    ensure!(
+        took >= Duration::from_secs(5),
+        "expired after {took:?}, expected 6 s"
+    );
+    poll_until(WAIT, Duration::from_millis(50), || {
+        (port_mcast_router(&lab, "p1").ok()? == 1).then_some(())
+    })
+    .context("kernel mcast_router back to learning")?;
+    Ok(())
+}
+
+fn port_names(st: &Value) -> Vec<String> {
+    st["bridges"][0]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn nft_ports(lab: &Lab) -> Result<String> {
+    lab.switch()
+        .netns()
+        .exec_ok(&["nft", "list", "set", "bridge", "igmpd_snoop_br0", "ports"])
+}
+
+/// A brand-new veth enslaved while igmpd runs: igmpd opens a socket on it, stops the
+/// kernel learning there, learns its host's joins and forwards to it; deleted, it is
+/// forgotten.
+#[test]
+fn a_port_added_at_runtime_is_snooped_and_a_deleted_one_forgotten() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(v3_bridge())
+        .hosts(&["s", "a"])
+        .build()?;
+    let d = snoop(&lab, &["--querier"])?;
+    let sw = lab.switch().netns();
+    // The new host, wired up the way the lab wires its own.
+    let ns = igmpd_netns_tests::Netns::new()?;
+    ns.exec_ok(&[
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv6.conf.all.accept_dad=0",
+        "net.ipv6.conf.default.accept_dad=0",
+    ])?;
+    sw.ip(&[
+        "link",
+        "add",
+        "p9",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        ns.name(),
+    ])?;
+    sw.sysctl("net.ipv6.conf.p9.disable_ipv6", "1")?;
+    sw.ip(&["link", "set", "p9", "master", "br0"])?;
+    sw.ip(&["link", "set", "p9", "up"])?;
+    let (net, _) = lab.subnet_v4();
+    let o = net.octets();
+    let addr = format!("{}.{}.{}.99/24", o[0], o[1], o[2]);
+    ns.ip(&["addr", "add", &addr, "dev", "eth0"])?;
+    ns.ip(&["link", "set", "eth0", "up"])?;
+    d.wait_status(WAIT, |st| {
+        port_names(st).contains(&"p9".to_owned()).then_some(())
+    })?;
+    poll_until(WAIT, Duration::from_millis(50), || {
+        nft_ports(&lab).ok()?.contains("\"p9\"").then_some(())
+    })
+    .context("p9 in the nft table's port set")?;
+    let g = ip("239.92.0.1");
+    let mut n = Member::spawn_in(&ns, "eth0", Member::locate_binary()?)?;
+    n.listen(PORT)?;
+    n.join(g)?;
+    poll_until(WAIT, Duration::from_millis(25), || {
+        lab.mdb()
+            .ok()?
+            .iter()
+            .any(|e| e.is_star_g("p9", g) && e.protocol.as_deref() == Some("73"))
+            .then_some(())
+    })
+    .with_context(|| format!("igmpd's entry on p9: {:?}", lab.mdb()))?;
+    d.wait_status(WAIT, |st| {
+        port_groups(st, "p9").contains(&g.to_string()).then_some(())
+    })?;
+    // Only igmpd learned it: no kernel entry.
+    ensure!(lab
+        .mdb()?
+        .iter()
+        .filter(|e| e.group == g)
+        .all(|e| e.protocol.as_deref() == Some("73")));
+    let mut s = member(&lab, "s")?;
+    let before = n.count(PORT)?;
+    s.send(g, PORT, 5)?;
+    n.wait_count(PORT, before + 5, Duration::from_secs(5))
+        .context("the new host receives its group")?;
+    // Deleted while igmpd runs.
+    sw.ip(&["link", "del", "p9"])?;
+    d.wait_status(WAIT, |st| {
+        (!port_names(st).contains(&"p9".to_owned())).then_some(())
+    })?;
+    poll_until(WAIT, Duration::from_millis(50), || {
+        (!nft_ports(&lab).ok()?.contains("\"p9\"")).then_some(())
+    })
+    .context("p9 left the nft table's port set")?;
+    ensure!(!lab.mdb()?.iter().any(|e| e.group == g), "{:?}", lab.mdb());
+    drop(n);
+    d.stop()?;
+    Ok(())
+}
+
+/// `ip link del br0` and a new br0 while igmpd runs: igmpd follows the new bridge (nft
+/// table, port sockets, MDB programming, queries) without a restart.
+#[test]
+fn the_bridge_deleted_and_recreated_is_snooped_again_without_a_restart() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(v3_bridge())
+        .hosts(&["s", "a", "b"])
+        .build()?;
+    let d = snoop(&lab, &["--querier"])?;
+    let g = ip("239.93.0.1");
+    let mut a = member(&lab, "a")?;
+    a.join(g)?;
+    wait_entry(&lab, "a", g, true, WAIT)?;
+    let old = d.status()?["bridges"][0]["ifindex"].as_u64();
+    let sw = lab.switch().netns();
+    sw.ip(&["link", "del", "br0"])?;
+    d.wait_status(WAIT, |st| {
+        (st["bridges"][0]["active"] == false).then_some(())
+    })?;
+    let mut add = vec!["link", "add", "br0", "type", "bridge"];
+    let args = v3_bridge().ip_link_args();
+    add.extend(args.iter().map(String::as_str));
+    sw.ip(&add)?;
+    for p in ["p1", "p2", "p3"] {
+        sw.ip(&["link", "set", p, "master", "br0"])?;
+    }
+    let addr = format!("{}/24", lab.switch().ipv4().context("bridge address")?);
+    sw.ip(&["addr", "add", &addr, "dev", "br0"])?;
+    sw.ip(&["link", "set", "br0", "up"])?;
+    d.wait_status(WAIT, |st| {
+        let b = &st["bridges"][0];
+        (b["active"] == true && b["ifindex"].as_u64() != old && port_names(st).len() == 3)
+            .then_some(())
+    })?;
+    poll_until(WAIT, Duration::from_millis(50), || {
+        let s = nft_ports(&lab).ok()?;
+        ["p1", "p2", "p3"]
+            .iter()
+            .all(|p| s.contains(&format!("\"{p}\"")))
+            .then_some(())
+    })
+    .context("nft table for the new bridge")?;
+    // igmpd's startup queries make a report again; the entry is igmpd's, and the kernel
+    // learned nothing meanwhile (its table kept the ports' names while br0 was away).
+    poll_until(WAIT, Duration::from_millis(25), || {
+        lab.mdb()
+            .ok()?
+            .iter()
+            .any(|e| e.is_star_g("p2", g) && e.protocol.as_deref() == Some("73"))
+            .then_some(())
+    })
+    .with_context(|| format!("igmpd's entry for a: {:?}", lab.mdb()))?;
+    ensure!(
+        lab.mdb()?
+            .iter()
+            .filter(|e| e.group == g)
+            .all(|e| e.protocol.as_deref() == Some("73")),
+        "{:?}\n{}\n{}",
+        lab.mdb(),
+        nft_tables(&lab)?,
+        d.log_text()
+    );
+    let mut s = member(&lab, "s")?;
+    expect_receivers(&lab, &mut s, "s", g, &["a"])?;
+    // A new join on the new bridge is learned too.
+    let g2 = ip("239.93.0.2");
+    let mut b = member(&lab, "b")?;
+    b.join(g2)?;
+    wait_entry(&lab, "b", g2, true, WAIT)?;
+    d.stop()?;
+    ensure!(
+        !nft_tables(&lab)?.contains("igmpd_snoop_br0"),
+        "nft table left behind"
+    );
+    Ok(())
+}
+
+/// igmpd makes a port a router port (`mcast_router 2`), is SIGKILLed, and a new igmpd
+/// restores the setting from before the first one at its SIGTERM (here a non-default 0),
+/// whether the port is still a router port for it or not.
+#[test]
+fn mcast_router_from_before_igmpd_is_restored_after_sigkill_and_restart() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(v3_bridge())
+        .hosts(&["r", "a"])
+        .build()?;
+    let sw = lab.switch().netns();
+    sw.ip(&[
+        "link",
+        "set",
+        "dev",
+        "p1",
+        "type",
+        "bridge_slave",
+        "mcast_router",
+        "0",
+    ])?;
+    let wait_mode = |want: u64| {
+        poll_until(WAIT, Duration::from_millis(50), || {
+            (port_mcast_router(&lab, "p1").ok()? == want).then_some(())
+        })
+        .with_context(|| format!("p1 mcast_router should be {want}"))
+    };
+    for still_router in [false, true] {
+        let d = snoop(&lab, &["--querier", "--router-port", "p1"])?;
+        wait_mode(2)?;
+        d.kill()?;
+        ensure!(
+            port_mcast_router(&lab, "p1")? == 2,
+            "left at 2 by the crash"
+        );
+        let extra: &[&str] = if still_router {
+            &["--querier", "--router-port", "p1"]
+        } else {
+            &["--querier"]
+        };
+        let d = snoop(&lab, extra)?;
+        d.wait_status(WAIT, |st| {
+            (st["bridges"][0]["active"] == true).then_some(())
+        })?;
+        if still_router {
+            wait_mode(2)?;
+        }
+        d.stop()?;
+        ensure!(
+            port_mcast_router(&lab, "p1")? == 0,
+            "restored to the value before igmpd (port still a router: {still_router})"
+        );
+    }
+    Ok(())
+}

@@ -211,6 +211,14 @@ impl Member {
             .map(drop)
     }
 
+    /// Sends one IGMP Multicast Router Advertisement (RFC 4286) from `src` with an
+    /// advertisement interval of `interval_s` seconds: a snooping switch makes the port a
+    /// router port for 3 x that interval.
+    pub fn mrd_advertise(&mut self, src: std::net::Ipv4Addr, interval_s: u8) -> Result<()> {
+        self.command(&format!("mrd-advertise {src} {interval_s}"))
+            .map(drop)
+    }
+
     /// Asks the helper to exit and waits for it (bounded); kills it if it does not.
     pub fn quit(mut self) -> Result<()> {
         self.command("quit")?;

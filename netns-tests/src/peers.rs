@@ -140,6 +140,9 @@ pub struct FrrIgmp {
     /// `ip igmp query-max-response-time`, in deciseconds (FRR rejects a query interval at
     /// or below it, so it is configured first).
     pub max_response_ds: u32,
+    /// `ip pim` on the interface with `ip pim hello` this many seconds (FRR then sends PIM
+    /// hellos with a holdtime of 3.5 x that); None: no PIM.
+    pub pim_hello_s: Option<u16>,
 }
 
 impl Default for FrrIgmp {
@@ -149,6 +152,7 @@ impl Default for FrrIgmp {
             version: 3,
             query_interval_s: 3,
             max_response_ds: 10,
+            pim_hello_s: None,
         }
     }
 }
@@ -189,7 +193,7 @@ impl FrrPimd {
         std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
             .with_context(|| format!("chown {}", dir.path().display()))?;
         std::fs::write(dir.path().join("zebra.conf"), "hostname igt-zebra\n")?;
-        let pimd_conf = format!(
+        let mut pimd_conf = format!(
             "hostname igt-pimd\n\
              interface {ifname}\n \
              ip igmp\n \
@@ -198,6 +202,9 @@ impl FrrPimd {
              ip igmp query-interval {}\n",
             igmp.version, igmp.max_response_ds, igmp.query_interval_s
         );
+        if let Some(h) = igmp.pim_hello_s {
+            pimd_conf += &format!(" ip pim\n ip pim hello {h}\n");
+        }
         std::fs::write(dir.path().join("pimd.conf"), pimd_conf)?;
         let d = dir.file("")?;
         let d = d.trim_end_matches('/').to_owned();

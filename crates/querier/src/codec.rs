@@ -176,6 +176,24 @@ pub fn reporter(a: IpAddr) -> Option<IpAddr> {
     (!a.is_unspecified()).then_some(a)
 }
 
+/// The version of a report message (v1, v2 or v3 format; MLDv1 counts as v2, MLDv2 as v3),
+/// for the [`Observer`](crate::core::observer::Observer).
+pub fn igmp_report_gen(r: &IgmpRepr) -> Generation {
+    match r {
+        IgmpRepr::V1Report { .. } => Generation::V1,
+        IgmpRepr::V3Report { .. } => Generation::V3,
+        _ => Generation::V2,
+    }
+}
+
+/// [`igmp_report_gen`] for MLD.
+pub fn mld_report_gen(r: &MldRepr) -> Generation {
+    match r {
+        MldRepr::V2Report { .. } => Generation::V3,
+        _ => Generation::V2,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

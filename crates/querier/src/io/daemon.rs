@@ -22,7 +22,7 @@ use super::sys::PACKET_OUTGOING;
 use crate::codec::{self, Input};
 use crate::core::membership::Change;
 use crate::core::observer::{Finding, Observer};
-use crate::core::{Action, Config, Event, Generation, Instance, Instant, Proto};
+use crate::core::{Action, Config, Event, Instance, Instant, Proto};
 
 /// Drop reasons counted besides the codec's [`DecodeError::REASONS`].
 const EXTRA_DROPS: [&str; 1] = [
@@ -127,21 +127,7 @@ fn new_family<A: Ord + Copy + std::hash::Hash + std::fmt::Debug + std::fmt::Disp
     }
 }
 
-/// The version of a report message, for the observer.
-fn igmp_report_gen(r: &igmpd_wire::IgmpRepr) -> Generation {
-    match r {
-        igmpd_wire::IgmpRepr::V1Report { .. } => Generation::V1,
-        igmpd_wire::IgmpRepr::V3Report { .. } => Generation::V3,
-        _ => Generation::V2,
-    }
-}
-
-fn mld_report_gen(r: &igmpd_wire::MldRepr) -> Generation {
-    match r {
-        igmpd_wire::MldRepr::V2Report { .. } => Generation::V3,
-        _ => Generation::V2,
-    }
-}
+use crate::codec::{igmp_report_gen, mld_report_gen};
 
 impl QueryDaemon {
     /// Resolves the interfaces, opens their sockets and subscribes to system changes.
@@ -655,24 +641,31 @@ impl QueryDaemon {
         }
         self.findings_at = Some(now);
         let new = self.current_findings(now);
-        for f in &new {
-            if !self.findings.iter().any(|o| o.key() == f.key()) {
-                match f.severity {
-                    crate::core::observer::Severity::Info => {
-                        info!(iface = %f.iface, code = f.code, host = ?f.host, group = ?f.group, hint = %f.hint, "{}", f.message)
-                    }
-                    _ => {
-                        warn!(iface = %f.iface, code = f.code, host = ?f.host, group = ?f.group, hint = %f.hint, "{}", f.message)
-                    }
+        log_finding_changes(&self.findings, &new);
+        self.findings = new;
+    }
+}
+
+/// Logs each finding of `new` that is not in `old` (by [`Finding::key`]) once, at info for
+/// info findings and warn otherwise, and each finding of `old` that `new` no longer has as
+/// cleared. Shared by `igmpd query` and `igmpd snoop`.
+pub fn log_finding_changes(old: &[Finding], new: &[Finding]) {
+    for f in new {
+        if !old.iter().any(|o| o.key() == f.key()) {
+            match f.severity {
+                crate::core::observer::Severity::Info => {
+                    info!(iface = %f.iface, code = f.code, host = ?f.host, group = ?f.group, hint = %f.hint, "{}", f.message)
+                }
+                _ => {
+                    warn!(iface = %f.iface, code = f.code, host = ?f.host, group = ?f.group, hint = %f.hint, "{}", f.message)
                 }
             }
         }
-        for o in &self.findings {
-            if !new.iter().any(|f| f.key() == o.key()) {
-                info!(iface = %o.iface, code = o.code, host = ?o.host, group = ?o.group, "cleared");
-            }
+    }
+    for o in old {
+        if !new.iter().any(|f| f.key() == o.key()) {
+            info!(iface = %o.iface, code = o.code, host = ?o.host, group = ?o.group, "cleared");
         }
-        self.findings = new;
     }
 }
 

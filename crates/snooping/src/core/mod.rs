@@ -35,9 +35,10 @@ use std::time::Duration;
 
 use igmpd_querier::codec::{self, Input};
 use igmpd_querier::core::membership::Change;
+use igmpd_querier::core::observer::{Finding, Observer, Severity};
 use igmpd_querier::core::{
-    Action, Config, Event, Forwarding, Instance, Instant, Membership, Proto, QueryOut, Report,
-    Timing,
+    Action, Config, Event, Forwarding, Generation, Instance, Instant, Membership, Proto, QueryIn,
+    QueryOut, Report, Role, Timing,
 };
 use igmpd_wire::{IgmpRepr, MldRepr, MrdRepr, Packet, RecordType};
 
@@ -145,7 +146,7 @@ pub enum Received {
 }
 
 /// An address family the snooper handles: glue between generic state and the outputs.
-pub trait Family: Ord + Copy + Hash + Debug + Into<IpAddr> + 'static {
+pub trait Family: Ord + Copy + Hash + Debug + std::fmt::Display + Into<IpAddr> + 'static {
     /// IGMP or MLD.
     const PROTO: Proto;
     /// Wraps a query.
@@ -189,11 +190,15 @@ impl Family for Ipv6Addr {
     }
 }
 
-/// One VLAN and family: the bridge-level querier and every port's membership.
+/// One VLAN and family: the bridge-level querier, every port's membership, and the
+/// [`Observer`] that turns the queries and reports seen on any port (and the queries of our
+/// own querier) into findings.
 #[derive(Debug, Clone)]
 pub struct Domain<A> {
     inst: Instance<A>,
     ports: BTreeMap<u32, Membership<A>>,
+    obs: Observer<A>,
+    since: Instant,
 }
 
 impl<A: Family> Domain<A> {
@@ -205,6 +210,61 @@ impl<A: Family> Domain<A> {
     /// Per-port memberships.
     pub fn ports(&self) -> impl Iterator<Item = (u32, &Membership<A>)> {
         self.ports.iter().map(|(p, m)| (*p, m))
+    }
+
+    /// What was seen on the bridge (queriers, reporting hosts).
+    pub fn observer(&self) -> &Observer<A> {
+        &self.obs
+    }
+
+    fn new(c: Config, addr: Option<A>, now: Instant) -> Self {
+        Domain {
+            inst: Instance::new(c, addr),
+            ports: BTreeMap::new(),
+            obs: Observer::new(A::PROTO, now),
+            since: now,
+        }
+    }
+
+    /// The findings of this VLAN and family: the [`Observer`]'s, judged with the bridge
+    /// querier's Other Querier Present Interval, plus `snooping-without-querier` when igmpd
+    /// does not query (no `--querier`) and no query with a source address was heard for
+    /// that interval: a Linux bridge that snoops without a querier lets every membership
+    /// expire.
+    fn findings(&self, now: Instant, iface: &str, querier: bool) -> Vec<Finding> {
+        let present = self.inst.other_querier_present_interval();
+        let we_query = querier
+            && matches!(
+                self.inst.role(),
+                Role::Querier | Role::Proxy | Role::NonQuerier
+            );
+        let mut out = self.obs.findings(now, iface, present, we_query);
+        let named = self
+            .obs
+            .queriers()
+            .any(|q| q.address.is_some() && q.last_seen + present > now);
+        if !querier && !named && now.saturating_since(self.since) >= present {
+            out.retain(|f| f.code != "no-querier");
+            let pname = match A::PROTO {
+                Proto::Igmp => "IGMP",
+                Proto::Mld => "MLD",
+            };
+            out.push(Finding {
+                code: "snooping-without-querier",
+                severity: Severity::Error,
+                iface: iface.into(),
+                host: None,
+                group: None,
+                message: format!(
+                    "{iface} snoops {pname} but no {pname} querier with an address was heard for {} s and igmpd does not query (no --querier): memberships will expire after the membership interval and multicast to the members stops",
+                    present.as_secs()
+                ),
+                hint: format!(
+                    "run `igmpd snoop {iface} --querier`, or enable a querier on the LAN (`igmpd query IFACE` on a router, or the router's {pname} querier)"
+                ),
+            });
+        }
+        out
     }
 
     /// The timers of per-port state: the elected querier's (adopted) robustness and
@@ -344,6 +404,7 @@ impl Shared {
         for a in acts {
             match a {
                 Action::Send(q) => {
+                    d.obs.query(now, q.src, &query_in(&q), true);
                     if let (Some(g), false) = (q.group, q.s_flag) {
                         lower_ports(self, now, vid, d, g, &q.sources, q.max_resp);
                     }
@@ -360,6 +421,20 @@ impl Shared {
                 })),
             }
         }
+    }
+}
+
+/// What a query we send looks like to a host, for the [`Observer`].
+fn query_in<A: Copy>(q: &QueryOut<A>) -> QueryIn<A> {
+    let v3 = q.gen == Generation::V3;
+    QueryIn {
+        gen: q.gen,
+        group: q.group,
+        sources: q.sources.clone(),
+        s_flag: q.s_flag,
+        qrv: if v3 { q.qrv } else { 0 },
+        qqi: v3.then_some(q.qqi),
+        max_resp: q.max_resp,
     }
 }
 
@@ -420,14 +495,8 @@ fn vlan_entry<'a>(
             })
         };
         let mut v = Vlan {
-            igmp: mk(&sh.cfg.igmp).map(|c| Domain {
-                inst: Instance::new(c, sh.v4),
-                ports: BTreeMap::new(),
-            }),
-            mld: mk(&sh.cfg.mld).map(|c| Domain {
-                inst: Instance::new(c, sh.v6),
-                ports: BTreeMap::new(),
-            }),
+            igmp: mk(&sh.cfg.igmp).map(|c| Domain::new(c, sh.v4, now)),
+            mld: mk(&sh.cfg.mld).map(|c| Domain::new(c, sh.v6, now)),
         };
         if sh.bridge_up {
             if let Some(d) = v.igmp.as_mut() {
@@ -507,6 +576,32 @@ impl Snooper {
     /// MLD domain of `vid`.
     pub fn mld(&self, vid: u16) -> Option<&Domain<Ipv6Addr>> {
         self.vlans.get(&vid)?.mld.as_ref()
+    }
+
+    /// The current findings of every VLAN and family (none while the bridge is down):
+    /// what the [`Observer`]s make of the queries and reports seen, plus
+    /// `snooping-without-querier`. `bridge` names the bridge (VLAN `vid` appears as
+    /// `bridge.vid`).
+    pub fn findings(&self, now: Instant, bridge: &str) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if !self.sh.bridge_up {
+            return out;
+        }
+        let querier = self.sh.cfg.querier;
+        for (vid, v) in &self.vlans {
+            let iface = if *vid == 0 {
+                bridge.to_owned()
+            } else {
+                format!("{bridge}.{vid}")
+            };
+            if let Some(d) = &v.igmp {
+                out.extend(d.findings(now, &iface, querier));
+            }
+            if let Some(d) = &v.mld {
+                out.extend(d.findings(now, &iface, querier));
+            }
+        }
+        out
     }
 
     /// Whether the bridge is up.
@@ -731,7 +826,8 @@ impl Snooper {
                     return self.mrd(now, vid, port, Proto::Igmp, m);
                 }
                 let input = codec::igmp_input(igmp);
-                self.input::<Ipv4Addr>(now, port, vid, src, input, forward)
+                let gen = codec::igmp_report_gen(igmp);
+                self.input::<Ipv4Addr>(now, port, vid, src, input, gen, forward)
             }
             Packet::Mld { ip, mld } => {
                 if let MldRepr::Mrd(m) = mld {
@@ -746,7 +842,8 @@ impl Snooper {
                     return Received::Ignored;
                 }
                 let src = (!ip.src.is_unspecified()).then_some(ip.src);
-                self.input::<Ipv6Addr>(now, port, vid, src, input, forward)
+                let gen = codec::mld_report_gen(mld);
+                self.input::<Ipv6Addr>(now, port, vid, src, input, gen, forward)
             }
             Packet::PimHelloV4 { hello, .. } => {
                 self.pim(now, vid, port, Proto::Igmp, hello.holdtime)
@@ -809,6 +906,8 @@ impl Snooper {
         Received::Router
     }
 
+    /// A query or reports (of version `gen`) from `src` on `port`.
+    #[allow(clippy::too_many_arguments)]
     fn input<A: Family>(
         &mut self,
         now: Instant,
@@ -816,6 +915,7 @@ impl Snooper {
         vid: u16,
         src: Option<A>,
         input: Input<A>,
+        gen: Generation,
         forward: &mut Vec<u32>,
     ) -> Received {
         if !self.family_enabled(A::PROTO) {
@@ -830,6 +930,7 @@ impl Snooper {
         match input {
             Input::Query(q) => {
                 sh.counters.queries += 1;
+                d.obs.query(now, src, &q, false);
                 let acts = d.inst.handle_query(now, src, &q);
                 sh.instance_actions(now, vid, d, acts);
                 // RFC 4541 §2.1.1: a port where queries from a router arrive is a router
@@ -856,6 +957,7 @@ impl Snooper {
                 let mut changes = Vec::new();
                 for r in &reports {
                     sh.counters.reports += 1;
+                    d.obs.report(now, src, r, gen);
                     if !r.group().is_snooped() || (v1_mode && matches!(r, Report::Leave(_))) {
                         continue;
                     }

@@ -591,3 +591,177 @@ fn a_port_going_down_deletes_its_entries_and_router_state() {
         Received::Ignored
     );
 }
+
+fn codes(s: &Snooper, now: u64) -> Vec<&'static str> {
+    s.findings(t(now), "br0").iter().map(|f| f.code).collect()
+}
+
+fn mld_pkt(src: &str, mld: MldRepr) -> Packet {
+    let src: Ipv6Addr = src.parse().unwrap();
+    Packet::Mld {
+        ip: Ipv6Header::mld(src, "ff02::16".parse().unwrap()),
+        mld,
+    }
+}
+
+fn mld_join(src: &str, g: &str) -> Packet {
+    mld_pkt(
+        src,
+        MldRepr::V2Report {
+            records: vec![GroupRecord {
+                record_type: RecordType::ModeIsExclude,
+                group: g.parse().unwrap(),
+                sources: Vec::new(),
+                aux_data: Vec::new(),
+            }],
+        },
+    )
+}
+
+#[test]
+fn a_member_that_stops_answering_the_other_querier_is_named_and_cleared_when_it_answers() {
+    // The querier is a router behind P1 (2 s interval, 1 s response); hosts on P2 and P3.
+    let mut c = cfg(false);
+    c.mld = None;
+    let mut s = snooper(c);
+    let g = "239.20.0.1";
+    rx(&mut s, 100, P2, &join("10.0.0.2", g));
+    rx(&mut s, 100, P3, &join("10.0.0.3", g));
+    for round in 0..4u64 {
+        let q = 1000 + round * 2000;
+        rx(&mut s, q, P1, &query("10.0.0.1", None));
+        // Only .2 answers.
+        rx(
+            &mut s,
+            q + 300,
+            P2,
+            &v3("10.0.0.2", RecordType::ModeIsExclude, g, &[]),
+        );
+        run_until(&mut s, q + 2000);
+    }
+    let f = s.findings(t(8600), "br0");
+    assert_eq!(
+        f.iter().map(|f| f.code).collect::<Vec<_>>(),
+        ["member-silent"],
+        "{f:#?}"
+    );
+    assert_eq!(f[0].iface, "br0");
+    assert_eq!(f[0].host.as_deref(), Some("10.0.0.3"));
+    assert_eq!(f[0].group.as_deref(), Some(g));
+    // Meanwhile its port's membership expired (GMI 5 s): the finding explains why.
+    assert!(s.igmp(0).unwrap().ports().all(|(p, _)| p != P3));
+    // It answers again: cleared.
+    rx(&mut s, 9000, P1, &query("10.0.0.1", None));
+    rx(
+        &mut s,
+        9200,
+        P3,
+        &v3("10.0.0.3", RecordType::ModeIsExclude, g, &[]),
+    );
+    assert_eq!(codes(&s, 9300), Vec::<&str>::new());
+}
+
+#[test]
+fn our_own_queries_count_as_rounds_for_member_silent() {
+    let mut s = snooper(cfg(true));
+    let g = "239.20.0.2";
+    rx(&mut s, 100, P2, &join("10.0.0.2", g));
+    rx(&mut s, 100, P3, &join("10.0.0.3", g));
+    let mut answered = 0;
+    let mut now = 100;
+    while now < 12_000 {
+        let Some(d) = s.next_deadline() else { break };
+        now = d.as_millis();
+        s.poll(d);
+        // .2 answers every general query we send.
+        let general = s.drain().any(
+            |o| matches!(o, Output::Query { query: AnyQuery::V4(q), .. } if q.group.is_none()),
+        );
+        if general {
+            answered += 1;
+            rx(
+                &mut s,
+                now + 200,
+                P2,
+                &v3("10.0.0.2", RecordType::ModeIsExclude, g, &[]),
+            );
+        }
+    }
+    assert!(answered >= 3, "{answered} general queries");
+    let f = s.findings(t(now + 1), "br0");
+    assert!(
+        f.iter()
+            .any(|f| f.code == "member-silent" && f.host.as_deref() == Some("10.0.0.3")),
+        "{f:#?}"
+    );
+    assert!(
+        f.iter().all(|f| f.code != "snooping-without-querier"),
+        "we query: {f:#?}"
+    );
+}
+
+#[test]
+fn mld_member_silent_names_the_link_local_address() {
+    let mut s = snooper(cfg(false));
+    let g = "ff0e::20:1";
+    rx(&mut s, 100, P2, &mld_join("fe80::2", g));
+    rx(&mut s, 100, P3, &mld_join("fe80::3", g));
+    for round in 0..4u64 {
+        let q = 1000 + round * 2000;
+        let query = MldRepr::Query(igmpd_wire::MldQuery::general(
+            igmpd_wire::MldVersion::V2,
+            1000,
+            2,
+            2,
+        ));
+        rx(&mut s, q, P1, &mld_pkt("fe80::1", query));
+        rx(&mut s, q + 300, P2, &mld_join("fe80::2", g));
+        run_until(&mut s, q + 2000);
+    }
+    let f = s.findings(t(8600), "br0");
+    let silent: Vec<_> = f.iter().filter(|f| f.code == "member-silent").collect();
+    assert_eq!(silent.len(), 1, "{f:#?}");
+    assert_eq!(silent[0].host.as_deref(), Some("fe80::3"));
+    assert!(silent[0].hint.contains("mld-listener-query"));
+    // IPv4 has no querier at all: that family says so.
+    assert!(codes(&s, 8600).contains(&"snooping-without-querier"));
+}
+
+#[test]
+fn snooping_without_a_querier_is_a_finding_after_the_other_querier_present_interval() {
+    let mut igmp_only = cfg(false);
+    igmp_only.mld = None;
+    let mut s = snooper(igmp_only.clone());
+    // Other Querier Present Interval: 2 x 2 s + 1 s / 2 = 4.5 s.
+    assert_eq!(codes(&s, 4000), Vec::<&str>::new(), "too early to tell");
+    let f = s.findings(t(4500), "br0");
+    assert_eq!(
+        f.iter().map(|f| f.code).collect::<Vec<_>>(),
+        ["snooping-without-querier"]
+    );
+    assert_eq!(
+        f[0].severity,
+        igmpd_querier::core::observer::Severity::Error
+    );
+    assert!(f[0].message.contains("expire"), "{}", f[0].message);
+    assert!(f[0].hint.contains("--querier"), "{}", f[0].hint);
+    // A querier with an address appears: cleared; it goes silent: back.
+    rx(&mut s, 5000, P1, &query("10.0.0.1", None));
+    assert_eq!(codes(&s, 5100), Vec::<&str>::new());
+    assert_eq!(codes(&s, 9500), ["snooping-without-querier"]);
+    // Only 0.0.0.0 queries (a kernel bridge querier without an address): both said.
+    rx(&mut s, 10_000, P1, &query("0.0.0.0", None));
+    assert_eq!(
+        codes(&s, 10_100),
+        ["querier-zero-source", "snooping-without-querier"]
+    );
+    // With --querier igmpd is the querier: nothing to say.
+    igmp_only.querier = true;
+    let mut s = snooper(igmp_only);
+    run_until(&mut s, 10_000);
+    assert_eq!(codes(&s, 10_000), Vec::<&str>::new());
+    // And none while the bridge is down.
+    let mut s = snooper(cfg(false));
+    s.bridge_down();
+    assert!(s.findings(t(60_000), "br0").is_empty());
+}

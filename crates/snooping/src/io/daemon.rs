@@ -6,6 +6,11 @@
 //! port, the MDB dump (entries with igmpd's protocol value are adopted), router ports.
 //! Clean exit: pending writes finish, igmpd's entries become temporary (the kernel ages or
 //! refreshes them), the table goes (the kernel learns again), `mcast_router` is restored.
+//! The ports' `mcast_router` values from before igmpd are saved next to the control socket
+//! before igmpd first changes one, so that an igmpd restarted after SIGKILL restores those,
+//! not the `2` its predecessor left. Findings (the core's observers, plus
+//! `snooping-without-querier`) are in `status --json` and each new or cleared one is logged
+//! once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -27,8 +32,9 @@ use igmpd_netlink::netlink_packet_route::link::{
 use igmpd_netlink::netlink_packet_route::RouteNetlinkMessage;
 use igmpd_netlink::{Event as NlEvent, Group, Handle, RtnlMessage};
 use igmpd_querier::codec;
+use igmpd_querier::core::observer::Finding;
 use igmpd_querier::core::{Config, Instant, Proto};
-use igmpd_querier::io::daemon::ControlRequest;
+use igmpd_querier::io::daemon::{finding_json, log_finding_changes, ControlRequest};
 use igmpd_querier::io::packet::{into_async, Filter, PacketSocket};
 use igmpd_wire::VlanTag;
 use serde_json::{json, Value};
@@ -65,6 +71,10 @@ pub struct SnoopSettings {
     pub router_ports: Vec<String>,
     /// Raise the bridge's `mcast_hash_max` to this at start.
     pub raise_hash_max: Option<u32>,
+    /// Where to keep the ports' `mcast_router` settings from before igmpd changed them
+    /// (a file per bridge and network namespace), so that igmpd restarted after a crash
+    /// still restores them at exit; None: only in memory.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// Why `igmpd snoop` could not start.
@@ -103,6 +113,8 @@ struct Port {
     reader: Option<JoinHandle<()>>,
     /// `mcast_router` before igmpd changed it.
     original_router: u8,
+    /// `mcast_router` as igmpd last set it (or found it).
+    current_router: u8,
     drops: u64,
 }
 
@@ -142,7 +154,22 @@ pub struct SnoopDaemon {
     adopted: u64,
     foreign_keys: usize,
     forward: Vec<u32>,
+    /// Findings as last evaluated, to log each new and each cleared one once.
+    findings: Vec<Finding>,
+    findings_at: Option<Instant>,
+    /// When the nftables port set is to be rewritten after ports left.
+    nft_due: Option<Instant>,
+    /// `mcast_router` settings from before igmpd, by port ifindex, as an earlier run
+    /// saved them for this bridge.
+    saved_router: BTreeMap<u32, (String, u8)>,
 }
+
+/// How long a port's removal waits before it leaves the nftables port set (see
+/// [`SnoopDaemon::on_link`]).
+const NFT_PORT_GONE_DELAY: Duration = Duration::from_millis(500);
+
+/// How often findings are evaluated for the log (status always evaluates them afresh).
+const FINDINGS_EVERY: Duration = Duration::from_secs(1);
 
 fn nl(e: impl std::fmt::Display) -> StartError {
     StartError::Netlink(e.to_string())
@@ -306,6 +333,10 @@ impl SnoopDaemon {
             adopted: 0,
             foreign_keys: 0,
             forward: Vec::with_capacity(16),
+            findings: Vec::new(),
+            findings_at: None,
+            nft_due: None,
+            saved_router: BTreeMap::new(),
         };
         d.configure_router_ports().await?;
         Ok(d)
@@ -356,6 +387,7 @@ impl SnoopDaemon {
             .try_collect()
             .await
             .map_err(nl)?;
+        self.saved_router = self.load_router_state();
         let mut names = Vec::new();
         for l in &links {
             if link_master(l) == Some(bridge) {
@@ -369,6 +401,7 @@ impl SnoopDaemon {
                 );
             }
         }
+        self.nft_due = None;
         nft::install(&self.settings.bridge, &names).map_err(StartError::Nft)?;
         // Our socket on the bridge device sends the queries (the bridge floods them).
         if self.settings.querier {
@@ -454,16 +487,23 @@ impl SnoopDaemon {
         info!(bridge = %self.settings.bridge, "bridge down: snooping paused");
     }
 
-    fn add_port(&mut self, ifindex: u32, name: String, up: bool, original_router: u8) {
+    fn add_port(&mut self, ifindex: u32, name: String, up: bool, current_router: u8) {
         if self.ports.contains_key(&ifindex) {
             return;
         }
+        // A run before this one (killed) may have made it a router port: its saved value
+        // is the one from before igmpd.
+        let original_router = match self.saved_router.get(&ifindex) {
+            Some((n, v)) if *n == name => *v,
+            _ => current_router,
+        };
         let mut port = Port {
             name: name.clone(),
             up,
             socket: None,
             reader: None,
             original_router,
+            current_router,
             drops: 0,
         };
         match PacketSocket::open(ifindex, Filter::IgmpMldPim).and_then(into_async) {
@@ -497,7 +537,8 @@ impl SnoopDaemon {
         }
     }
 
-    fn reinstall_nft(&self) {
+    fn reinstall_nft(&mut self) {
+        self.nft_due = None;
         let names: Vec<String> = self.ports.values().map(|p| p.name.clone()).collect();
         if let Err(e) = nft::install(&self.settings.bridge, &names) {
             warn!(bridge = %self.settings.bridge, error = %e, "cannot update the nftables table");
@@ -593,9 +634,11 @@ impl SnoopDaemon {
             info!(bridge = %self.settings.bridge, "bridge is down: waiting for it");
         }
         loop {
-            let deadline = self
-                .snooper
-                .next_deadline()
+            let findings_due = self.findings_at.map(|t| t + FINDINGS_EVERY);
+            let deadline = [self.snooper.next_deadline(), findings_due, self.nft_due]
+                .into_iter()
+                .flatten()
+                .min()
                 .map(|t| self.epoch + Duration::from_millis(t.as_millis()));
             let sleep = async {
                 match deadline {
@@ -628,9 +671,32 @@ impl SnoopDaemon {
                 }
             }
             self.flush_outputs();
+            self.update_findings();
+            if self.nft_due.is_some_and(|t| t <= self.now()) {
+                self.nft_due = None;
+                if self.active {
+                    self.reinstall_nft();
+                }
+            }
         }
         self.shutdown().await;
         Ok(())
+    }
+
+    /// Re-evaluates the findings (at most once per [`FINDINGS_EVERY`]) and logs each new
+    /// one once, and each cleared one.
+    fn update_findings(&mut self) {
+        let now = self.now();
+        if self
+            .findings_at
+            .is_some_and(|t| now.saturating_since(t) < FINDINGS_EVERY)
+        {
+            return;
+        }
+        self.findings_at = Some(now);
+        let new = self.snooper.findings(now, &self.settings.bridge);
+        log_finding_changes(&self.findings, &new);
+        self.findings = new;
     }
 
     fn write_failed(&mut self, e: writer::WriteError) {
@@ -703,10 +769,14 @@ impl SnoopDaemon {
                 }
                 Output::Query { vid, query } => self.send_query(vid, &query),
                 Output::RouterPort { port, router } => {
-                    let Some(p) = self.ports.get(&port) else {
+                    if router {
+                        self.save_router_state();
+                    }
+                    let Some(p) = self.ports.get_mut(&port) else {
                         continue;
                     };
                     let mode = if router { 2 } else { p.original_router };
+                    p.current_router = mode;
                     info!(bridge = %self.settings.bridge, port = %p.name, router, "multicast router port");
                     let h = self.handle.clone();
                     let name = p.name.clone();
@@ -836,6 +906,7 @@ impl SnoopDaemon {
     }
 
     fn bridge_gone(&mut self) {
+        self.nft_due = None;
         self.deactivate();
         self.bridge = None;
         info!(bridge = %self.settings.bridge, "bridge deleted: waiting for it to come back");
@@ -892,7 +963,11 @@ impl SnoopDaemon {
         {
             if known {
                 self.remove_port(index);
-                self.reinstall_nft();
+                // Not at once: `ip link del BRIDGE` removes every port before the bridge
+                // goes; if it does, the table keeps the old names until the bridge comes
+                // back, so that the kernel does not learn on the recreated bridge's ports
+                // before igmpd snoops them again.
+                self.nft_due = Some(self.now() + NFT_PORT_GONE_DELAY);
             }
             return;
         }
@@ -966,14 +1041,17 @@ impl SnoopDaemon {
             }
             self.barrier().await;
             info!(bridge = %self.settings.bridge, entries = n, "entries handed to the kernel as temporary");
-            for port in self.snooper.routers().reflected().clone() {
-                if let Some(p) = self.ports.get(&port) {
+            for (port, p) in &self.ports {
+                if p.current_router != p.original_router {
                     let mode = BridgeMulticastRouterType::from(p.original_router);
-                    if let Err(e) = self.handle.link().set_port_mcast_router(port, mode).await {
+                    if let Err(e) = self.handle.link().set_port_mcast_router(*port, mode).await {
                         warn!(port = %p.name, error = %e, "cannot restore mcast_router");
                     }
                 }
             }
+        }
+        if let Some(f) = self.state_file() {
+            let _ = std::fs::remove_file(f);
         }
         if let Err(e) = nft::remove(&self.settings.bridge) {
             warn!(bridge = %self.settings.bridge, error = %e, "cannot remove the nftables table");
@@ -983,6 +1061,78 @@ impl SnoopDaemon {
         if let Some(w) = self.writer.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
         }
+    }
+
+    /// `STATE_DIR/igmpd-snoop-BRIDGE-netINODE.json`: per bridge and network namespace.
+    fn state_file(&self) -> Option<std::path::PathBuf> {
+        use std::os::unix::fs::MetadataExt;
+        let dir = self.settings.state_dir.as_ref()?;
+        let ns = std::fs::metadata("/proc/self/ns/net").ok()?.ino();
+        let clean: String = self
+            .settings
+            .bridge
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        Some(dir.join(format!("igmpd-snoop-{clean}-net{ns}.json")))
+    }
+
+    /// Writes every port's `mcast_router` from before igmpd, before igmpd changes one.
+    fn save_router_state(&self) {
+        let (Some(f), Some(b)) = (self.state_file(), self.bridge.as_ref()) else {
+            return;
+        };
+        let ports: serde_json::Map<String, Value> = self
+            .ports
+            .iter()
+            .map(|(i, p)| {
+                (
+                    i.to_string(),
+                    json!({"name": p.name, "mcast_router": p.original_router}),
+                )
+            })
+            .collect();
+        let doc = json!({"bridge": self.settings.bridge, "ifindex": b.ifindex, "mac": mac_string(&b.mac), "ports": ports});
+        let tmp = f.with_extension("tmp");
+        let r = std::fs::write(&tmp, doc.to_string()).and_then(|()| std::fs::rename(&tmp, &f));
+        if let Err(e) = r {
+            warn!(file = %f.display(), error = %e, "cannot save the ports' mcast_router settings");
+        }
+    }
+
+    /// The saved settings, if they are this bridge's (same ifindex and MAC: not a bridge of
+    /// the same name created since).
+    fn load_router_state(&self) -> BTreeMap<u32, (String, u8)> {
+        let mut out = BTreeMap::new();
+        let (Some(f), Some(b)) = (self.state_file(), self.bridge.as_ref()) else {
+            return out;
+        };
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            return out;
+        };
+        let Ok(doc) = serde_json::from_str::<Value>(&text) else {
+            return out;
+        };
+        if doc["ifindex"].as_u64() != Some(u64::from(b.ifindex))
+            || doc["mac"].as_str() != Some(mac_string(&b.mac).as_str())
+        {
+            debug!(file = %f.display(), "saved mcast_router settings are of another bridge");
+            return out;
+        }
+        for (i, p) in doc["ports"].as_object().into_iter().flatten() {
+            let (Ok(i), Some(n), Some(v)) = (
+                i.parse::<u32>(),
+                p["name"].as_str(),
+                p["mcast_router"]
+                    .as_u64()
+                    .and_then(|v| u8::try_from(v).ok()),
+            ) else {
+                continue;
+            };
+            out.insert(i, (n.to_owned(), v));
+        }
+        info!(file = %f.display(), ports = out.len(), "found the ports' mcast_router settings from before igmpd");
+        out
     }
 
     async fn barrier(&self) {
@@ -1109,7 +1259,13 @@ impl SnoopDaemon {
             "router_ports": router_ports,
             "ports": port_values,
         });
-        let mut doc = json!({"bridges": [bridge], "findings": []});
+        let findings: Vec<Value> = self
+            .snooper
+            .findings(now, &self.settings.bridge)
+            .iter()
+            .map(finding_json)
+            .collect();
+        let mut doc = json!({"bridges": [bridge], "findings": findings});
         if self.settings.querier {
             doc["interfaces"] = json!([self.interface_status(now)]);
         }
@@ -1187,6 +1343,13 @@ where
         "drops": {},
         "groups": groups,
     })
+}
+
+fn mac_string(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// `bytes` with an 802.1Q tag for `vid` after the MAC addresses (the kernel strips tags

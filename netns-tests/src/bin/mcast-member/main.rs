@@ -19,6 +19,9 @@
 //! listen PORT                 count UDP datagrams arriving on PORT (IPv4 and IPv6)
 //! count PORT                  -> ok N: datagrams counted on PORT so far
 //! send GROUP PORT COUNT       send COUNT datagrams to GROUP:PORT out of the interface
+//! mrd-advertise SRC SECONDS   send one IGMP Multicast Router Advertisement (RFC 4286) from
+//!                             SRC to 224.0.0.106 with that advertisement interval (raw
+//!                             socket, whole IPv4 header with Router Alert, TTL 1)
 //! quit                        -> ok, then exit
 //! ```
 //!
@@ -142,6 +145,9 @@ impl Member {
                 Ok(Some(c.load(Ordering::SeqCst).to_string()))
             }
             ["send", g, p, n] => self.send(ip(g)?, num(p)?, num(n)?).map(|()| None),
+            ["mrd-advertise", src, secs] => {
+                self.mrd_advertise(num(src)?, num(secs)?).map(|()| None)
+            }
             _ => Err(format!("unknown command {:?}", w.join(" "))),
         }
     }
@@ -267,6 +273,41 @@ impl Member {
                 Ok(slot.insert(s))
             }
         }
+    }
+
+    /// RFC 4286 §4.1: an advertisement to All-Snoopers, built by igmpd-wire and sent with
+    /// IP_HDRINCL so that it carries the Router Alert option.
+    fn mrd_advertise(&mut self, src: Ipv4Addr, interval_s: u8) -> Result<(), String> {
+        use igmpd_wire::frame::{Frame, Ipv4Header};
+        use igmpd_wire::{mrd, IgmpRepr, MrdRepr};
+        let adv = MrdRepr::Advertisement {
+            advertisement_interval: interval_s,
+            query_interval: 0,
+            robustness: 0,
+        };
+        let frame = Frame::igmp(
+            [0; 6],
+            None,
+            Ipv4Header::igmp(src, mrd::ALL_SNOOPERS_V4),
+            IgmpRepr::Mrd(adv),
+        )
+        .to_bytes();
+        // Without the 14-byte Ethernet header: the IPv4 packet.
+        let packet = frame.get(14..).ok_or("short frame")?;
+        let s = Socket::new(
+            Domain::IPV4,
+            Type::RAW,
+            Some(Protocol::from(libc::IPPROTO_RAW)),
+        )
+        .map_err(|e| format!("raw socket: {e}"))?;
+        s.set_header_included_v4(true)
+            .map_err(|e| format!("IP_HDRINCL: {e}"))?;
+        s.bind_device(Some(self.ifname.as_bytes()))
+            .map_err(|e| format!("SO_BINDTODEVICE: {e}"))?;
+        let dst = SockAddr::from(SocketAddr::new(IpAddr::V4(mrd::ALL_SNOOPERS_V4), 0));
+        s.send_to(packet, &dst)
+            .map_err(|e| format!("send MRD advertisement: {e}"))?;
+        Ok(())
     }
 
     fn send(&mut self, group: IpAddr, port: u16, count: u32) -> Result<(), String> {
