@@ -181,7 +181,8 @@ fn link_event(m: &LinkMessage, removed: bool) -> Option<SystemEvent> {
     })
 }
 
-fn address_event(m: &AddressMessage, present: bool) -> Option<SystemEvent> {
+/// An address message as a [`SystemEvent::Address`] (None when it carries no address).
+pub fn address_event(m: &AddressMessage, present: bool) -> Option<SystemEvent> {
     // IFA_LOCAL is the interface's own address on point-to-point links; IFA_ADDRESS
     // otherwise (where both exist they are equal).
     let addr = m

@@ -22,9 +22,7 @@ use igmpd_netlink::mdb::{FilterMode, MdbItem, MdbState};
 use igmpd_netlink::netlink_packet_core::{
     NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
 };
-use igmpd_netlink::netlink_packet_route::address::{
-    AddressAttribute, AddressFlags, AddressMessage,
-};
+use igmpd_netlink::netlink_packet_route::address::AddressMessage;
 use igmpd_netlink::netlink_packet_route::link::{
     BridgeMulticastRouterType, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData,
     LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
@@ -35,6 +33,7 @@ use igmpd_querier::codec;
 use igmpd_querier::core::observer::Finding;
 use igmpd_querier::core::{Config, Instant, Proto};
 use igmpd_querier::io::daemon::{finding_json, log_finding_changes, ControlRequest};
+use igmpd_querier::io::monitor::{address_event, SystemEvent};
 use igmpd_querier::io::packet::{into_async, Filter, PacketSocket};
 use igmpd_wire::VlanTag;
 use serde_json::{json, Value};
@@ -572,44 +571,32 @@ impl SnoopDaemon {
     }
 
     fn apply_address(&mut self, m: &AddressMessage, present: bool) {
-        let addr = m
-            .attributes
-            .iter()
-            .find_map(|a| match a {
-                AddressAttribute::Local(a) => Some(*a),
-                _ => None,
-            })
-            .or_else(|| {
-                m.attributes.iter().find_map(|a| match a {
-                    AddressAttribute::Address(a) => Some(*a),
-                    _ => None,
-                })
-            });
-        let flags = m
-            .attributes
-            .iter()
-            .find_map(|a| match a {
-                AddressAttribute::Flags(f) => Some(*f),
-                _ => None,
-            })
-            .unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(m.header.flags.bits())));
-        let keep = present && !flags.intersects(AddressFlags::Tentative | AddressFlags::Dadfailed);
+        let Some(SystemEvent::Address {
+            addr,
+            present,
+            usable,
+            ..
+        }) = address_event(m, present)
+        else {
+            return;
+        };
+        let keep = present && usable;
         match addr {
-            Some(IpAddr::V4(a)) => {
+            IpAddr::V4(a) => {
                 if keep {
                     self.v4.insert(a);
                 } else {
                     self.v4.remove(&a);
                 }
             }
-            Some(IpAddr::V6(a)) if codec::is_link_local(&a) => {
+            IpAddr::V6(a) if codec::is_link_local(&a) => {
                 if keep {
                     self.v6_ll.insert(a);
                 } else {
                     self.v6_ll.remove(&a);
                 }
             }
-            _ => {}
+            IpAddr::V6(_) => {}
         }
     }
 

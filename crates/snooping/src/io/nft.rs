@@ -4,8 +4,10 @@
 //! Bridge family, prerouting, priority -300, on the bridge's ports (an `iifname` set:
 //! `meta ibrname` needs nft_meta_bridge, which kernels may lack): IGMP other than
 //! queries, and MLD reports and dones, are dropped (MLD behind a Hop-by-Hop header
-//! matches too). Queries pass, so the kernel keeps its querier and router-port logic; MRD
-//! and PIM pass. AF_PACKET taps on the ports see every frame before this hook.
+//! matches too). Queries pass, so the kernel keeps its querier and router-port logic; PIM
+//! and MLD's MRD (ICMPv6 151-153) pass, IGMP's MRD (types 0x30-0x32) does not: igmpd learns
+//! router ports from its own capture and sets the port's `mcast_router` itself. AF_PACKET
+//! taps on the ports see every frame before this hook.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
