@@ -1,5 +1,9 @@
 //! The control socket: a UNIX stream socket where `igmpd status` asks a running daemon for
 //! its state. One JSON request line, one JSON reply line.
+//!
+//! Every local user may connect and read `status`; commands that change state (`reload`)
+//! are refused unless the peer (SO_PEERCRED) is root, the daemon's own user, or in the
+//! configured admin group.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -51,14 +55,37 @@ impl ControlSocket {
         })
     }
 
-    /// Accepts connections forever, forwarding each request to the daemon.
+    /// Accepts connections forever, forwarding each request to one daemon (`igmpd query`,
+    /// `igmpd snoop`: no config file, so nothing to reload).
     pub async fn serve(self, requests: mpsc::Sender<ControlRequest>) {
+        let (tx, mut rx) = mpsc::channel::<Request>(16);
+        let forward = async move {
+            while let Some(req) = rx.recv().await {
+                match req {
+                    Request::Status(reply) => {
+                        if requests.send(ControlRequest::Status(reply)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Request::Reload(reply) => {
+                        let _ = reply.send(Err("this igmpd runs without a config file (igmpd query/snoop): restart it to change settings, or use igmpd run".into()));
+                    }
+                }
+            }
+        };
+        tokio::join!(forward, self.serve_requests(tx, Admins::default()));
+    }
+
+    /// Accepts connections forever, forwarding each request (after the permission check)
+    /// to `requests`.
+    pub async fn serve_requests(self, requests: mpsc::Sender<Request>, admins: Admins) {
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
                     let requests = requests.clone();
+                    let admins = admins.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = handle(stream, requests).await {
+                        if let Err(e) = handle(stream, requests, &admins).await {
                             debug!(error = %e, "control connection failed");
                         }
                     });
@@ -78,10 +105,70 @@ impl Drop for ControlSocket {
     }
 }
 
+/// A request from the control socket, already allowed.
+#[derive(Debug)]
+pub enum Request {
+    /// The status document.
+    Status(oneshot::Sender<Value>),
+    /// Re-read the config file; Err is the reason it was rejected.
+    Reload(oneshot::Sender<Result<(), String>>),
+}
+
+/// Who may change state besides root and the daemon's own user.
+#[derive(Debug, Clone, Default)]
+pub struct Admins {
+    /// Members of this group (primary or supplementary) may.
+    pub gid: Option<u32>,
+}
+
+impl Admins {
+    /// Whether the peer may change state.
+    fn allows(&self, cred: &tokio::net::unix::UCred) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+        if cred.uid() == 0 || Some(cred.uid()) == me {
+            return true;
+        }
+        let Some(gid) = self.gid else {
+            return false;
+        };
+        if cred.gid() == gid {
+            return true;
+        }
+        // Supplementary groups are not in SO_PEERCRED: read them from the peer's /proc.
+        cred.pid()
+            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+            .is_some_and(|st| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix("Groups:"))
+                    .is_some_and(|g| g.split_whitespace().any(|x| x.parse() == Ok(gid)))
+            })
+    }
+}
+
+/// Resolves a group name (or number) from /etc/group.
+pub fn resolve_group(name: &str) -> Result<u32> {
+    if let Ok(n) = name.parse() {
+        return Ok(n);
+    }
+    let groups = std::fs::read_to_string("/etc/group").context("cannot read /etc/group")?;
+    groups
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            (f.next() == Some(name))
+                .then(|| f.nth(1).and_then(|g| g.parse().ok()))
+                .flatten()
+        })
+        .with_context(|| format!("no group named {name:?} in /etc/group"))
+}
+
 async fn handle(
     stream: tokio::net::UnixStream,
-    requests: mpsc::Sender<ControlRequest>,
+    requests: mpsc::Sender<Request>,
+    admins: &Admins,
 ) -> Result<()> {
+    let cred = stream.peer_cred()?;
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = tokio::io::BufReader::new(read).take(64 * 1024);
@@ -89,8 +176,25 @@ async fn handle(
     let reply = match serde_json::from_str::<Value>(&line) {
         Ok(req) if req["command"] == "status" => {
             let (tx, rx) = oneshot::channel();
-            requests.send(ControlRequest::Status(tx)).await?;
+            requests.send(Request::Status(tx)).await?;
             rx.await?
+        }
+        Ok(req) if req["command"] == "reload" => {
+            if admins.allows(&cred) {
+                let (tx, rx) = oneshot::channel();
+                requests.send(Request::Reload(tx)).await?;
+                match rx.await? {
+                    Ok(()) => json!({"ok": true}),
+                    Err(e) => json!({"error": e}),
+                }
+            } else {
+                warn!(
+                    uid = cred.uid(),
+                    gid = cred.gid(),
+                    "control: reload refused"
+                );
+                json!({"error": "permission denied: reload needs root or the control group (control_group in the config)"})
+            }
         }
         Ok(req) => json!({"error": format!("unknown command {}", req["command"])}),
         Err(e) => json!({"error": format!("bad request: {e}")}),

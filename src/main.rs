@@ -3,11 +3,16 @@
 //! The protocol work lives in the library crates under `crates/`; this binary is the CLI,
 //! the control socket and the wiring of the daemons.
 
+mod config;
 mod control;
 mod doctor;
 mod duration;
 mod firewall;
+mod generate;
+mod privs;
 mod query;
+mod run;
+mod sdnotify;
 mod snoop;
 mod status;
 
@@ -21,7 +26,7 @@ use clap::{Args, Parser};
 /// Userspace IGMP/MLD querier and snooping bridge for Linux.
 #[derive(Debug, Parser)]
 #[command(name = "igmpd", version, about, long_about = None)]
-struct Cli {
+pub struct Cli {
     /// More log output (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -31,6 +36,23 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Run everything a config file says (queriers on several interfaces, snooping on
+    /// several bridges) in one process with one control socket. SIGHUP or `igmpd reload`
+    /// re-reads the file.
+    Run(RunArgs),
+    /// Check a config file: print each error with its file, line and key.
+    CheckConfig {
+        /// The file to check.
+        #[arg(value_name = "PATH", default_value = config::DEFAULT_PATH)]
+        path: PathBuf,
+    },
+    /// Make a running `igmpd run` re-read its config file (as SIGHUP does). Needs root or
+    /// the config's `control_group`.
+    Reload {
+        /// Control socket of the daemon to ask.
+        #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
+        control_socket: PathBuf,
+    },
     /// Run an IGMP/MLD querier on one or more interfaces.
     Query(QueryArgs),
     /// Do IGMP/MLD snooping for a Linux bridge and program its multicast database.
@@ -60,6 +82,21 @@ enum Command {
         #[arg(long, value_enum, default_value = "ethernet")]
         layer: Layer,
     },
+    /// Print the man page or shell completions (for packagers).
+    #[command(hide = true, subcommand)]
+    Generate(generate::What),
+}
+
+/// `igmpd run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The config file.
+    #[arg(long, value_name = "PATH", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Where `igmpd status` and `igmpd reload` reach this daemon [default: the config's
+    /// `control_socket`, else /run/igmpd/igmpd.sock].
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -158,6 +195,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::CheckConfig { path } => config::check(&path),
+        Command::Reload { control_socket } => {
+            control::request(&control_socket, &serde_json::json!({"command": "reload"})).map(|_| ())
+        }
+        Command::Generate(what) => generate::print(what),
         Command::Query(args) => query::run(args),
         Command::Snoop(args) => snoop::run(args),
         Command::Status {
@@ -185,7 +228,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs to stderr, or to journald with structured fields (IFACE=, GROUP=, ... as journal
+/// fields, `journalctl IFACE=eth0`) when stderr is the journal stream systemd gave us
+/// (`JOURNAL_STREAM` names stderr's device and inode). If the journal socket cannot be
+/// opened, stderr it is.
 fn init_logging(verbose: u8) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let default = match verbose {
         0 => "info",
         1 => "debug",
@@ -193,6 +242,16 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if sdnotify::stderr_is_journal() {
+        if let Ok(journald) = tracing_journald::layer() {
+            let journald = journald.with_syslog_identifier("igmpd".into());
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(journald)
+                .try_init();
+            return;
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

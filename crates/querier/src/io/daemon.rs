@@ -49,6 +49,17 @@ pub enum ControlRequest {
     Status(oneshot::Sender<Value>),
 }
 
+/// A new set of interfaces and settings for a running daemon (`igmpd run` reload).
+/// Interfaces whose settings did not change keep their state; changed ones get fresh
+/// instances; interfaces no longer listed stop.
+#[derive(Debug)]
+pub struct Reconfigure {
+    /// The complete new set.
+    pub settings: Vec<InterfaceSettings>,
+    /// Err with the reason when the set was rejected (nothing was changed then).
+    pub done: oneshot::Sender<Result<(), String>>,
+}
+
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -212,8 +223,20 @@ impl QueryDaemon {
 
     /// Runs until `shutdown` resolves, serving `control` requests.
     pub async fn run(
+        self,
+        control: mpsc::Receiver<ControlRequest>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        // A channel without a sender: the reconfigure branch is never taken.
+        let (_, none) = mpsc::channel(1);
+        self.run_reconfigurable(control, none, shutdown).await
+    }
+
+    /// [`QueryDaemon::run`], also applying each [`Reconfigure`] from `reconfigure`.
+    pub async fn run_reconfigurable(
         mut self,
         mut control: mpsc::Receiver<ControlRequest>,
+        mut reconfigure: mpsc::Receiver<Reconfigure>,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
@@ -261,6 +284,10 @@ impl QueryDaemon {
                         }
                     }
                 }
+                Some(r) = reconfigure.recv() => {
+                    let result = self.reconfigure(r.settings).await;
+                    let _ = r.done.send(result);
+                }
                 () = sleep => {}
             }
             let now = self.now();
@@ -272,6 +299,71 @@ impl QueryDaemon {
                 r.abort();
             }
         }
+    }
+
+    /// Applies a new set of interfaces (see [`Reconfigure`]). Every new interface must
+    /// exist; otherwise nothing changes.
+    async fn reconfigure(&mut self, settings: Vec<InterfaceSettings>) -> Result<(), String> {
+        let events = self.monitor.dump().await.map_err(|e| e.to_string())?;
+        for s in &settings {
+            let known = self.ifaces.iter().any(|i| i.name == s.name)
+                || events
+                    .iter()
+                    .any(|e| matches!(e, SystemEvent::Link { name, .. } if *name == s.name));
+            if !known {
+                return Err(StartError::NoSuchInterface(s.name.clone()).to_string());
+            }
+        }
+        let now = self.now();
+        let mut k = 0;
+        while k < self.ifaces.len() {
+            if settings.iter().any(|s| s.name == self.ifaces[k].name) {
+                k += 1;
+                continue;
+            }
+            let mut gone = self.ifaces.remove(k);
+            info!(iface = %gone.name, "interface no longer configured: stopped");
+            if let Some(r) = gone.reader.take() {
+                r.abort();
+            }
+        }
+        for s in settings {
+            if let Some(i) = self.ifaces.iter().position(|x| x.name == s.name) {
+                let iface = &mut self.ifaces[i];
+                let same = iface.igmp.as_ref().map(|f| f.inst.config()) == s.igmp.as_ref()
+                    && iface.mld.as_ref().map(|f| f.inst.config()) == s.mld.as_ref();
+                if same {
+                    continue;
+                }
+                info!(iface = %s.name, "settings changed: restarting its queriers");
+                iface.igmp = s.igmp.map(new_family);
+                iface.mld = s.mld.map(new_family);
+                self.refresh_family_state(i, now);
+                continue;
+            }
+            info!(iface = %s.name, "interface added");
+            self.ifaces.push(Iface {
+                name: s.name,
+                ifindex: None,
+                mac: [0; 6],
+                up: false,
+                v4: BTreeSet::new(),
+                v6_ll: BTreeSet::new(),
+                igmp: s.igmp.map(new_family),
+                mld: s.mld.map(new_family),
+                socket: None,
+                reader: None,
+            });
+            let i = self.ifaces.len() - 1;
+            for e in &events {
+                self.apply_system_event(e, false);
+            }
+            if let Err(e) = self.open_socket(i) {
+                warn!(iface = %self.ifaces[i].name, error = %e, "cannot open socket");
+            }
+            self.refresh_family_state(i, now);
+        }
+        Ok(())
     }
 
     fn next_deadline(&self) -> Option<Instant> {

@@ -1,0 +1,340 @@
+//! `igmpd run` as a service: the sd_notify protocol against a socket the test listens on,
+//! the capability set in /proc, control-socket permissions for an unprivileged user,
+//! reloads that keep state, and scripts/install.sh into a staging directory.
+
+use std::net::IpAddr;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use igmpd_netns_tests::{Igmpd, Lab, Member};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_igmpd");
+const WAIT: Duration = Duration::from_secs(20);
+const FAST: &str = "query_interval = \"2s\"\nquery_response_interval = \"1s\"\n";
+
+fn temp_dir(tag: &str) -> Result<PathBuf> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("igmpd-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+/// The datagrams arriving on `sock` until one contains `want` (bounded).
+fn recv_until(sock: &UnixDatagram, want: &str, timeout: Duration) -> Result<Vec<String>> {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        sock.set_read_timeout(Some(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        ))?;
+        match sock.recv(&mut buf) {
+            Ok(n) => {
+                let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let done = m.contains(want);
+                seen.push(m);
+                if done {
+                    return Ok(seen);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bail!("no {want:?} within {timeout:?}; got {seen:?}")
+}
+
+fn proc_field(pid: u32, key: &str) -> Result<String> {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    st.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|v| v.trim().to_owned())
+        .with_context(|| format!("no {key} in /proc/{pid}/status"))
+}
+
+#[test]
+fn notify_protocol_watchdog_reload_stop_and_capabilities() -> Result<()> {
+    let lab = Lab::builder().host("r").build()?;
+    let dir = temp_dir("notify")?;
+    let notify = dir.join("notify.sock");
+    let listener = UnixDatagram::bind(&notify)?;
+    let cfg = dir.join("igmpd.toml");
+    std::fs::write(&cfg, format!("[defaults]\n{FAST}\n[interface.eth0]\n"))?;
+    let control = dir.join("igmpd.sock");
+    let env_notify = format!("NOTIFY_SOCKET={}", notify.display());
+    let child = lab.host("r").netns().spawn(&[
+        "env",
+        &env_notify,
+        "WATCHDOG_USEC=400000",
+        BIN,
+        "run",
+        "--config",
+        cfg.to_str().context("utf8")?,
+        "--control-socket",
+        control.to_str().context("utf8")?,
+    ])?;
+    let ready = recv_until(&listener, "READY=1", WAIT)?;
+    ensure!(!ready.iter().any(|m| m.contains("RELOADING")), "{ready:?}");
+    // Pings at half of WATCHDOG_USEC: at least two within a second.
+    recv_until(&listener, "WATCHDOG=1", Duration::from_secs(2))?;
+    recv_until(&listener, "WATCHDOG=1", Duration::from_secs(2))?;
+
+    // Least privilege: exactly CAP_NET_ADMIN (12) and CAP_NET_RAW (13), in every thread.
+    let pid = child.pid();
+    for key in ["CapEff:", "CapPrm:", "CapBnd:"] {
+        assert_eq!(proc_field(pid, key)?, "0000000000003000", "{key}");
+    }
+    assert_eq!(proc_field(pid, "CapInh:")?, "0000000000000000");
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let st = std::fs::read_to_string(task?.path().join("status"))?;
+        assert!(st.contains("CapEff:\t0000000000003000"), "{st}");
+    }
+
+    // Reload: RELOADING=1 with MONOTONIC_USEC, then READY=1.
+    child.signal(libc::SIGHUP)?;
+    let msgs = recv_until(&listener, "RELOADING=1", WAIT)?;
+    let reloading = msgs.last().context("no message")?;
+    let usec: u64 = reloading
+        .lines()
+        .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .context("no MONOTONIC_USEC")?
+        .parse()?;
+    ensure!(usec > 0);
+    recv_until(&listener, "READY=1", WAIT)?;
+
+    child.signal(libc::SIGTERM)?;
+    recv_until(&listener, "STOPPING=1", WAIT)?;
+    let status = child.wait_timeout(WAIT)?.context("igmpd did not exit")?;
+    ensure!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[test]
+fn no_watchdog_no_pings() -> Result<()> {
+    let lab = Lab::builder().host("r").build()?;
+    let dir = temp_dir("nowd")?;
+    let notify = dir.join("notify.sock");
+    let listener = UnixDatagram::bind(&notify)?;
+    let cfg = dir.join("igmpd.toml");
+    std::fs::write(&cfg, "[interface.eth0]\n")?;
+    let control = dir.join("igmpd.sock");
+    let env_notify = format!("NOTIFY_SOCKET={}", notify.display());
+    let child = lab.host("r").netns().spawn(&[
+        "env",
+        &env_notify,
+        BIN,
+        "run",
+        "--config",
+        cfg.to_str().context("utf8")?,
+        "--control-socket",
+        control.to_str().context("utf8")?,
+    ])?;
+    recv_until(&listener, "READY=1", WAIT)?;
+    ensure!(
+        recv_until(&listener, "WATCHDOG=1", Duration::from_millis(1500)).is_err(),
+        "pinged without WATCHDOG_USEC"
+    );
+    child.signal(libc::SIGTERM)?;
+    child.wait_timeout(WAIT)?.context("igmpd did not exit")?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// `igmpd <args> --control-socket S` as the unprivileged user nobody.
+fn as_nobody(args: &[&str], socket: &Path) -> Result<std::process::Output> {
+    Ok(std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .args(args)
+        .arg("--control-socket")
+        .arg(socket)
+        .output()?)
+}
+
+fn write_config(path: &Path, eth0_extra: &str, vx0_interval: &str) -> Result<()> {
+    std::fs::write(
+        path,
+        format!(
+            "[defaults]\n{FAST}\n[interface.eth0]\n{eth0_extra}\n[interface.vx0]\nquery_interval = \"{vx0_interval}\"\n"
+        ),
+    )?;
+    Ok(())
+}
+
+fn groups(s: &Value, iface: &str) -> Vec<String> {
+    s["interfaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["name"] == iface)
+        .flat_map(|i| i["igmp"]["groups"].as_array().cloned().unwrap_or_default())
+        .filter_map(|g| g["group"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn iface<'a>(s: &'a Value, name: &str) -> Option<&'a Value> {
+    s["interfaces"]
+        .as_array()?
+        .iter()
+        .find(|i| i["name"] == name)
+}
+
+#[test]
+fn reload_keeps_unchanged_interfaces_and_rejects_a_bad_file_and_nobody() -> Result<()> {
+    let lab = Lab::builder().host("r").host("h").build()?;
+    let r = lab.host("r").netns();
+    // A second interface for the querier in r.
+    r.ip(&["link", "add", "vx0", "type", "veth", "peer", "name", "vx1"])?;
+    r.ip(&["link", "set", "vx0", "up"])?;
+    r.ip(&["link", "set", "vx1", "up"])?;
+    let dir = temp_dir("reload")?;
+    let cfg = dir.join("igmpd.toml");
+    write_config(&cfg, "", "2s")?;
+    let d = Igmpd::spawn(r, BIN, &["run", "--config", cfg.to_str().context("utf8")?])?;
+    let mut m = Member::spawn(lab.host("h"), Member::locate_binary()?)?;
+    let g: IpAddr = "239.7.7.7".parse()?;
+    m.join(g)?;
+    d.wait_status(WAIT, |s| {
+        groups(s, "eth0").contains(&g.to_string()).then_some(())
+    })?;
+    let before = d.status()?;
+    let sent_before = iface(&before, "eth0").context("eth0")?["igmp"]["queries_sent"]
+        .as_u64()
+        .context("queries_sent")?;
+
+    // Unprivileged: status yes, reload no.
+    let st = as_nobody(&["status", "--json"], d.control_socket())?;
+    ensure!(
+        st.status.success(),
+        "nobody's status: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let rl = as_nobody(&["reload"], d.control_socket())?;
+    ensure!(!rl.status.success(), "nobody could reload");
+    ensure!(
+        String::from_utf8_lossy(&rl.stderr).contains("permission denied"),
+        "{}",
+        String::from_utf8_lossy(&rl.stderr)
+    );
+
+    // Change vx0 only, reload through the CLI: eth0 keeps its group and its counters.
+    write_config(&cfg, "", "3s")?;
+    let out = std::process::Command::new(BIN)
+        .args(["reload", "--control-socket"])
+        .arg(d.control_socket())
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "reload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = d.status()?;
+    ensure!(
+        groups(&after, "eth0").contains(&g.to_string()),
+        "group lost: {after}"
+    );
+    let eth0 = iface(&after, "eth0").context("eth0")?;
+    ensure!(
+        eth0["igmp"]["queries_sent"].as_u64() >= Some(sent_before),
+        "eth0 restarted: {after}"
+    );
+    let vx0 = iface(&after, "vx0").context("vx0")?;
+    assert_eq!(vx0["igmp"]["query_interval_ms"], 3000, "{after}");
+
+    // A bad file: reload refused with the file and line, the daemon keeps running as it was.
+    std::fs::write(&cfg, "[interface.eth0]\nrobustnes = 2\n")?;
+    let out = std::process::Command::new(BIN)
+        .args(["reload", "--control-socket"])
+        .arg(d.control_socket())
+        .output()?;
+    ensure!(!out.status.success(), "bad file accepted");
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        err.contains("igmpd.toml:2") && err.contains("robustnes"),
+        "{err}"
+    );
+    let still = d.status()?;
+    ensure!(
+        iface(&still, "vx0").is_some(),
+        "running config changed: {still}"
+    );
+    ensure!(groups(&still, "eth0").contains(&g.to_string()), "{still}");
+    ensure!(d.log_text().contains("reload rejected"), "{}", d.log_text());
+
+    // SIGHUP with a good file removes vx0.
+    std::fs::write(&cfg, format!("[defaults]\n{FAST}\n[interface.eth0]\n"))?;
+    // SAFETY-free: kill(1) by PID, our own child.
+    let ok = std::process::Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status()?;
+    ensure!(ok.success());
+    d.wait_status(WAIT, |s| iface(s, "vx0").is_none().then_some(()))?;
+    ensure!(groups(&d.status()?, "eth0").contains(&g.to_string()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+#[test]
+fn install_script_installs_everything_into_destdir() -> Result<()> {
+    let dir = temp_dir("install")?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(root.join("scripts/install.sh"))
+        .arg(BIN)
+        .env("DESTDIR", &dir)
+        .env("PREFIX", "/usr")
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "usr/sbin/igmpd",
+        "usr/share/man/man8/igmpd.8",
+        "etc/systemd/system/igmpd.service",
+        "etc/igmpd/igmpd.toml",
+        "usr/share/doc/igmpd/igmpd.toml",
+        "usr/share/bash-completion/completions/igmpd",
+        "usr/share/zsh/site-functions/_igmpd",
+        "usr/share/fish/vendor_completions.d/igmpd.fish",
+    ] {
+        let p = dir.join(f);
+        ensure!(
+            std::fs::metadata(&p).map(|m| m.len() > 0).unwrap_or(false),
+            "missing {f}"
+        );
+    }
+    let man = std::fs::read(dir.join("usr/share/man/man8/igmpd.8"))?;
+    assert_eq!(
+        man,
+        std::fs::read(root.join("dist/igmpd.8"))?,
+        "installed man page differs"
+    );
+    let unit = std::fs::read_to_string(dir.join("etc/systemd/system/igmpd.service"))?;
+    ensure!(unit.contains("ExecStart=/usr/sbin/igmpd run"), "{unit}");
+    let check = std::process::Command::new(BIN)
+        .arg("check-config")
+        .arg(root.join("dist/igmpd.toml"))
+        .output()?;
+    ensure!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
