@@ -338,3 +338,89 @@ fn install_script_installs_everything_into_destdir() -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// Snooping from the config file: `igmpd run` with a `[bridge.br0]` section snoops (MDB
+/// entries with igmpd's protocol 73), and a reload that leaves the bridge's settings alone
+/// keeps its memberships.
+#[test]
+fn run_snoops_a_bridge_from_the_config_and_a_reload_keeps_it() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(
+            igmpd_netns_tests::BridgeConfig::snooping()
+                .igmp_version(igmpd_netns_tests::IgmpVersion::V3),
+        )
+        .host("a")
+        .build()?;
+    let dir = temp_dir("runbridge")?;
+    let cfg = dir.join("igmpd.toml");
+    let write = |extra: &str| -> Result<()> {
+        std::fs::write(
+            &cfg,
+            format!("[defaults]\n{FAST}\n[bridge.br0]\nquerier = true\n{extra}\n"),
+        )?;
+        Ok(())
+    };
+    write("")?;
+    let d = Igmpd::spawn(
+        lab.switch().netns(),
+        BIN,
+        &["run", "--config", cfg.to_str().context("utf8")?],
+    )?;
+    let mut a = Member::spawn(lab.host("a"), Member::locate_binary()?)?;
+    let g: IpAddr = "239.9.9.9".parse()?;
+    a.join(g)?;
+    let port = lab.host("a").port().to_string();
+    let ours = |lab: &Lab| -> bool {
+        lab.mdb()
+            .map(|m| {
+                m.iter()
+                    .any(|e| e.group == g && e.port == port && e.protocol.as_deref() == Some("73"))
+            })
+            .unwrap_or(false)
+    };
+    igmpd_netns_tests::poll_until(WAIT, Duration::from_millis(100), || {
+        ours(&lab).then_some(())
+    })
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "no proto 73 entry for {g} on {port}: {:?}\n{}",
+            lab.mdb(),
+            d.log_text()
+        )
+    })?;
+    d.wait_status(WAIT, |s| {
+        (!s["bridges"].as_array()?.is_empty()).then_some(())
+    })?;
+    let reports = |s: &Value| s["bridges"][0]["counters"]["reports"].as_u64();
+    let before = d.wait_status(WAIT, |s| reports(s).filter(|n| *n > 0))?;
+    // A reload that changes nothing for br0 (a comment only) keeps its state and entries.
+    write("# reloaded")?;
+    let out = std::process::Command::new(BIN)
+        .args(["reload", "--control-socket"])
+        .arg(d.control_socket())
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "reload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Watch it for a while: it must never disappear (a restarted snooper would flush it).
+    let gone =
+        igmpd_netns_tests::poll_until(Duration::from_secs(2), Duration::from_millis(50), || {
+            (!ours(&lab)).then_some(())
+        });
+    // Not restarted: its counters go on (a new snooper would start from zero and adopt its
+    // own entries).
+    let st = d.status()?;
+    ensure!(
+        reports(&st).is_some_and(|n| n >= before) && st["bridges"][0]["counters"]["adopted"] == 0,
+        "{st:#}"
+    );
+    ensure!(
+        gone.is_err(),
+        "the entry went away across the reload: {:?}\n{}",
+        lab.mdb(),
+        d.log_text()
+    );
+    Ok(())
+}
