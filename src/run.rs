@@ -127,9 +127,6 @@ pub fn run(args: RunArgs) -> Result<()> {
 }
 
 fn snoop_settings(b: &Bridge, socket: &Path) -> SnoopSettings {
-    if !b.vlans.is_empty() {
-        warn!(bridge = %b.name, "per-VLAN settings are checked but not applied yet: the snooper runs every VLAN with the bridge's settings");
-    }
     SnoopSettings {
         bridge: b.name.clone(),
         igmp: b.igmp.clone(),
@@ -137,6 +134,7 @@ fn snoop_settings(b: &Bridge, socket: &Path) -> SnoopSettings {
         querier: b.querier,
         router_ports: b.router_ports.clone(),
         raise_hash_max: b.raise_hash_max,
+        vlans: b.vlans.clone(),
         state_dir: socket
             .parent()
             .filter(|d| !d.as_os_str().is_empty())

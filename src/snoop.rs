@@ -20,6 +20,7 @@ pub fn run(args: SnoopArgs) -> Result<()> {
         querier: args.querier,
         router_ports: args.router_port.clone(),
         raise_hash_max: args.raise_hash_max,
+        vlans: Default::default(),
         // Next to the control socket: the ports' `mcast_router` settings from before
         // igmpd, so that a restart after SIGKILL still restores them.
         state_dir: args

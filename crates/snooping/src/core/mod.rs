@@ -63,6 +63,9 @@ pub struct SnoopConfig {
     pub source_filtering_v6: bool,
     /// Most kernel MDB keys igmpd may use (below `mcast_hash_max`).
     pub entry_limit: usize,
+    /// Per-VLAN settings that differ from the bridge's: (IGMP, MLD) per VID; a VLAN not
+    /// listed uses `igmp` and `mld`.
+    pub vlans: BTreeMap<u16, (Option<Config>, Option<Config>)>,
 }
 
 /// A query to send on the bridge, for the shell to encode.
@@ -494,9 +497,14 @@ fn vlan_entry<'a>(
                 c
             })
         };
+        // A VLAN's own section overrides the bridge's settings (the config's precedence).
+        let (igmp, mld) = match sh.cfg.vlans.get(&vid) {
+            Some((i, m)) => (mk(i), mk(m)),
+            None => (mk(&sh.cfg.igmp), mk(&sh.cfg.mld)),
+        };
         let mut v = Vlan {
-            igmp: mk(&sh.cfg.igmp).map(|c| Domain::new(c, sh.v4, now)),
-            mld: mk(&sh.cfg.mld).map(|c| Domain::new(c, sh.v6, now)),
+            igmp: igmp.map(|c| Domain::new(c, sh.v4, now)),
+            mld: mld.map(|c| Domain::new(c, sh.v6, now)),
         };
         if sh.bridge_up {
             if let Some(d) = v.igmp.as_mut() {

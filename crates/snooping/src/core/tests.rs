@@ -36,6 +36,7 @@ fn cfg(querier: bool) -> SnoopConfig {
         source_filtering_v4: true,
         source_filtering_v6: true,
         entry_limit: 1000,
+        vlans: BTreeMap::new(),
     }
 }
 
@@ -539,6 +540,31 @@ fn vlans_are_separate_keys_and_queriers() {
     let o = ops(&mut s);
     assert_eq!(o.len(), 1);
     assert!(matches!(o[0], MdbOp::Delete(EntryKey { vid: 10, .. })));
+}
+
+#[test]
+fn a_vlans_own_settings_override_the_bridges() {
+    let mut c = cfg(true);
+    let mut v10 = c.igmp.clone().unwrap();
+    v10.query_interval = Duration::from_secs(30);
+    c.vlans.insert(10, (Some(v10), None));
+    let mut s = snooper(c);
+    let mut f = Vec::new();
+    s.receive(t(0), P1, 10, &join("10.0.0.1", "239.1.1.1"), &mut f);
+    s.receive(t(0), P1, 20, &join("10.0.0.1", "239.1.1.1"), &mut f);
+    let qqi: BTreeMap<u16, Duration> = s
+        .drain()
+        .filter_map(|o| match o {
+            Output::Query {
+                vid,
+                query: AnyQuery::V4(q),
+                ..
+            } => Some((vid, q.qqi)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(qqi.get(&10), Some(&Duration::from_secs(30)), "{qqi:?}");
+    assert_eq!(qqi.get(&20), Some(&Duration::from_secs(2)), "{qqi:?}");
 }
 
 #[test]

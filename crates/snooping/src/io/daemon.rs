@@ -70,6 +70,8 @@ pub struct SnoopSettings {
     pub router_ports: Vec<String>,
     /// Raise the bridge's `mcast_hash_max` to this at start.
     pub raise_hash_max: Option<u32>,
+    /// Per-VLAN (IGMP, MLD) settings that differ from the bridge's.
+    pub vlans: BTreeMap<u16, (Option<Config>, Option<Config>)>,
     /// Where to keep the ports' `mcast_router` settings from before igmpd changed them
     /// (a file per bridge and network namespace), so that igmpd restarted after a crash
     /// still restores them at exit; None: only in memory.
@@ -304,6 +306,7 @@ impl SnoopDaemon {
             source_filtering_v4: info.igmp_v3,
             source_filtering_v6: info.mld_v2,
             entry_limit: (info.hash_max as usize).saturating_sub(reserve(info.hash_max)),
+            vlans: settings.vlans.clone(),
         };
         let (writes, wrx) = mpsc::unbounded_channel();
         let (etx, write_errors) = mpsc::unbounded_channel();
