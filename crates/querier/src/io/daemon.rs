@@ -22,7 +22,7 @@ use super::sys::PACKET_OUTGOING;
 use crate::codec::{self, Input};
 use crate::core::membership::Change;
 use crate::core::observer::{Finding, Observer};
-use crate::core::{Action, Config, Event, Instance, Instant, Proto};
+use crate::core::{Action, Config, Event, Generation, Instance, Instant, Proto};
 
 /// Drop reasons counted besides the codec's [`DecodeError::REASONS`].
 const EXTRA_DROPS: [&str; 1] = [
@@ -85,6 +85,33 @@ struct Family<A> {
     inst: Instance<A>,
     observer: Observer<A>,
     drops: Vec<u64>,
+}
+
+impl<A: Ord + Copy + std::hash::Hash + std::fmt::Debug + std::fmt::Display> Family<A> {
+    /// One received message: the observer sees it, the instance acts on it.
+    fn feed(
+        &mut self,
+        now: Instant,
+        src: Option<A>,
+        input: Input<A>,
+        gen: Generation,
+    ) -> Vec<Action<A>> {
+        match input {
+            Input::Query(q) => {
+                self.observer.query(now, src, &q, false);
+                self.inst.handle_query(now, src, &q)
+            }
+            Input::Reports(rs) => {
+                let mut acts = Vec::new();
+                for r in &rs {
+                    self.observer.report(now, src, r, gen);
+                    acts.extend(self.inst.handle_report(now, src, r));
+                }
+                acts
+            }
+            Input::Ignored => Vec::new(),
+        }
+    }
 }
 
 impl<A> Family<A> {
@@ -426,22 +453,7 @@ impl QueryDaemon {
                     return;
                 };
                 let src = (!ip.src.is_unspecified()).then_some(ip.src);
-                let acts = match codec::igmp_input(&igmp) {
-                    Input::Query(q) => {
-                        fam.observer.query(now, src, &q, false);
-                        fam.inst.handle_query(now, src, &q)
-                    }
-                    Input::Reports(rs) => {
-                        let gen = igmp_report_gen(&igmp);
-                        let mut acts = Vec::new();
-                        for r in &rs {
-                            fam.observer.report(now, src, r, gen);
-                            acts.extend(fam.inst.handle_report(now, src, r));
-                        }
-                        acts
-                    }
-                    Input::Ignored => Vec::new(),
-                };
+                let acts = fam.feed(now, src, codec::igmp_input(&igmp), igmp_report_gen(&igmp));
                 self.act_v4(i, acts);
             }
             Packet::Mld { ip, mld } => {
@@ -459,22 +471,7 @@ impl QueryDaemon {
                     return;
                 }
                 let src = (!ip.src.is_unspecified()).then_some(ip.src);
-                let acts = match input {
-                    Input::Query(q) => {
-                        fam.observer.query(now, src, &q, false);
-                        fam.inst.handle_query(now, src, &q)
-                    }
-                    Input::Reports(rs) => {
-                        let gen = mld_report_gen(&mld);
-                        let mut acts = Vec::new();
-                        for r in &rs {
-                            fam.observer.report(now, src, r, gen);
-                            acts.extend(fam.inst.handle_report(now, src, r));
-                        }
-                        acts
-                    }
-                    Input::Ignored => Vec::new(),
-                };
+                let acts = fam.feed(now, src, input, mld_report_gen(&mld));
                 self.act_v6(i, acts);
             }
             Packet::PimHelloV4 { .. } | Packet::PimHelloV6 { .. } => {}
