@@ -90,6 +90,7 @@ async fn resolve(monitor: &Monitor, name: &str) -> Result<Iface> {
         if let SystemEvent::Address {
             ifindex: i,
             addr,
+            prefix_len,
             present: true,
             usable: true,
         } = e
@@ -98,7 +99,7 @@ async fn resolve(monitor: &Monitor, name: &str) -> Result<Iface> {
                 continue;
             }
             match addr {
-                IpAddr::V4(a) => v4.push((*a, prefix_len(ifindex, *a))),
+                IpAddr::V4(a) => v4.push((*a, *prefix_len)),
                 IpAddr::V6(a) if codec::is_link_local(a) => {
                     v6_ll = Some(v6_ll.map_or(*a, |o: Ipv6Addr| o.min(*a)))
                 }
@@ -114,28 +115,6 @@ async fn resolve(monitor: &Monitor, name: &str) -> Result<Iface> {
         v4,
         v6_ll,
     })
-}
-
-/// The prefix length of `a` from `ip -j addr` would need another dump; the probe only
-/// needs it to bound the scan, so it reads it from /proc/net/fib_trie-free sysfs-less
-/// source: `ip -j -4 addr show`.
-fn prefix_len(ifindex: u32, a: Ipv4Addr) -> u8 {
-    let out = std::process::Command::new("ip")
-        .args(["-j", "-4", "addr", "show"])
-        .output();
-    let Ok(out) = out else { return 24 };
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    for link in v.as_array().into_iter().flatten() {
-        if link["ifindex"].as_u64() != Some(u64::from(ifindex)) {
-            continue;
-        }
-        for ai in link["addr_info"].as_array().into_iter().flatten() {
-            if ai["local"].as_str() == Some(&a.to_string()) {
-                return ai["prefixlen"].as_u64().unwrap_or(24) as u8;
-            }
-        }
-    }
-    24
 }
 
 /// This host's memberships on `ifname` from /proc/net/igmp and /proc/net/igmp6, without

@@ -8,19 +8,14 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use igmpd_netns_tests::{poll_until, BridgeConfig, Igmpd, Lab, Member, Netns};
+use igmpd_netns_tests::{poll_until, BridgeConfig, Igmpd, Lab, Netns};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_igmpd");
-const PORT: u16 = 5001;
+#[path = "common/mod.rs"]
+mod common;
+use common::{fast_querier, finding, hostfw, member_silent, Story, BIN, PORT};
+
 const WAIT: Duration = Duration::from_secs(30);
-const HOSTFW: &str = "table inet hostfw {
-    chain input {
-        type filter hook input priority filter; policy drop;
-        iif lo accept
-        udp dport 5001 accept
-    }
-}";
 
 /// Runs `igmpd doctor` in `ns`; returns (exit code, JSON).
 fn doctor(ns: &Netns, args: &[&str]) -> Result<(i32, Value)> {
@@ -38,13 +33,6 @@ fn doctor(ns: &Netns, args: &[&str]) -> Result<(i32, Value)> {
     Ok((code, doc))
 }
 
-fn finding<'a>(doc: &'a Value, code: &str) -> Option<&'a Value> {
-    doc["findings"]
-        .as_array()?
-        .iter()
-        .find(|f| f["code"] == code)
-}
-
 /// The bridge snoops but does not query (igmpd on R does); membership interval matches R's
 /// timers: 2 x 2 s + 1 s.
 fn snooping_switch() -> BridgeConfig {
@@ -60,28 +48,14 @@ fn the_silent_host_is_named_from_every_vantage_point_and_the_fix_clears_it() -> 
         .hosts(&["r", "a", "b"])
         .build()?;
     let (a_addr, b_addr) = (lab.host("a").ipv4(), lab.host("b").ipv4());
-    let r = Igmpd::spawn(
-        lab.host("r").netns(),
-        BIN,
-        &[
-            "query",
-            "eth0",
-            "--query-interval",
-            "2s",
-            "--query-response-interval",
-            "1s",
-        ],
-    )?;
-    lab.host("b").nft(HOSTFW)?;
-    let bin = Member::locate_binary()?;
-    let mut s = Member::spawn(lab.host("r"), &bin)?;
-    let mut a = Member::spawn(lab.host("a"), &bin)?;
-    let mut b = Member::spawn(lab.host("b"), &bin)?;
+    let r = fast_querier(lab.host("r"))?;
+    lab.host("b").nft(&hostfw(""))?;
     let group: IpAddr = "239.20.0.1".parse()?;
-    a.listen(PORT)?;
-    b.listen(PORT)?;
-    a.join(group)?;
-    b.join(group)?;
+    let Story {
+        mut s,
+        mut a,
+        mut b,
+    } = Story::join(&lab, "r", group)?;
     // B's entry ages out: it never answers R's queries.
     lab.wait_membership("b", group, true, Duration::from_secs(5))?;
     lab.wait_membership("b", group, false, WAIT)
@@ -92,14 +66,7 @@ fn the_silent_host_is_named_from_every_vantage_point_and_the_fix_clears_it() -> 
     let b_before = b.count(PORT)?;
 
     // 1. R's status names B.
-    let silent = r.wait_status(WAIT, |st| {
-        st["findings"]
-            .as_array()?
-            .iter()
-            .find(|f| f["code"] == "member-silent" && f["host"] == b_addr.to_string().as_str())
-            .cloned()
-    });
-    let silent = silent?;
+    let silent = r.wait_status(WAIT, |st| member_silent(st, &b_addr.to_string()))?;
     ensure!(silent["group"] == group.to_string().as_str(), "{silent:#}");
     ensure!(
         silent["hint"]
@@ -264,37 +231,14 @@ fn the_mld_silent_host_is_named_and_the_fix_clears_it() -> Result<()> {
         .hosts(&["r", "a", "b"])
         .build()?;
     let b_ll = lab.host("b").ipv6_ll().to_string();
-    let r = Igmpd::spawn(
-        lab.host("r").netns(),
-        BIN,
-        &[
-            "query",
-            "eth0",
-            "--query-interval",
-            "2s",
-            "--query-response-interval",
-            "1s",
-        ],
-    )?;
-    lab.host("b").nft(
-        "table inet hostfw {
-            chain input {
-                type filter hook input priority filter; policy drop;
-                iif lo accept
-                udp dport 5001 accept
-                ip protocol igmp accept
-            }
-        }",
-    )?;
-    let bin = Member::locate_binary()?;
-    let mut s = Member::spawn(lab.host("r"), &bin)?;
-    let mut a = Member::spawn(lab.host("a"), &bin)?;
-    let mut b = Member::spawn(lab.host("b"), &bin)?;
+    let r = fast_querier(lab.host("r"))?;
+    lab.host("b").nft(&hostfw("ip protocol igmp accept"))?;
     let group: IpAddr = "ff0e::20:1".parse()?;
-    a.listen(PORT)?;
-    b.listen(PORT)?;
-    a.join(group)?;
-    b.join(group)?;
+    let Story {
+        mut s,
+        a: _a,
+        mut b,
+    } = Story::join(&lab, "r", group)?;
     lab.wait_membership("b", group, true, Duration::from_secs(5))?;
     lab.wait_membership("b", group, false, WAIT)
         .context("B's MLD membership should expire")?;

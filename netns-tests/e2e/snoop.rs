@@ -17,7 +17,10 @@ use igmpd_netns_tests::{
 };
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_igmpd");
+#[path = "common/mod.rs"]
+mod common;
+use common::{member_silent, BIN, PORT};
+
 /// Short timers: GMI = 2 x 2 s + 1 s = 5 s, last member time = 2 x 500 ms.
 const FAST: &[&str] = &[
     "--query-interval",
@@ -28,7 +31,6 @@ const FAST: &[&str] = &[
     "500ms",
 ];
 const WAIT: Duration = Duration::from_secs(20);
-const PORT: u16 = 5001;
 
 /// A bridge whose own querier is off and which filters sources (IGMPv3/MLDv2 mode).
 fn v3_bridge() -> BridgeConfig {
@@ -636,14 +638,6 @@ fn differential_kernel_alone_and_igmpd_forward_the_same() -> Result<()> {
 }
 
 /// The member-silent finding naming `host` in a status document, if there is one.
-fn member_silent(st: &Value, host: &str) -> Option<Value> {
-    st["findings"]
-        .as_array()?
-        .iter()
-        .find(|f| f["code"] == "member-silent" && f["host"] == host)
-        .cloned()
-}
-
 fn router_port_names(st: &Value) -> Vec<String> {
     st["bridges"][0]["router_ports"]
         .as_array()
@@ -664,18 +658,7 @@ fn a_host_whose_firewall_drops_igmp_is_named_by_the_snooper_and_the_querier() ->
         .hosts(&["r", "a", "b"])
         .build()?;
     let b_addr = lab.host("b").ipv4().to_string();
-    let r = Igmpd::spawn(
-        lab.host("r").netns(),
-        BIN,
-        &[
-            "query",
-            "eth0",
-            "--query-interval",
-            "2s",
-            "--query-response-interval",
-            "1s",
-        ],
-    )?;
+    let r = common::fast_querier(lab.host("r"))?;
     let d = snoop(&lab, &[])?;
     // R's queries made p1 a router port: the hosts' reports reach R from now on.
     d.wait_status(WAIT, |st| {
@@ -683,24 +666,13 @@ fn a_host_whose_firewall_drops_igmp_is_named_by_the_snooper_and_the_querier() ->
             .contains(&"p1".to_owned())
             .then_some(())
     })?;
-    lab.host("b").nft(
-        "table inet hostfw {
-            chain input {
-                type filter hook input priority filter; policy drop;
-                iif lo accept
-                udp dport 5001 accept
-            }
-        }",
-    )?;
-    let bin = Member::locate_binary()?;
-    let mut s = Member::spawn(lab.host("r"), &bin)?;
-    let mut a = Member::spawn(lab.host("a"), &bin)?;
-    let mut b = Member::spawn(lab.host("b"), &bin)?;
+    lab.host("b").nft(&common::hostfw(""))?;
     let g = ip("239.20.0.1");
-    a.listen(PORT)?;
-    b.listen(PORT)?;
-    a.join(g)?;
-    b.join(g)?;
+    let common::Story {
+        mut s,
+        mut a,
+        mut b,
+    } = common::Story::join(&lab, "r", g)?;
     // B's unsolicited reports register it; it never answers a query, so its entry goes
     // after one membership interval (2 x 2 s + 1 s) while A's stays.
     wait_entry(&lab, "b", g, true, WAIT)?;
@@ -712,8 +684,8 @@ fn a_host_whose_firewall_drops_igmp_is_named_by_the_snooper_and_the_querier() ->
     a.wait_count(PORT, a_before + 10, Duration::from_secs(5))
         .context("A keeps receiving")?;
     // Sent in the same burst: had the bridge forwarded them to B, they would be there too.
-    std::thread::sleep(Duration::from_millis(300));
-    ensure!(b.count(PORT)? == b_before, "B should be cut off");
+    b.stays_at(PORT, b_before, Duration::from_millis(300))
+        .context("B should be cut off")?;
 
     // The snooper names B, with the rule to add; so does the querier on R.
     let f = d.wait_status(WAIT, |st| member_silent(st, &b_addr))?;
@@ -736,11 +708,11 @@ fn a_host_whose_firewall_drops_igmp_is_named_by_the_snooper_and_the_querier() ->
         "{:#}",
         d.status()?
     );
-    ensure!(
-        d.log_text().contains("member-silent"),
-        "the snooper logs the finding: {}",
-        d.log_text()
-    );
+    // The log line comes with the next evaluation (at most a second after status shows it).
+    poll_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        d.log_text().contains("member-silent").then_some(())
+    })
+    .map_err(|_| anyhow::anyhow!("the snooper logs the finding: {}", d.log_text()))?;
 
     // The fix: B answers again, the findings clear, B receives.
     lab.host("b")
@@ -784,15 +756,15 @@ fn snooping_without_a_querier_is_reported_and_not_with_querier() -> Result<()> {
     d.stop()?;
     let d = snoop(&lab, &["--no-mld", "--querier"])?;
     // Through more than the Other Querier Present Interval (4.5 s): nothing to say.
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_millis(5500) {
-        let st = d.status()?;
-        ensure!(
-            st["findings"].as_array().is_some_and(|f| f.is_empty()),
-            "{st:#}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    igmpd_netns_tests::holds_for(
+        Duration::from_millis(5500),
+        Duration::from_millis(250),
+        || {
+            let st = d.status().ok()?;
+            (!st["findings"].as_array().is_some_and(|f| f.is_empty())).then_some(st)
+        },
+    )
+    .map_err(|st| anyhow::anyhow!("unexpected findings: {st:#}"))?;
     Ok(())
 }
 

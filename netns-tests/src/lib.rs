@@ -54,7 +54,7 @@ pub use peers::{
     FrrIgmp, FrrPimd, TroglobitPimd, PEER_START_TIMEOUT, TROGLOBIT_LOCK_TIMEOUT,
     TROGLOBIT_PIMD_CACHE,
 };
-pub use poll::{poll_until, poll_until_ok, PollTimeout};
+pub use poll::{holds_for, poll_until, poll_until_ok, PollTimeout};
 
 /// Path of this crate's `mcast-member` helper binary, for use in this crate's own
 /// integration tests (expands to `env!("CARGO_BIN_EXE_mcast-member")` at the call site).

@@ -204,6 +204,18 @@ impl Member {
         .with_context(|| format!("{label}: count on port {port} did not reach {at_least}"))
     }
 
+    /// Checks for `window` that the count on `port` stays at `expected` (a datagram that
+    /// should not arrive would have arrived by then); fails at once when it moves.
+    pub fn stays_at(&mut self, port: u16, expected: u64, window: Duration) -> Result<()> {
+        let label = self.label.clone();
+        let moved = crate::poll::holds_for(window, Duration::from_millis(20), || {
+            self.count(port).ok().filter(|c| *c != expected)
+        });
+        moved.map_err(|c| {
+            anyhow::anyhow!("{label}: count on port {port} moved from {expected} to {c}")
+        })
+    }
+
     /// Sends `count` UDP datagrams to `group`:`port` out of the host's interface (TTL or
     /// hop limit 1, no loopback).
     pub fn send(&mut self, group: IpAddr, port: u16, count: u32) -> Result<()> {

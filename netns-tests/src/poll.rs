@@ -80,6 +80,20 @@ pub fn poll_until_ok<T, E: fmt::Display>(
     })
 }
 
+/// Watches for the whole `window` that nothing happens: fails with what `changed` returned
+/// as soon as it returns Some, succeeds when the window passes. For "B must not receive" /
+/// "igmpd must stay querier" checks, instead of a sleep followed by a single look.
+pub fn holds_for<T>(
+    window: Duration,
+    interval: Duration,
+    changed: impl FnMut() -> Option<T>,
+) -> Result<(), T> {
+    match poll_until(window, interval, changed) {
+        Ok(t) => Err(t),
+        Err(_) => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +117,26 @@ mod tests {
         .unwrap_err();
         assert!(e.attempts >= 2);
         assert_eq!(e.last_error.as_deref(), Some("nope"));
+    }
+
+    #[test]
+    fn holds_for_fails_at_the_first_change_and_passes_a_quiet_window() {
+        let start = Instant::now();
+        let r = holds_for(Duration::from_secs(5), Duration::from_millis(1), || {
+            (start.elapsed() > Duration::from_millis(20)).then_some("moved")
+        });
+        assert_eq!(r, Err("moved"));
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "failed at once, not after the window"
+        );
+        assert_eq!(
+            holds_for(
+                Duration::from_millis(30),
+                Duration::from_millis(5),
+                || None::<()>
+            ),
+            Ok(())
+        );
     }
 }

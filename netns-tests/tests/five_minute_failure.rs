@@ -21,23 +21,10 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use igmpd_netns_tests::{member_bin, poll_until, BridgeConfig, Lab, Member};
+use igmpd_netns_tests::{member_bin, BridgeConfig, Lab, Member};
 
 const PORT: u16 = 5001;
 const BURST: u32 = 20;
-const TICK: Duration = Duration::from_millis(50);
-
-/// Asserts that `member`'s count on `port` stays at `expected` for `window`.
-fn stays_at(member: &mut Member, expected: u64, window: Duration) -> Result<()> {
-    let changed = poll_until(window, TICK, || {
-        let c = member.count(PORT).ok()?;
-        (c != expected).then_some(c)
-    });
-    match changed {
-        Ok(c) => anyhow::bail!("count moved from {expected} to {c}"),
-        Err(_) => Ok(()),
-    }
-}
 
 #[test]
 fn host_firewall_dropping_igmp_loses_the_stream_after_one_membership_interval() -> Result<()> {
@@ -98,7 +85,7 @@ fn host_firewall_dropping_igmp_loses_the_stream_after_one_membership_interval() 
     //    pass, so once A has it all, B has whatever it will get.
     s.send(group, PORT, BURST)?;
     a.wait_count(PORT, 2 * u64::from(BURST), Duration::from_secs(5))?;
-    stays_at(&mut b, u64::from(BURST), Duration::from_millis(500))
+    b.stays_at(PORT, u64::from(BURST), Duration::from_millis(500))
         .context("B must not receive the group once its entry is gone")?;
     ensure!(
         lab.has_membership("a", group)?,

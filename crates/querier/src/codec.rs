@@ -25,30 +25,21 @@ pub enum Input<A> {
 /// IGMP message to core input.
 pub fn igmp_input(repr: &IgmpRepr) -> Input<Ipv4Addr> {
     match repr {
-        IgmpRepr::Query(q) => Input::Query(QueryIn {
-            gen: match q.version {
+        IgmpRepr::Query(q) => Input::Query(query_in(
+            match q.version {
                 IgmpVersion::V1 => Generation::V1,
                 IgmpVersion::V2 => Generation::V2,
                 IgmpVersion::V3 => Generation::V3,
             },
-            group: (!q.group.is_unspecified()).then_some(q.group),
-            sources: q.sources.clone(),
-            s_flag: q.suppress_router_processing,
-            qrv: q.qrv,
-            qqi: q
-                .qqi_secs()
-                .map(|s| std::time::Duration::from_secs(u64::from(s))),
-            max_resp: std::time::Duration::from_millis(u64::from(q.max_resp_time_ms())),
-        }),
+            (!q.group.is_unspecified()).then_some(q.group),
+            &q.sources,
+            (q.suppress_router_processing, q.qrv, q.qqi_secs()),
+            q.max_resp_time_ms(),
+        )),
         IgmpRepr::V1Report { group } => Input::Reports(vec![Report::V1(*group)]),
         IgmpRepr::V2Report { group } => Input::Reports(vec![Report::V2(*group)]),
         IgmpRepr::V2Leave { group } => Input::Reports(vec![Report::Leave(*group)]),
-        IgmpRepr::V3Report { records } => Input::Reports(
-            records
-                .iter()
-                .map(|r| Report::Record(r.record_type, r.group, r.sources.clone()))
-                .collect(),
-        ),
+        IgmpRepr::V3Report { records } => Input::Reports(record_reports(records)),
         IgmpRepr::Mrd(_) => Input::Ignored,
     }
 }
@@ -56,30 +47,52 @@ pub fn igmp_input(repr: &IgmpRepr) -> Input<Ipv4Addr> {
 /// MLD message to core input.
 pub fn mld_input(repr: &MldRepr) -> Input<Ipv6Addr> {
     match repr {
-        MldRepr::Query(q) => Input::Query(QueryIn {
-            gen: match q.version {
+        MldRepr::Query(q) => Input::Query(query_in(
+            match q.version {
                 MldVersion::V1 => Generation::V2,
                 MldVersion::V2 => Generation::V3,
             },
-            group: (!q.group.is_unspecified()).then_some(q.group),
-            sources: q.sources.clone(),
-            s_flag: q.suppress_router_processing,
-            qrv: q.qrv,
-            qqi: q
-                .qqi_secs()
-                .map(|s| std::time::Duration::from_secs(u64::from(s))),
-            max_resp: std::time::Duration::from_millis(u64::from(q.max_resp_time_ms())),
-        }),
+            (!q.group.is_unspecified()).then_some(q.group),
+            &q.sources,
+            (q.suppress_router_processing, q.qrv, q.qqi_secs()),
+            q.max_resp_time_ms(),
+        )),
         MldRepr::V1Report { group } => Input::Reports(vec![Report::V2(*group)]),
         MldRepr::V1Done { group } => Input::Reports(vec![Report::Leave(*group)]),
-        MldRepr::V2Report { records } => Input::Reports(
-            records
-                .iter()
-                .map(|r| Report::Record(r.record_type, r.group, r.sources.clone()))
-                .collect(),
-        ),
+        MldRepr::V2Report { records } => Input::Reports(record_reports(records)),
         MldRepr::Mrd(_) => Input::Ignored,
     }
+}
+
+/// A query's fields in core terms (both families carry the same ones); `v3` is the S flag,
+/// QRV and QQI in seconds, which only version-3 (IGMPv3/MLDv2) queries have.
+fn query_in<A: Copy>(
+    gen: Generation,
+    group: Option<A>,
+    sources: &[A],
+    v3: (bool, u8, Option<u32>),
+    max_resp_ms: u32,
+) -> QueryIn<A> {
+    let (s_flag, qrv, qqi_s) = v3;
+    QueryIn {
+        gen,
+        group,
+        sources: sources.to_vec(),
+        s_flag,
+        qrv,
+        qqi: qqi_s.map(|s| std::time::Duration::from_secs(u64::from(s))),
+        max_resp: std::time::Duration::from_millis(u64::from(max_resp_ms)),
+    }
+}
+
+/// One report per IGMPv3 group record or MLDv2 multicast address record.
+fn record_reports<A: igmpd_wire::record::Address>(
+    records: &[igmpd_wire::GroupRecord<A>],
+) -> Vec<Report<A>> {
+    records
+        .iter()
+        .map(|r| Report::Record(r.record_type, r.group, r.sources.clone()))
+        .collect()
 }
 
 fn tenths(d: std::time::Duration) -> u32 {

@@ -610,6 +610,7 @@ impl QueryDaemon {
                 addr,
                 present,
                 usable,
+                ..
             } => {
                 let Some(i) = self.ifaces.iter().position(|x| x.ifindex == Some(*ifindex)) else {
                     return;

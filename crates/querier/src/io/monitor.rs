@@ -39,6 +39,8 @@ pub enum SystemEvent {
         ifindex: u32,
         /// The address.
         addr: IpAddr,
+        /// Its prefix length.
+        prefix_len: u8,
         /// False when it was removed.
         present: bool,
         /// Usable as a source: not tentative (DAD running) and DAD did not fail.
@@ -210,6 +212,7 @@ pub fn address_event(m: &AddressMessage, present: bool) -> Option<SystemEvent> {
     Some(SystemEvent::Address {
         ifindex: m.header.index,
         addr,
+        prefix_len: m.header.prefix_len,
         present,
         usable,
     })
