@@ -21,17 +21,16 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-target=${CARGO_TARGET_DIR:-$PWD/target}
 out=${IGMPD_BENCH_OUT:-$PWD/target/bench}
 mkdir -p "$out"
 
 igmpd=${IGMPD_BENCH_IGMPD:-}
 driver=${IGMPD_BENCH_DRIVER:-}
 if [ -z "$igmpd" ] || [ -z "$driver" ]; then
-    echo "bench.sh: building release binaries" >&2
-    cargo build --release --quiet -p igmpd -p igmpd-netns-tests --bin igmpd --bin igmpd-bench
-    igmpd=$target/release/igmpd
-    driver=$target/release/igmpd-bench
+    echo "bench.sh: building release binaries (scripts/build-release.sh)" >&2
+    rel=$(scripts/build-release.sh -p igmpd -p igmpd-netns-tests --bin igmpd --bin igmpd-bench)
+    igmpd=$rel/igmpd
+    driver=$rel/igmpd-bench
 fi
 
 driver_pid=

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs igmpd: binary, systemd unit, man page, shell completions, example config.
-#   scripts/install.sh [BINARY]          (default: target/release/igmpd, built if missing)
+#   scripts/install.sh [BINARY]          (default: the static release build of
+#                                         scripts/build-release.sh, built if missing)
 # DESTDIR (staging root, default empty) and PREFIX (default /usr/local) as usual; the unit
 # goes to $DESTDIR/etc/systemd/system (it runs $PREFIX/sbin/igmpd) and the config to
 # $DESTDIR/etc/igmpd/igmpd.toml, never overwriting one that exists.
@@ -8,9 +9,9 @@ set -eu
 cd "$(dirname "$0")/.."
 PREFIX=${PREFIX:-/usr/local}
 DESTDIR=${DESTDIR:-}
-BIN=${1:-target/release/igmpd}
-if [ ! -x "$BIN" ]; then
-    cargo build --release --bin igmpd
+BIN=${1:-}
+if [ -z "$BIN" ]; then
+    BIN=$(scripts/build-release.sh -p igmpd --bin igmpd)/igmpd
 fi
 root="$DESTDIR"
 install -d "$root$PREFIX/sbin" "$root$PREFIX/share/man/man8" "$root/etc/systemd/system" \

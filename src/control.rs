@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use igmpd_querier::io::daemon::ControlRequest;
+use igmpd_querier::io::status::StatusDoc;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -108,8 +109,8 @@ impl Drop for ControlSocket {
 /// A request from the control socket, already allowed.
 #[derive(Debug)]
 pub enum Request {
-    /// The status document.
-    Status(oneshot::Sender<Value>),
+    /// The status document; dropping the sender answers "a daemon did not answer".
+    Status(oneshot::Sender<StatusDoc>),
     /// Re-read the config file; Err is the reason it was rejected.
     Reload(oneshot::Sender<Result<(), String>>),
 }
@@ -177,7 +178,11 @@ async fn handle(
         Ok(req) if req["command"] == "status" => {
             let (tx, rx) = oneshot::channel();
             requests.send(Request::Status(tx)).await?;
-            rx.await?
+            match rx.await {
+                // Straight from the typed document: no Value tree in between.
+                Ok(doc) => return reply_line(&mut write, &doc).await,
+                Err(_) => json!({"error": "a daemon did not answer"}),
+            }
         }
         Ok(req) if req["command"] == "reload" => {
             if admins.allows(&cred) {
@@ -199,7 +204,14 @@ async fn handle(
         Ok(req) => json!({"error": format!("unknown command {}", req["command"])}),
         Err(e) => json!({"error": format!("bad request: {e}")}),
     };
-    let mut out = serde_json::to_vec(&reply)?;
+    reply_line(&mut write, &reply).await
+}
+
+async fn reply_line(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    reply: &impl serde::Serialize,
+) -> Result<()> {
+    let mut out = serde_json::to_vec(reply)?;
     out.push(b'\n');
     write.write_all(&out).await?;
     Ok(())

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use igmpd_querier::io::daemon::{ControlRequest, QueryDaemon, Reconfigure};
+use igmpd_querier::io::status::StatusDoc;
 use igmpd_snooping::io::daemon::{SnoopDaemon, SnoopSettings};
-use serde_json::{json, Value};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -93,7 +93,10 @@ pub fn run(args: RunArgs) -> Result<()> {
                 }
                 Some(req) = ctl_rx.recv() => match req {
                     Request::Status(reply) => {
-                        let _ = reply.send(status(&q_ctl, &bridges).await.unwrap_or_else(|| json!({"error": "a daemon did not answer"})));
+                        // None drops `reply`: the client hears "a daemon did not answer".
+                        if let Some(doc) = status(&q_ctl, &bridges).await {
+                            let _ = reply.send(doc);
+                        }
                     }
                     Request::Reload(reply) => {
                         info!("reload requested on the control socket");
@@ -184,21 +187,26 @@ async fn stop_bridge(b: Running) {
 async fn status(
     querier: &mpsc::Sender<ControlRequest>,
     bridges: &BTreeMap<String, Running>,
-) -> Option<Value> {
-    async fn ask(c: &mpsc::Sender<ControlRequest>) -> Option<Value> {
+) -> Option<StatusDoc> {
+    async fn ask(c: &mpsc::Sender<ControlRequest>) -> Option<StatusDoc> {
         let (tx, rx) = oneshot::channel();
         c.send(ControlRequest::Status(tx)).await.ok()?;
         tokio::time::timeout(ANSWER_TIMEOUT, rx).await.ok()?.ok()
     }
-    let q = ask(querier).await?;
-    let mut findings = q["findings"].as_array().cloned().unwrap_or_default();
-    let mut docs = Vec::new();
+    let mut doc = ask(querier).await?;
+    // `igmpd run` always shows both lists, empty or not.
+    doc.interfaces.get_or_insert_with(Vec::new);
+    doc.bridges.get_or_insert_with(Vec::new);
     for b in bridges.values() {
         let d = ask(&b.control).await?;
-        findings.extend(d["findings"].as_array().cloned().unwrap_or_default());
-        docs.extend(d["bridges"].as_array().cloned().unwrap_or_default());
+        // A bridge's querier section belongs to `igmpd snoop --querier`'s own status;
+        // here the bridge list says it.
+        doc.merge(StatusDoc {
+            interfaces: None,
+            ..d
+        });
     }
-    Some(json!({"interfaces": q["interfaces"], "bridges": docs, "findings": findings}))
+    Some(doc)
 }
 
 /// Re-reads the file and applies it; a bad file changes nothing.

@@ -3,14 +3,14 @@
 //! periodic ticks, no thread per interface: per-interface socket readers are tasks that
 //! wake only when their socket is readable.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use igmpd_wire::frame::Packet;
 use igmpd_wire::DecodeError;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -18,6 +18,9 @@ use tracing::{debug, info, warn};
 
 use super::monitor::{Monitor, SystemEvent};
 use super::packet::{Filter, PacketSocket};
+use super::status::{
+    FamilyStatus, FindingDoc, GroupStatus, IfaceStatus, ReporterStatus, SourceStatus, StatusDoc,
+};
 use super::sys::PACKET_OUTGOING;
 use crate::codec::{self, Input};
 use crate::core::membership::Change;
@@ -46,7 +49,7 @@ pub struct InterfaceSettings {
 #[derive(Debug)]
 pub enum ControlRequest {
     /// The state as `igmpd status --json` prints it.
-    Status(oneshot::Sender<Value>),
+    Status(oneshot::Sender<StatusDoc>),
 }
 
 /// A new set of interfaces and settings for a running daemon (`igmpd run` reload).
@@ -172,7 +175,11 @@ impl QueryDaemon {
     /// Nothing is sent until [`QueryDaemon::run`].
     pub async fn start(settings: Vec<InterfaceSettings>) -> Result<Self, StartError> {
         let monitor = Monitor::new().map_err(StartError::Netlink)?;
-        let events = monitor.dump().await.map_err(StartError::Netlink)?;
+        let names: Vec<&str> = settings.iter().map(|s| s.name.as_str()).collect();
+        let events = monitor
+            .dump_named(&names)
+            .await
+            .map_err(StartError::Netlink)?;
         let (frames_tx, frames_rx) = mpsc::channel(4096);
         let ifaces = settings
             .into_iter()
@@ -331,7 +338,12 @@ impl QueryDaemon {
     /// Applies a new set of interfaces (see [`Reconfigure`]). Every new interface must
     /// exist; otherwise nothing changes.
     async fn reconfigure(&mut self, settings: Vec<InterfaceSettings>) -> Result<(), String> {
-        let events = self.monitor.dump().await.map_err(|e| e.to_string())?;
+        let names: Vec<&str> = settings.iter().map(|s| s.name.as_str()).collect();
+        let events = self
+            .monitor
+            .dump_named(&names)
+            .await
+            .map_err(|e| e.to_string())?;
         for s in &settings {
             let known = self.ifaces.iter().any(|i| i.name == s.name)
                 || events
@@ -683,28 +695,28 @@ impl QueryDaemon {
     }
 
     /// The status document (`igmpd status --json`).
-    pub fn status(&self) -> Value {
+    pub fn status(&self) -> StatusDoc {
         let now = self.now();
-        let interfaces: Vec<Value> = self
+        let interfaces = self
             .ifaces
             .iter()
-            .map(|i| {
-                let mut o = json!({"name": i.name, "ifindex": i.ifindex, "up": i.up});
-                if let Some(f) = &i.igmp {
-                    o["igmp"] = family_status(f, now, Proto::Igmp);
-                }
-                if let Some(f) = &i.mld {
-                    o["mld"] = family_status(f, now, Proto::Mld);
-                }
-                o
+            .map(|i| IfaceStatus {
+                name: i.name.clone(),
+                ifindex: i.ifindex,
+                up: i.up,
+                igmp: i.igmp.as_ref().map(|f| family_status(f, now, Proto::Igmp)),
+                mld: i.mld.as_ref().map(|f| family_status(f, now, Proto::Mld)),
             })
             .collect();
-        let findings: Vec<Value> = self
-            .current_findings(now)
-            .iter()
-            .map(finding_json)
-            .collect();
-        json!({"interfaces": interfaces, "findings": findings})
+        StatusDoc {
+            interfaces: Some(interfaces),
+            bridges: None,
+            findings: self
+                .current_findings(now)
+                .iter()
+                .map(FindingDoc::from)
+                .collect(),
+        }
     }
 
     fn current_findings(&self, now: Instant) -> Vec<Finding> {
@@ -780,14 +792,7 @@ where
 
 /// A finding as JSON (the contract: code, severity, iface, host?, group?, message, hint).
 pub fn finding_json(f: &Finding) -> Value {
-    let mut v = json!({"code": f.code, "severity": f.severity.name(), "iface": f.iface, "message": f.message, "hint": f.hint});
-    if let Some(h) = &f.host {
-        v["host"] = json!(h);
-    }
-    if let Some(g) = &f.group {
-        v["group"] = json!(g);
-    }
-    v
+    serde_json::to_value(FindingDoc::from(f)).unwrap_or(Value::Null)
 }
 
 fn is_running<A: Ord + Copy + std::hash::Hash + std::fmt::Debug>(inst: &Instance<A>) -> bool {
@@ -798,50 +803,75 @@ fn ms_until(now: Instant, t: Instant) -> u64 {
     t.saturating_since(now).as_millis() as u64
 }
 
-fn family_status<A>(f: &Family<A>, now: Instant, proto: Proto) -> Value
+fn family_status<A>(f: &Family<A>, now: Instant, proto: Proto) -> FamilyStatus
 where
     A: Ord + Copy + std::hash::Hash + std::fmt::Debug + std::fmt::Display,
 {
-    let inst = &f.inst;
-    let groups: Vec<Value> = inst
-        .membership()
-        .groups()
-        .map(|g| {
-            let sources: Vec<Value> = g
-                .sources
-                .iter()
-                .map(|(s, t)| json!({"address": s.to_string(), "expires_in_ms": t.map_or(0, |t| ms_until(now, t))}))
-                .collect();
-            json!({
-                "group": g.group.to_string(),
-                "filter_mode": g.mode.name(),
-                "sources": sources,
-                "last_reporter": g.last_reporter.map(|r| r.to_string()),
-                "reporters": g.reporters.iter().map(|(r, t)| json!({"address": r.to_string(), "last_report_ms_ago": now.saturating_since(*t).as_millis() as u64})).collect::<Vec<_>>(),
-                "compat_version": g.compat.version(proto),
-                "expires_in_ms": g.expires.map_or(0, |t| ms_until(now, t)),
-            })
-        })
-        .collect();
-    let drops: serde_json::Map<String, Value> = DecodeError::REASONS
+    let drops = DecodeError::REASONS
         .iter()
         .chain(EXTRA_DROPS.iter())
-        .zip(&f.drops)
-        .map(|(k, v)| (k.to_string(), json!(v)))
+        .copied()
+        .zip(f.drops.iter().copied())
         .collect();
-    json!({
-        "version": inst.effective_version().version(proto),
-        "configured_version": inst.config().version.version(proto),
-        "role": inst.role().name(),
-        "address": inst.address().map(|a| a.to_string()),
-        "querier_address": inst.querier_address().map(|a| a.to_string()),
-        "other_querier_expires_in_ms": inst.other_querier_expires().map_or(0, |t| ms_until(now, t)),
-        "robustness": inst.robustness(),
-        "query_interval_ms": inst.query_interval().as_millis() as u64,
-        "queries_sent": inst.queries_sent(),
-        "drops": drops,
-        "groups": groups,
-    })
+    let mut s = instance_status(&f.inst, now, proto, drops);
+    // Only the querier's own view keeps per-host report times.
+    for (doc, g) in s.groups.iter_mut().zip(f.inst.membership().groups()) {
+        doc.reporters = Some(
+            g.reporters
+                .iter()
+                .map(|(r, t)| ReporterStatus {
+                    address: r.to_string(),
+                    last_report_ms_ago: now.saturating_since(*t).as_millis() as u64,
+                })
+                .collect(),
+        );
+    }
+    s
+}
+
+/// The querier section of one instance: election, timers in use and its groups.
+pub fn instance_status<A>(
+    inst: &Instance<A>,
+    now: Instant,
+    proto: Proto,
+    drops: BTreeMap<&'static str, u64>,
+) -> FamilyStatus
+where
+    A: Ord + Copy + std::hash::Hash + std::fmt::Debug + std::fmt::Display,
+{
+    let ms = |t: Instant| ms_until(now, t);
+    FamilyStatus {
+        version: inst.effective_version().version(proto),
+        configured_version: inst.config().version.version(proto),
+        role: inst.role().name(),
+        address: inst.address().map(|a| a.to_string()),
+        querier_address: inst.querier_address().map(|a| a.to_string()),
+        other_querier_expires_in_ms: inst.other_querier_expires().map_or(0, ms),
+        robustness: inst.robustness(),
+        query_interval_ms: inst.query_interval().as_millis() as u64,
+        queries_sent: inst.queries_sent(),
+        drops,
+        groups: inst
+            .membership()
+            .groups()
+            .map(|g| GroupStatus {
+                group: g.group.to_string(),
+                filter_mode: g.mode.name(),
+                sources: g
+                    .sources
+                    .iter()
+                    .map(|(s, t)| SourceStatus {
+                        address: s.to_string(),
+                        expires_in_ms: t.map_or(0, ms),
+                    })
+                    .collect(),
+                last_reporter: g.last_reporter.map(|r| r.to_string()),
+                reporters: None,
+                compat_version: g.compat.version(proto),
+                expires_in_ms: g.expires.map_or(0, ms),
+            })
+            .collect(),
+    }
 }
 
 fn log_event<A: std::fmt::Display + std::fmt::Debug>(iface: &str, proto: Proto, e: &Event<A>) {

@@ -3,4 +3,5 @@
 pub mod daemon;
 pub mod monitor;
 pub mod packet;
+pub mod status;
 mod sys;

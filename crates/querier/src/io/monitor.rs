@@ -1,6 +1,7 @@
 //! Following the system: links (up, down, created, deleted) and addresses (added, removed)
 //! over rtnetlink, so a running querier re-elects and re-opens sockets without a restart.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::net::IpAddr;
 
@@ -82,11 +83,55 @@ impl Monitor {
         while let Some(m) = links.try_next().await.map_err(to_io)? {
             out.extend(link_event(&m, false));
         }
+        self.dump_addresses(&mut out, None).await?;
+        Ok(out)
+    }
+
+    /// The links called `names` (those that exist) and their addresses, as events.
+    ///
+    /// One RTM_GETLINK per name instead of a dump: a dump's replies are all decoded and
+    /// queued before we read the first (several KiB each once parsed: statistics,
+    /// per-family settings), which on a host with a few hundred interfaces left megabytes
+    /// of heap behind for a daemon that watches one.
+    pub async fn dump_named(&self, names: &[&str]) -> io::Result<Vec<SystemEvent>> {
+        let mut out = Vec::new();
+        let mut wanted = BTreeSet::new();
+        for name in names {
+            let mut links = self
+                .handle
+                .link()
+                .get()
+                .match_name((*name).to_owned())
+                .execute();
+            match links.try_next().await {
+                Ok(Some(m)) => {
+                    wanted.insert(m.header.index);
+                    out.extend(link_event(&m, false));
+                }
+                Ok(None) => {}
+                // No such device: it may appear later (a link event then).
+                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code().abs() == libc::ENODEV => {
+                    continue
+                }
+                Err(e) => return Err(to_io(e)),
+            }
+        }
+        self.dump_addresses(&mut out, Some(&wanted)).await?;
+        Ok(out)
+    }
+
+    async fn dump_addresses(
+        &self,
+        out: &mut Vec<SystemEvent>,
+        only: Option<&BTreeSet<u32>>,
+    ) -> io::Result<()> {
         let mut addrs = self.handle.address().get().execute();
         while let Some(m) = addrs.try_next().await.map_err(to_io)? {
-            out.extend(address_event(&m, true));
+            if only.is_none_or(|o| o.contains(&m.header.index)) {
+                out.extend(address_event(&m, true));
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Neighbours on `ifindex` that answered address resolution (reachable, stale, delay or

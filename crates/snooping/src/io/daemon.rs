@@ -32,9 +32,10 @@ use igmpd_netlink::{Event as NlEvent, Group, Handle, RtnlMessage};
 use igmpd_querier::codec;
 use igmpd_querier::core::observer::Finding;
 use igmpd_querier::core::{Config, Instant, Proto};
-use igmpd_querier::io::daemon::{finding_json, log_finding_changes, ControlRequest};
+use igmpd_querier::io::daemon::{instance_status, log_finding_changes, ControlRequest};
 use igmpd_querier::io::monitor::{address_event, SystemEvent};
 use igmpd_querier::io::packet::{into_async, Filter, PacketSocket};
+use igmpd_querier::io::status::{FindingDoc, IfaceStatus, StatusDoc};
 use igmpd_wire::VlanTag;
 use serde_json::{json, Value};
 use tokio::io::unix::AsyncFd;
@@ -1133,7 +1134,7 @@ impl SnoopDaemon {
     }
 
     /// The status document: `bridges` (and `interfaces` with `--querier`).
-    pub fn status(&mut self) -> Value {
+    pub fn status(&mut self) -> StatusDoc {
         let now = self.now();
         for p in self.ports.values_mut() {
             if let Some(s) = &p.socket {
@@ -1249,30 +1250,37 @@ impl SnoopDaemon {
             "router_ports": router_ports,
             "ports": port_values,
         });
-        let findings: Vec<Value> = self
-            .snooper
-            .findings(now, &self.settings.bridge)
-            .iter()
-            .map(finding_json)
-            .collect();
-        let mut doc = json!({"bridges": [bridge], "findings": findings});
-        if self.settings.querier {
-            doc["interfaces"] = json!([self.interface_status(now)]);
+        StatusDoc {
+            interfaces: self
+                .settings
+                .querier
+                .then(|| vec![self.interface_status(now)]),
+            bridges: Some(vec![bridge]),
+            findings: self
+                .snooper
+                .findings(now, &self.settings.bridge)
+                .iter()
+                .map(FindingDoc::from)
+                .collect(),
         }
-        doc
     }
 
     /// The querier sections as `igmpd query` shows them, for the bridge (untagged).
-    fn interface_status(&self, now: Instant) -> Value {
+    fn interface_status(&self, now: Instant) -> IfaceStatus {
         let b = self.bridge.as_ref();
-        let mut o = json!({"name": self.settings.bridge, "ifindex": b.map(|b| b.ifindex), "up": b.is_some_and(|b| b.up)});
-        if let Some(d) = self.snooper.igmp(0) {
-            o["igmp"] = querier_section(d.instance(), now, Proto::Igmp);
+        IfaceStatus {
+            name: self.settings.bridge.clone(),
+            ifindex: b.map(|b| b.ifindex),
+            up: b.is_some_and(|b| b.up),
+            igmp: self
+                .snooper
+                .igmp(0)
+                .map(|d| instance_status(d.instance(), now, Proto::Igmp, BTreeMap::new())),
+            mld: self
+                .snooper
+                .mld(0)
+                .map(|d| instance_status(d.instance(), now, Proto::Mld, BTreeMap::new())),
         }
-        if let Some(d) = self.snooper.mld(0) {
-            o["mld"] = querier_section(d.instance(), now, Proto::Mld);
-        }
-        o
     }
 }
 
@@ -1299,40 +1307,6 @@ where
             })
         })
         .collect()
-}
-
-fn querier_section<A>(inst: &igmpd_querier::core::Instance<A>, now: Instant, proto: Proto) -> Value
-where
-    A: Ord + Copy + std::hash::Hash + std::fmt::Debug + std::fmt::Display,
-{
-    let ms = |t: Instant| t.saturating_since(now).as_millis() as u64;
-    let groups: Vec<Value> = inst
-        .membership()
-        .groups()
-        .map(|g| {
-            json!({
-                "group": g.group.to_string(),
-                "filter_mode": g.mode.name(),
-                "sources": g.sources.iter().map(|(s, t)| json!({"address": s.to_string(), "expires_in_ms": t.map_or(0, ms)})).collect::<Vec<_>>(),
-                "last_reporter": g.last_reporter.map(|r| r.to_string()),
-                "compat_version": g.compat.version(proto),
-                "expires_in_ms": g.expires.map_or(0, ms),
-            })
-        })
-        .collect();
-    json!({
-        "version": inst.effective_version().version(proto),
-        "configured_version": inst.config().version.version(proto),
-        "role": inst.role().name(),
-        "address": inst.address().map(|a| a.to_string()),
-        "querier_address": inst.querier_address().map(|a| a.to_string()),
-        "other_querier_expires_in_ms": inst.other_querier_expires().map_or(0, ms),
-        "robustness": inst.robustness(),
-        "query_interval_ms": inst.query_interval().as_millis() as u64,
-        "queries_sent": inst.queries_sent(),
-        "drops": {},
-        "groups": groups,
-    })
 }
 
 fn mac_string(mac: &[u8; 6]) -> String {
