@@ -5,7 +5,7 @@
 //! are refused unless the peer (SO_PEERCRED) is root, the daemon's own user, or in the
 //! configured admin group.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -219,6 +219,13 @@ async fn reply_line(
 
 /// Sends one request to the daemon at `path` and returns its reply.
 pub fn request(path: &Path, req: &Value) -> Result<Value> {
+    let raw = request_raw(path, req)?;
+    serde_json::from_slice(&raw).context("igmpd sent a reply that is not JSON")
+}
+
+/// Sends one request and returns the reply line as the daemon wrote it (without the
+/// newline), or the daemon's error. For callers that only pass the document on.
+pub fn request_raw(path: &Path, req: &Value) -> Result<Vec<u8>> {
     let mut stream = std::os::unix::net::UnixStream::connect(path).with_context(|| {
         format!(
             "cannot reach igmpd at {} (is it running? see --control-socket)",
@@ -229,13 +236,25 @@ pub fn request(path: &Path, req: &Value) -> Result<Value> {
     let mut line = serde_json::to_vec(req)?;
     line.push(b'\n');
     stream.write_all(&line)?;
-    let mut reply = String::new();
-    BufReader::new(stream)
-        .read_line(&mut reply)
+    // One reply line, then the daemon closes: read it whole, in large reads (a status of
+    // a few hundred interfaces is a few hundred KiB).
+    let mut reply = Vec::with_capacity(64 * 1024);
+    stream
+        .read_to_end(&mut reply)
         .context("no reply from igmpd")?;
-    let v: Value = serde_json::from_str(&reply).context("igmpd sent a reply that is not JSON")?;
-    if let Some(e) = v.get("error").and_then(Value::as_str) {
-        bail!("igmpd: {e}");
+    if let Some(end) = reply.iter().position(|&b| b == b'\n') {
+        reply.truncate(end);
     }
-    Ok(v)
+    if reply.is_empty() {
+        bail!("no reply from igmpd");
+    }
+    // Errors are small objects with one key; everything else is passed on unparsed.
+    if reply.starts_with(b"{\"error\"") {
+        let v: Value =
+            serde_json::from_slice(&reply).context("igmpd sent a reply that is not JSON")?;
+        if let Some(e) = v.get("error").and_then(Value::as_str) {
+            bail!("igmpd: {e}");
+        }
+    }
+    Ok(reply)
 }

@@ -101,18 +101,28 @@ impl Igmpd {
 
     /// `igmpd status --json`, run as a separate process like a user would.
     pub fn status(&self) -> Result<Value> {
+        self.status_timed().map(|(_, v)| v)
+    }
+
+    /// `status` and how long the command took, start to exit (the JSON is parsed after the
+    /// clock stops: the caller's parsing is not the command's latency).
+    pub fn status_timed(&self) -> Result<(Duration, Value)> {
+        let t = std::time::Instant::now();
         let out = std::process::Command::new(&self.bin)
             .args(["status", "--json", "--control-socket"])
             .arg(&self.socket)
             .output()
             .context("run igmpd status")?;
+        let took = t.elapsed();
         if !out.status.success() {
             bail!(
                 "igmpd status failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        serde_json::from_slice(&out.stdout).context("igmpd status --json printed invalid JSON")
+        let v = serde_json::from_slice(&out.stdout)
+            .context("igmpd status --json printed invalid JSON")?;
+        Ok((took, v))
     }
 
     /// Polls `status` until `pred` returns Some, or fails with the last status and the log.
