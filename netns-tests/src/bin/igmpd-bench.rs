@@ -603,9 +603,20 @@ fn convergence(opts: &Opts, mode: Mode, n: usize, rss: &mut Option<(u64, u64)>) 
     while Instant::now() < deadline {
         match w.rx.recv_timeout(Duration::from_millis(200)) {
             Ok(e) => {
-                if e.added && e.port == b.port_ifindex && seen.insert(e.group) && seen.len() == n {
-                    done_at = Some(e.at);
-                    break;
+                if e.added && e.port == b.port_ifindex && seen.insert(e.group) {
+                    if std::env::var_os("IGMPD_BENCH_TRACE").is_some() && seen.len() % (n / 10) == 1
+                    {
+                        eprintln!(
+                            "TRACE {} {} at {:.1} ms",
+                            mode.name(),
+                            seen.len(),
+                            (e.at - t0).as_secs_f64() * 1e3
+                        );
+                    }
+                    if seen.len() == n {
+                        done_at = Some(e.at);
+                        break;
+                    }
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}

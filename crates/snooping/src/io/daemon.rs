@@ -311,7 +311,7 @@ impl SnoopDaemon {
         };
         let (writes, wrx) = mpsc::unbounded_channel();
         let (etx, write_errors) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(writer::run(handle.clone(), MDB_PROTO, wrx, etx));
+        let writer = writer::spawn(handle.clone(), MDB_PROTO, wrx, etx);
         let (frames_tx, frames_rx) = mpsc::channel(1024);
         let mut d = SnoopDaemon {
             settings,

@@ -61,6 +61,55 @@ type Key = (u32, EntryKey);
 /// Messages per `send` of the batched writer.
 pub const BATCH: usize = 64;
 
+/// Starts the writer on a thread of its own and returns a task that ends when it does.
+///
+/// Every MDB write costs its kernel work (`br_mdb_add`, the notification, the ack) in the
+/// writing thread's `send`; measured with `perf` during the 10 000-group convergence of
+/// scripts/bench.sh that was a third of the daemon's thread, done in series with reading
+/// and parsing the reports. On a thread of its own it runs beside them, on another CPU.
+/// If no thread can be had, the writer runs as a task of the caller's runtime.
+pub fn spawn(
+    handle: Handle,
+    proto: u8,
+    rx: mpsc::UnboundedReceiver<WriteCmd>,
+    errors: mpsc::UnboundedSender<WriteError>,
+) -> tokio::task::JoinHandle<()> {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::warn!(error = %e, "MDB writer: no runtime of its own; sharing the main thread");
+            return tokio::spawn(run(handle, proto, rx, errors));
+        }
+    };
+    // The arguments follow once the thread exists, so that they are still here if it
+    // cannot be started.
+    let (args_tx, args_rx) = std::sync::mpsc::sync_channel(1);
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("mdb-writer".into())
+        .spawn(move || {
+            if let Ok((handle, rx, errors)) = args_rx.recv() {
+                rt.block_on(run(handle, proto, rx, errors));
+            }
+            let _ = done_tx.send(());
+        });
+    match thread {
+        Ok(_) => {
+            let _ = args_tx.send((handle, rx, errors));
+            tokio::spawn(async move {
+                let _ = done_rx.await;
+            })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "MDB writer: no thread of its own; sharing the main thread");
+            tokio::spawn(run(handle, proto, rx, errors))
+        }
+    }
+}
+
 /// Runs until `rx` closes and everything is written: batched on a socket of its own, or,
 /// when that socket cannot be opened, one request at a time through `handle`.
 pub async fn run(
