@@ -270,24 +270,17 @@ fn init_logging(verbose: u8) {
 }
 
 fn status(json: bool, path: &std::path::Path) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let req = serde_json::json!({"command": "status"});
-    let text = if json {
-        // Re-indented as it streams through: no document tree is built, which for a
-        // few hundred interfaces was most of the command's time.
-        let raw = control::request_raw(path, &req)?;
-        let mut out = Vec::with_capacity(raw.len() * 2);
-        let mut de = serde_json::Deserializer::from_slice(&raw);
-        let mut ser = serde_json::Serializer::pretty(&mut out);
-        serde_transcode::transcode(&mut de, &mut ser)
-            .context("igmpd sent a reply that is not JSON")?;
-        de.end().context("igmpd sent a reply that is not JSON")?;
-        String::from_utf8(out).context("igmpd sent a reply that is not UTF-8")?
-    } else {
-        status::render(&control::request(path, &req)?)
-    };
+    let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
-    let _ = writeln!(std::io::stdout().lock(), "{}", text.trim_end());
+    if json {
+        // The daemon indents it; passed on as it came.
+        let req = serde_json::json!({"command": "status", "format": "pretty"});
+        let raw = control::request_raw(path, &req)?;
+        let _ = out.write_all(&raw).and_then(|()| out.write_all(b"\n"));
+    } else {
+        let doc = control::request(path, &serde_json::json!({"command": "status"}))?;
+        let _ = writeln!(out, "{}", status::render(&doc).trim_end());
+    }
     Ok(())
 }
 

@@ -1353,6 +1353,11 @@ async fn read_port(port: u32, sock: Arc<AsyncFd<PacketSocket>>, tx: mpsc::Sender
                         if tx.send(full).await.is_err() {
                             return;
                         }
+                        // Let the main loop take this batch now: its MDB writes then
+                        // go to the writer thread while we read on, instead of after
+                        // the socket is empty (a burst of joins reached the MDB in
+                        // one lump at the end).
+                        tokio::task::yield_now().await;
                     }
                 }
                 Ok(None) => {
@@ -1376,7 +1381,7 @@ fn new_batch(port: u32) -> RxBatch {
     RxBatch {
         port,
         data: Vec::with_capacity(16 * 1024),
-        frames: Vec::with_capacity(64),
+        frames: Vec::with_capacity(BATCH),
     }
 }
 
