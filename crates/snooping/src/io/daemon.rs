@@ -1171,13 +1171,16 @@ impl SnoopDaemon {
             .into_iter()
             .map(|(p, groups)| {
                 let x = self.ports.get(&p);
-                json!({
+                let mut o = json!({
                     "name": name(p),
                     "ifindex": p,
                     "up": x.is_some_and(|x| x.up),
                     "capture_drops": x.map_or(0, |x| x.drops),
-                    "groups": groups,
-                })
+                });
+                // Moved in, not through json! (which serializes its arguments again: a
+                // deep copy of every group, most of a 10 000-group status).
+                o["groups"] = Value::Array(groups);
+                o
             })
             .collect();
         let routers = self.snooper.routers();
@@ -1222,7 +1225,7 @@ impl SnoopDaemon {
             }
         };
         let b = self.bridge.as_ref();
-        let bridge = json!({
+        let mut bridge = json!({
             "name": self.settings.bridge,
             "ifindex": b.map(|b| b.ifindex),
             "up": b.is_some_and(|b| b.up),
@@ -1247,9 +1250,9 @@ impl SnoopDaemon {
                 "mld_bad_source": c.bad_source,
                 "adopted": self.adopted,
             },
-            "router_ports": router_ports,
-            "ports": port_values,
         });
+        bridge["router_ports"] = Value::Array(router_ports);
+        bridge["ports"] = Value::Array(port_values);
         StatusDoc {
             interfaces: self
                 .settings
