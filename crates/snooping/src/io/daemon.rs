@@ -35,7 +35,7 @@ use igmpd_querier::core::observer::Finding;
 use igmpd_querier::core::{Config, Instant, Proto};
 use igmpd_querier::io::daemon::{instance_status, log_finding_changes, ControlRequest};
 use igmpd_querier::io::monitor::{address_event, SystemEvent};
-use igmpd_querier::io::packet::{into_async, Filter, PacketSocket};
+use igmpd_querier::io::packet::{into_async, Filter, PacketSocket, RECV_MANY};
 use igmpd_querier::io::status::{FindingDoc, IfaceStatus, StatusDoc};
 use igmpd_wire::VlanTag;
 use serde_json::{json, Value};
@@ -58,6 +58,9 @@ const PACKET_OUTGOING: u8 = 4;
 
 /// Frames per batch handed from a reader to the main loop.
 const BATCH: usize = 256;
+
+/// Receive slot per frame: a jumbo frame with a VLAN tag.
+const SLOT: usize = 9216;
 
 /// MDB writes this long after the previous ones may be written on the main thread (see
 /// `SnoopDaemon::write_mdb`).
@@ -1389,7 +1392,10 @@ fn tag(bytes: &[u8], vid: u16) -> Vec<u8> {
 
 /// Reads one port's socket in batches; skips what this host sent (our forwarded reports).
 async fn read_port(port: u32, sock: Arc<AsyncFd<PacketSocket>>, tx: mpsc::Sender<RxBatch>) {
-    let mut scratch = vec![0u8; 9216];
+    // Frames arrive RECV_MANY to a system call, each in a jumbo-sized slot (only the
+    // pages the frames touch become resident).
+    let mut scratch = vec![0u8; RECV_MANY * SLOT];
+    let mut infos = Vec::with_capacity(RECV_MANY);
     loop {
         let mut guard = match sock.readable().await {
             Ok(g) => g,
@@ -1400,35 +1406,35 @@ async fn read_port(port: u32, sock: Arc<AsyncFd<PacketSocket>>, tx: mpsc::Sender
         };
         let mut batch = new_batch(port);
         loop {
-            match guard.get_inner().recv(&mut scratch) {
-                Ok(Some(info)) => {
-                    if info.pkttype == PACKET_OUTGOING {
-                        continue;
-                    }
-                    let start = batch.data.len();
-                    batch.data.extend_from_slice(&scratch[..info.len]);
-                    batch.frames.push((start, info.len, info.vlan.unwrap_or(0)));
-                    if batch.frames.len() >= BATCH {
-                        let full = std::mem::replace(&mut batch, new_batch(port));
-                        if tx.send(full).await.is_err() {
-                            return;
-                        }
-                        // Let the main loop take this batch now: its MDB writes then
-                        // go to the writer thread while we read on, instead of after
-                        // the socket is empty (a burst of joins reached the MDB in
-                        // one lump at the end).
-                        tokio::task::yield_now().await;
-                    }
+            infos.clear();
+            if let Err(e) = guard.get_inner().recv_many(&mut scratch, SLOT, &mut infos) {
+                debug!(port, error = %e, "receiving on packet socket failed");
+                guard.clear_ready();
+                break;
+            }
+            if infos.is_empty() {
+                guard.clear_ready();
+                break;
+            }
+            for (i, info) in infos.iter().enumerate() {
+                if info.pkttype == PACKET_OUTGOING {
+                    continue;
                 }
-                Ok(None) => {
-                    guard.clear_ready();
-                    break;
+                let start = batch.data.len();
+                batch
+                    .data
+                    .extend_from_slice(&scratch[i * SLOT..i * SLOT + info.len]);
+                batch.frames.push((start, info.len, info.vlan.unwrap_or(0)));
+            }
+            if batch.frames.len() >= BATCH {
+                let full = std::mem::replace(&mut batch, new_batch(port));
+                if tx.send(full).await.is_err() {
+                    return;
                 }
-                Err(e) => {
-                    debug!(port, error = %e, "receiving on packet socket failed");
-                    guard.clear_ready();
-                    break;
-                }
+                // Let the main loop take this batch now: its MDB writes then go to the
+                // writer thread while we read on, instead of after the socket is empty
+                // (a burst of joins reached the MDB in one lump at the end).
+                tokio::task::yield_now().await;
             }
         }
         if !batch.frames.is_empty() && tx.send(batch).await.is_err() {
@@ -1441,7 +1447,7 @@ fn new_batch(port: u32) -> RxBatch {
     RxBatch {
         port,
         data: Vec::with_capacity(16 * 1024),
-        frames: Vec::with_capacity(BATCH),
+        frames: Vec::with_capacity(BATCH + RECV_MANY),
     }
 }
 
