@@ -76,7 +76,7 @@ impl Handle {
     /// Sends a request that expects only an ack (the connection forwards
     /// acks, see [`new_connection`](crate::new_connection)); a stream that
     /// ends without one means the connection went away.
-    pub(crate) async fn ack(
+    pub async fn ack(
         &self,
         message: NetlinkMessage<RtnlMessage>,
         op: RequestKind,

@@ -597,6 +597,8 @@ fn convergence(opts: &Opts, mode: Mode, n: usize, rss: &mut Option<(u64, u64)>) 
     });
     go_tx.send(())?;
     let t0 = t0_rx.recv_timeout(WAIT)?;
+    // Read once: the loop below runs per MDB event.
+    let trace = std::env::var_os("IGMPD_BENCH_TRACE").is_some();
     let mut seen = std::collections::HashSet::with_capacity(n);
     let deadline = Instant::now() + WAIT;
     let mut done_at = None;
@@ -604,8 +606,7 @@ fn convergence(opts: &Opts, mode: Mode, n: usize, rss: &mut Option<(u64, u64)>) 
         match w.rx.recv_timeout(Duration::from_millis(200)) {
             Ok(e) => {
                 if e.added && e.port == b.port_ifindex && seen.insert(e.group) {
-                    if std::env::var_os("IGMPD_BENCH_TRACE").is_some() && seen.len() % (n / 10) == 1
-                    {
+                    if trace && seen.len() % (n / 10).max(1) == 1 {
                         eprintln!(
                             "TRACE {} {} at {:.1} ms",
                             mode.name(),

@@ -138,6 +138,25 @@ struct Iface {
     reader: Option<JoinHandle<()>>,
 }
 
+impl Iface {
+    /// A configured interface not yet seen on the system (the dump or a link event fills
+    /// in the rest).
+    fn new(s: InterfaceSettings) -> Self {
+        Iface {
+            name: s.name,
+            ifindex: None,
+            mac: [0; 6],
+            up: false,
+            v4: BTreeSet::new(),
+            v6_ll: BTreeSet::new(),
+            igmp: s.igmp.map(new_family),
+            mld: s.mld.map(new_family),
+            socket: None,
+            reader: None,
+        }
+    }
+}
+
 /// One frame from a reader task.
 struct RxFrame {
     ifindex: u32,
@@ -181,21 +200,7 @@ impl QueryDaemon {
             .await
             .map_err(StartError::Netlink)?;
         let (frames_tx, frames_rx) = mpsc::channel(4096);
-        let ifaces = settings
-            .into_iter()
-            .map(|s| Iface {
-                name: s.name,
-                ifindex: None,
-                mac: [0; 6],
-                up: false,
-                v4: BTreeSet::new(),
-                v6_ll: BTreeSet::new(),
-                igmp: s.igmp.map(new_family),
-                mld: s.mld.map(new_family),
-                socket: None,
-                reader: None,
-            })
-            .collect();
+        let ifaces = settings.into_iter().map(Iface::new).collect();
         let mut d = QueryDaemon {
             epoch: tokio::time::Instant::now(),
             ifaces,
@@ -381,18 +386,7 @@ impl QueryDaemon {
                 continue;
             }
             info!(iface = %s.name, "interface added");
-            self.ifaces.push(Iface {
-                name: s.name,
-                ifindex: None,
-                mac: [0; 6],
-                up: false,
-                v4: BTreeSet::new(),
-                v6_ll: BTreeSet::new(),
-                igmp: s.igmp.map(new_family),
-                mld: s.mld.map(new_family),
-                socket: None,
-                reader: None,
-            });
+            self.ifaces.push(Iface::new(s));
             let i = self.ifaces.len() - 1;
             for e in &events {
                 self.apply_system_event(e, false);

@@ -195,13 +195,8 @@ impl InlineWriter {
         let mut sent: HashMap<u32, MdbOp> = HashMap::with_capacity(ops.len());
         self.out.clear();
         for op in ops {
-            let mut m = message(self.proto, bridge, &op, true);
             self.seq = self.seq.wrapping_add(1).max(1);
-            m.header.sequence_number = self.seq;
-            m.finalize();
-            let start = self.out.len();
-            self.out.resize(start + m.buffer_len(), 0);
-            m.serialize(&mut self.out[start..]);
+            encode(&mut self.out, self.seq, self.proto, bridge, &op, true);
             sent.insert(self.seq, op);
         }
         if self.sock.send(&self.out).is_err() {
@@ -217,26 +212,9 @@ impl InlineWriter {
             };
             acks(&self.buf[..n], &mut |seq, result| {
                 let Some(op) = sent.remove(&seq) else { return };
-                let Some(k) = result else { return };
-                let (set, key) = match &op {
-                    MdbOp::Set(key, _) => (true, *key),
-                    MdbOp::Delete(key) => (false, *key),
-                };
-                let kind = if set {
-                    RequestKind::MdbAdd {
-                        protocol: Some(proto),
-                    }
-                } else {
-                    RequestKind::MdbDel
-                };
-                match Error::from_kernel(kind, k) {
-                    Error::EntryNotFound(_) if !set => {}
-                    error => refused.push(WriteError {
-                        bridge,
-                        key,
-                        set,
-                        error,
-                    }),
+                if let Some(k) = result {
+                    let error = Error::from_kernel(kind(proto, &op), k);
+                    refused.extend(refusal(bridge, &op, error));
                 }
             });
         }
@@ -246,10 +224,50 @@ impl InlineWriter {
 
 struct Sent {
     key: Key,
-    set: bool,
-    kind: RequestKind,
     /// The write itself, to send again if its ack is lost.
     op: (MdbOp, bool),
+}
+
+/// Appends `op` as one request with sequence number `seq` to `out`.
+fn encode(out: &mut Vec<u8>, seq: u32, proto: u8, bridge: u32, op: &MdbOp, permanent: bool) {
+    let mut m = message(proto, bridge, op, permanent);
+    m.header.sequence_number = seq;
+    m.finalize();
+    let start = out.len();
+    out.resize(start + m.buffer_len(), 0);
+    m.serialize(&mut out[start..]);
+}
+
+/// What the kernel's answer to `op` is checked as.
+fn kind(proto: u8, op: &MdbOp) -> RequestKind {
+    match op {
+        MdbOp::Set(..) => RequestKind::MdbAdd {
+            protocol: Some(proto),
+        },
+        MdbOp::Delete(_) => RequestKind::MdbDel,
+    }
+}
+
+/// The entry `op` writes.
+fn entry(op: &MdbOp) -> EntryKey {
+    match op {
+        MdbOp::Set(k, _) | MdbOp::Delete(k) => *k,
+    }
+}
+
+/// A kernel refusal of `op` as a [`WriteError`]; None for deleting what is not there,
+/// which is what a delete wants.
+fn refusal(bridge: u32, op: &MdbOp, error: Error) -> Option<WriteError> {
+    let set = matches!(op, MdbOp::Set(..));
+    match error {
+        Error::EntryNotFound(_) if !set => None,
+        error => Some(WriteError {
+            bridge,
+            key: entry(op),
+            set,
+            error,
+        }),
+    }
 }
 
 fn message(proto: u8, bridge: u32, op: &MdbOp, permanent: bool) -> NetlinkMessage<RtnlMessage> {
@@ -314,24 +332,16 @@ async fn run_batched(
                 let Some((op, permanent)) = pending.remove(&key) else {
                     continue;
                 };
-                let mut m = message(proto, key.0, &op, permanent);
-                let op = (op, permanent);
                 seq = seq.wrapping_add(1).max(1);
-                m.header.sequence_number = seq;
-                m.finalize();
-                let start = out.len();
-                out.resize(start + m.buffer_len(), 0);
-                m.serialize(&mut out[start..]);
-                let set = matches!(op.0, MdbOp::Set(..));
-                let kind = if set {
-                    RequestKind::MdbAdd {
-                        protocol: Some(proto),
-                    }
-                } else {
-                    RequestKind::MdbDel
-                };
+                encode(&mut out, seq, proto, key.0, &op, permanent);
                 busy.insert(key);
-                in_flight.insert(seq, Sent { key, set, kind, op });
+                in_flight.insert(
+                    seq,
+                    Sent {
+                        key,
+                        op: (op, permanent),
+                    },
+                );
                 n += 1;
             }
             if out.is_empty() {
@@ -371,7 +381,7 @@ async fn run_batched(
                     match next {
                         Some(WriteCmd::Op { bridge, op, permanent }) => {
                             received += 1;
-                            let key = (bridge, match &op { MdbOp::Set(k, _) | MdbOp::Delete(k) => *k });
+                            let key = (bridge, entry(&op));
                             let queued = pending.insert(key, (op, permanent)).is_some();
                             if !queued && !busy.contains(&key) {
                                 queue.push_back(key);
@@ -420,14 +430,11 @@ async fn run_batched(
                         if pending.contains_key(&s.key) {
                             queue.push_back(s.key);
                         }
-                        match result {
-                            None => {}
-                            Some(k) => match Error::from_kernel(s.kind, k) {
-                                Error::EntryNotFound(_) if !s.set => {}
-                                error => {
-                                    let _ = errors.send(WriteError { bridge: s.key.0, key: s.key.1, set: s.set, error });
-                                }
-                            },
+                        if let Some(k) = result {
+                            let op = &s.op.0;
+                            if let Some(e) = refusal(s.key.0, op, Error::from_kernel(kind(proto, op), k)) {
+                                let _ = errors.send(e);
+                            }
                         }
                     });
                 }
@@ -483,8 +490,10 @@ async fn run_single(
             in_flight.insert(key);
             let h = handle.clone();
             futs.push(async move {
-                let r = write(&h, proto, key.0, &op, permanent).await;
-                (key, matches!(op, MdbOp::Set(..)), r)
+                let r = h
+                    .ack(message(proto, key.0, &op, permanent), kind(proto, &op))
+                    .await;
+                (key, op, r)
             });
         }
         if pending.is_empty() && futs.is_empty() {
@@ -500,7 +509,7 @@ async fn run_single(
             cmd = rx.recv(), if open => match cmd {
                 Some(WriteCmd::Op { bridge, op, permanent }) => {
                     received += 1;
-                    let key = (bridge, match &op { MdbOp::Set(k, _) | MdbOp::Delete(k) => *k });
+                    let key = (bridge, entry(&op));
                     let queued = pending.insert(key, (op, permanent)).is_some();
                     if !queued && !in_flight.contains(&key) {
                         queue.push_back(key);
@@ -509,59 +518,15 @@ async fn run_single(
                 Some(WriteCmd::Barrier(tx)) => barriers.push(tx),
                 None => open = false,
             },
-            Some((key, set, r)) = futs.next(), if !futs.is_empty() => {
+            Some((key, op, r)) = futs.next(), if !futs.is_empty() => {
                 in_flight.remove(&key);
                 if pending.contains_key(&key) {
                     queue.push_back(key);
                 }
-                match r {
-                    Ok(()) => {}
-                    // Deleting what is not there is what we wanted.
-                    Err(Error::EntryNotFound(_)) if !set => {}
-                    Err(error) => {
-                        let _ = errors.send(WriteError { bridge: key.0, key: key.1, set, error });
-                    }
+                if let Some(e) = r.err().and_then(|error| refusal(key.0, &op, error)) {
+                    let _ = errors.send(e);
                 }
             }
-        }
-    }
-}
-
-async fn write(
-    h: &Handle,
-    proto: u8,
-    bridge: u32,
-    op: &MdbOp,
-    permanent: bool,
-) -> Result<(), Error> {
-    match op {
-        MdbOp::Set(k, f) => {
-            let mut req = h.mdb().add(bridge, k.port, k.group).proto(proto).replace();
-            if k.vid != 0 {
-                req = req.vid(k.vid);
-            }
-            req = if permanent {
-                req.permanent()
-            } else {
-                req.temporary()
-            };
-            req = match f {
-                EntryFilter::Any => req,
-                EntryFilter::Include(s) => req
-                    .filter_mode(FilterMode::Include)
-                    .source_list(s.iter().copied()),
-                EntryFilter::Exclude(s) => req
-                    .filter_mode(FilterMode::Exclude)
-                    .source_list(s.iter().copied()),
-            };
-            req.execute().await
-        }
-        MdbOp::Delete(k) => {
-            let mut req = h.mdb().del(bridge, k.port, k.group);
-            if k.vid != 0 {
-                req = req.vid(k.vid);
-            }
-            req.execute().await
         }
     }
 }
