@@ -83,10 +83,17 @@ fn parse_args() -> Result<Opts> {
                         .collect::<Result<Vec<usize>, _>>()?,
                 )
             }
-            "--only" => only = Some(a.next().context("--only convergence")?),
+            "--only" => {
+                let o = a.next().context("--only convergence|sustained")?;
+                ensure!(
+                    o == "convergence" || o == "sustained",
+                    "--only takes convergence or sustained, not {o}"
+                );
+                only = Some(o);
+            }
             "-h" | "--help" => {
                 println!(
-                    "igmpd-bench --igmpd PATH [--out DIR] [--quick] [--runs N] [--sustain-secs S]"
+                    "igmpd-bench --igmpd PATH [--out DIR] [--quick] [--runs N] [--sizes N,N] [--sustain-secs S] [--only convergence|sustained]"
                 );
                 std::process::exit(0);
             }
@@ -1073,7 +1080,13 @@ fn main() -> Result<()> {
     // convergence
     let mut conv: Vec<(usize, Vec<f64>, Vec<f64>)> = Vec::new();
     let mut rss_snoop: Vec<(u64, u64)> = Vec::new();
-    for &n in &opts.sizes {
+    let only = opts.only.as_deref();
+    let sizes: &[usize] = if only == Some("sustained") {
+        &[]
+    } else {
+        &opts.sizes
+    };
+    for &n in sizes {
         let (mut ig, mut ke) = (Vec::new(), Vec::new());
         for run in 0..runs {
             let k = convergence(&opts, Mode::Kernel, n, &mut None)?;
@@ -1088,11 +1101,11 @@ fn main() -> Result<()> {
         }
         conv.push((n, ig, ke));
     }
-    if opts.only.is_some() {
+    if only == Some("convergence") {
         return Ok(());
     }
     // RSS at 10k memberships even in --quick (where the largest size is smaller).
-    if !opts.sizes.contains(&10_000) {
+    if only.is_none() && !opts.sizes.contains(&10_000) {
         let mut rss = None;
         convergence(&opts, Mode::Igmpd, 10_000, &mut rss)?;
         rss_snoop.extend(rss);
@@ -1108,6 +1121,9 @@ fn main() -> Result<()> {
         s_ke.push(k.best_rate);
         s_drops.push(i.capture_drops as f64);
         s_steps.push(json!({"igmpd": i.steps, "kernel": k.steps}));
+    }
+    if only == Some("sustained") {
+        return Ok(());
     }
 
     // join latency
