@@ -577,7 +577,7 @@ fn answered_enough(
 
 /// Some(true) when this host answered a general query whose window closed, Some(false)
 /// when such queries arrived and it sent nothing after them, None when no query arrived.
-fn local_answer<A: Ord + Copy + std::fmt::Display>(
+fn local_answer<A: Ord + Copy + std::hash::Hash + std::fmt::Display>(
     o: &Observer<A>,
     sent: &[(Instant, BTreeSet<IpAddr>)],
     now: Instant,

@@ -10,9 +10,12 @@
 //! One implementation serves the querier (one per interface) and the snooper (one per
 //! bridge port). Timers are absolute deadlines; a queue ordered by each group's next
 //! deadline makes [`Membership::next_deadline`] and [`Membership::poll`] cheap with many
-//! groups.
+//! groups. Group records live in a hash map (a re-join is one lookup, where an ordered map
+//! cost a tree search per access on the snooping hot path); everything shown to users is
+//! sorted by address on the way out.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
@@ -208,7 +211,7 @@ impl<A: Ord + Copy> Group<A> {
     where
         A: Hash,
     {
-        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        let mut h = Fingerprinter(0xcbf2_9ce4_8422_2325);
         self.mode.hash(&mut h);
         for (a, s) in &self.sources {
             let counts = match self.mode {
@@ -259,18 +262,46 @@ impl<A: Ord + Copy> Reporters<A> {
     }
 }
 
-/// FNV-1a: a small, fast, deterministic hasher for fingerprints.
-struct Fnv(u64);
+/// A small, deterministic hasher for fingerprints: eight bytes per multiply (a byte-wise
+/// FNV-1a over the mode's discriminant and each address showed in the snooping profile).
+struct Fingerprinter(u64);
 
-impl Hasher for Fnv {
+impl Fingerprinter {
+    fn mix(&mut self, w: u64) {
+        self.0 = (self.0 ^ w).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+    }
+}
+
+impl Hasher for Fingerprinter {
     fn finish(&self) -> u64 {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.mix(u64::from_le_bytes(c.try_into().unwrap_or_default()));
         }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.mix(u64::from(v));
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.mix(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.mix(v);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.mix(v as u64);
+    }
+    fn write_isize(&mut self, v: isize) {
+        self.mix(v as u64);
     }
 }
 
@@ -306,7 +337,7 @@ pub enum Forwarding<A> {
 /// Membership state of one segment.
 #[derive(Debug, Clone)]
 pub struct Membership<A> {
-    groups: BTreeMap<A, Group<A>>,
+    groups: HashMap<A, Group<A>>,
     /// (deadline, group) for every group with a deadline.
     queue: BTreeSet<(Instant, A)>,
 }
@@ -321,7 +352,7 @@ impl<A: Ord + Copy + Hash> Membership<A> {
     /// No groups.
     pub fn new() -> Self {
         Membership {
-            groups: BTreeMap::new(),
+            groups: HashMap::new(),
             queue: BTreeSet::new(),
         }
     }
@@ -351,8 +382,10 @@ impl<A: Ord + Copy + Hash> Membership<A> {
         changes: &mut Vec<Change<A>>,
     ) {
         let g = report.group();
-        let existed = self.groups.contains_key(&g);
-        let group = self.groups.entry(g).or_insert_with(|| Group::new(now));
+        let (existed, group) = match self.groups.entry(g) {
+            Entry::Occupied(e) => (true, e.into_mut()),
+            Entry::Vacant(e) => (false, e.insert(Group::new(now))),
+        };
         let before_fp = group.forwarding_fingerprint();
         let before_compat = group.compat();
         if let Some(r) = reporter {
@@ -413,7 +446,9 @@ impl<A: Ord + Copy + Hash> Membership<A> {
                 mode: after_compat,
             });
         }
-        self.requeue(g);
+        // A refresh only moves deadlines later: within a slack the earlier queue entry
+        // stays (see [`refile`]).
+        refile(&mut self.queue, g, group, refile_slack(timing));
     }
 
     /// RFC 9776 §6.6.1: a query with the S flag clear, sent by us or received, lowers the
@@ -531,15 +566,17 @@ impl<A: Ord + Copy + Hash> Membership<A> {
 
     /// Drops every group (the segment went away); reports each as removed.
     pub fn clear(&mut self, changes: &mut Vec<Change<A>>) {
-        for g in std::mem::take(&mut self.groups).into_keys() {
-            changes.push(Change::GroupRemoved { group: g });
-        }
+        let mut gone: Vec<A> = std::mem::take(&mut self.groups).into_keys().collect();
+        gone.sort_unstable();
+        changes.extend(gone.into_iter().map(|group| Change::GroupRemoved { group }));
         self.queue.clear();
     }
 
     /// Every group, in address order.
     pub fn groups(&self) -> impl Iterator<Item = GroupView<A>> + '_ {
-        self.groups.iter().map(|(g, s)| view(*g, s))
+        let mut all: Vec<(&A, &Group<A>)> = self.groups.iter().collect();
+        all.sort_unstable_by_key(|(g, _)| **g);
+        all.into_iter().map(|(g, s)| view(*g, s))
     }
 
     /// One group.
@@ -571,21 +608,48 @@ impl<A: Ord + Copy + Hash> Membership<A> {
     }
 
     fn requeue(&mut self, g: A) {
-        let Some(group) = self.groups.get_mut(&g) else {
-            return;
-        };
-        let next = group.next_deadline();
-        if next == group.queued_at {
-            return;
+        if let Some(group) = self.groups.get_mut(&g) {
+            refile(&mut self.queue, g, group, Duration::ZERO);
         }
-        if let Some(t) = group.queued_at {
-            self.queue.remove(&(t, g));
-        }
-        if let Some(t) = next {
-            self.queue.insert((t, g));
-        }
-        group.queued_at = next;
     }
+}
+
+/// How much earlier than its next deadline a group may stay filed after a report:
+/// 1/32 of the group membership interval, at most a second. Reports at the query interval
+/// move a deadline by far more (GMI is at least two query intervals), so a host's
+/// periodic report re-files exactly; only reports that repeat within the slack (a flood,
+/// or several hosts answering the same query) leave the entry where it was.
+fn refile_slack(timing: &Timing) -> Duration {
+    (timing.gmi / 32).min(Duration::from_secs(1))
+}
+
+/// Files `group` (address `g`) in `queue` under its next deadline. An entry that is up to
+/// `slack` earlier than that deadline stays: the queue is then a lower bound, never late,
+/// and [`Membership::poll`] re-files a group whose entry came due early without changing
+/// it. Re-filing on every report was a third of the snooping daemon's CPU time in a
+/// re-join flood (two tree searches per report).
+fn refile<A: Ord + Copy>(
+    queue: &mut BTreeSet<(Instant, A)>,
+    g: A,
+    group: &mut Group<A>,
+    slack: Duration,
+) {
+    let next = group.next_deadline();
+    if next == group.queued_at {
+        return;
+    }
+    if let (Some(n), Some(q)) = (next, group.queued_at) {
+        if q < n && n.saturating_since(q) <= slack {
+            return;
+        }
+    }
+    if let Some(t) = group.queued_at {
+        queue.remove(&(t, g));
+    }
+    if let Some(t) = next {
+        queue.insert((t, g));
+    }
+    group.queued_at = next;
 }
 
 fn view<A: Copy + Ord>(group: A, s: &Group<A>) -> GroupView<A> {

@@ -7,8 +7,9 @@
 //!
 //! Finding codes are a contract with users and scripts: new ones may be added, none renamed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Display;
+use std::hash::Hash;
 use std::time::Duration;
 
 use super::config::{Generation, Proto};
@@ -93,12 +94,13 @@ pub struct QuerierSeen<A> {
 }
 
 /// A reporting host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct HostSeen<A> {
     /// Last report of any kind.
     pub last_report: Instant,
-    /// Groups it reported (joins and current-state), minus groups it left.
-    pub groups: BTreeSet<A>,
+    /// Groups it reported (joins and current-state), minus groups it left. A hash set:
+    /// every captured report touches it.
+    pub groups: HashSet<A>,
     /// Version of its latest report.
     pub gen: Generation,
 }
@@ -122,7 +124,7 @@ pub struct Observer<A> {
     newest_report: Option<(Generation, Instant)>,
 }
 
-impl<A: Ord + Copy + Display> Observer<A> {
+impl<A: Ord + Copy + Hash + Display> Observer<A> {
     /// Starts observing at `now`.
     pub fn new(proto: Proto, now: Instant) -> Self {
         Observer {
@@ -185,7 +187,7 @@ impl<A: Ord + Copy + Display> Observer<A> {
         }
         let e = self.hosts.entry(h).or_insert_with(|| HostSeen {
             last_report: now,
-            groups: BTreeSet::new(),
+            groups: HashSet::new(),
             gen,
         });
         e.last_report = now;
@@ -388,7 +390,9 @@ impl<A: Ord + Copy + Display> Observer<A> {
             if others == 0 {
                 continue;
             }
-            let groups: Vec<String> = s.groups.iter().map(ToString::to_string).collect();
+            let mut groups: Vec<A> = s.groups.iter().copied().collect();
+            groups.sort_unstable();
+            let groups: Vec<String> = groups.iter().map(ToString::to_string).collect();
             let hint = match p {
                 Proto::Igmp => format!("on {h}: let IGMP in (nftables: `ip protocol igmp accept` in the input chain; iptables: `-A INPUT -p igmp -j ACCEPT`); `igmpd doctor IFACE` on that host shows the rule that drops it"),
                 Proto::Mld => format!("on {h}: let MLD queries in (nftables: `icmpv6 type mld-listener-query accept` in the input chain; ip6tables: `-A INPUT -p icmpv6 --icmpv6-type 130 -j ACCEPT`); `igmpd doctor IFACE` on that host shows the rule that drops it"),
