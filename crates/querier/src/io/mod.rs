@@ -3,5 +3,6 @@
 pub mod daemon;
 pub mod monitor;
 pub mod packet;
+pub mod ring;
 pub mod status;
 mod sys;

@@ -23,6 +23,7 @@ pub enum Filter {
 }
 
 // Classic BPF opcodes (<linux/filter.h>).
+const LDW_ABS: u16 = 0x20;
 const LDH_ABS: u16 = 0x28;
 const LDB_ABS: u16 = 0x30;
 const JEQ_K: u16 = 0x15;
@@ -37,13 +38,61 @@ pub struct Insn {
     k: u32,
 }
 
+/// Ancillary loads (SKF_AD_OFF + SKF_AD_PKTTYPE / SKF_AD_IFINDEX): the packet type and
+/// the receiving interface instead of packet bytes.
+const AD_PKTTYPE: u32 = 0xffff_f000 + 4;
+const AD_IFINDEX: u32 = 0xffff_f000 + 8;
+/// Most ports the ring's filter names one by one (a conditional jump reaches 255
+/// instructions); beyond that the filter takes every interface and the snooper ignores
+/// frames from non-ports.
+const MAX_FILTER_PORTS: usize = 250;
+
 impl Filter {
     /// The program for the kernel.
     pub fn program(self) -> Vec<SockFilter> {
-        self.insns()
-            .into_iter()
-            .map(|i| SockFilter::new(i.code, i.jt, i.jf, i.k))
-            .collect()
+        to_kernel(self.insns())
+    }
+
+    /// The program for a socket bound to every interface (the capture ring): frames that
+    /// arrive on one of `ports`, not outgoing ones (our own forwarded reports, and what
+    /// the bridge floods out of the other ports), and then the frames of `self`. Frames
+    /// delivered up to the bridge device itself do not arrive on a port.
+    pub fn on_ports(self, ports: &[u32]) -> Vec<SockFilter> {
+        to_kernel(self.port_insns(ports))
+    }
+
+    fn port_insns(self, ports: &[u32]) -> Vec<Insn> {
+        let f = |code, jt, jf, k| Insn { code, jt, jf, k };
+        if ports.is_empty() {
+            return vec![f(RET_K, 0, 0, 0)];
+        }
+        let named = if ports.len() <= MAX_FILTER_PORTS {
+            ports
+        } else {
+            &[]
+        };
+        let n = named.len();
+        // 0: packet type; 1: outgoing -> REJECT; 2: ifindex; 3..3+n: a port -> BODY;
+        // 3+n: REJECT; BODY after it. Without names: 0, 1, then BODY at 2.
+        let mut p = vec![
+            f(LDW_ABS, 0, 0, AD_PKTTYPE),
+            f(JEQ_K, 0, 0, u32::from(sys::PACKET_OUTGOING)),
+        ];
+        if n == 0 {
+            // Outgoing -> the body's REJECT, which is its last instruction.
+            let body = self.insns();
+            p[1].jt = (body.len() - 1) as u8;
+            p.extend(body);
+            return p;
+        }
+        p[1].jt = (n + 1) as u8;
+        p.push(f(LDW_ABS, 0, 0, AD_IFINDEX));
+        for (i, port) in named.iter().enumerate() {
+            p.push(f(JEQ_K, (n - i) as u8, 0, *port));
+        }
+        p.push(f(RET_K, 0, 0, 0));
+        p.extend(self.insns());
+        p
     }
 
     /// The program. Offsets are into the untagged frame: the kernel strips 802.1Q tags
@@ -87,6 +136,13 @@ impl Filter {
     }
 }
 
+fn to_kernel(insns: Vec<Insn>) -> Vec<SockFilter> {
+    insns
+        .into_iter()
+        .map(|i| SockFilter::new(i.code, i.jt, i.jf, i.k))
+        .collect()
+}
+
 /// A frame received, without its bytes (they are in the caller's buffer).
 pub use sys::{RecvInfo, RECV_MANY};
 
@@ -112,6 +168,14 @@ impl PacketSocket {
         sys::enable_auxdata(socket.as_fd())?;
         // Bursts of reports (thousands of joins at once) must not overflow the queue.
         sys::set_rcvbuf(socket.as_fd(), 8 << 20)?;
+        Ok(PacketSocket { socket, ifindex })
+    }
+
+    /// Opens a socket that only sends, on `ifindex`: protocol 0 registers no receive hook,
+    /// so nothing queues up on it (the capture ring receives). Needs CAP_NET_RAW.
+    pub fn open_tx(ifindex: u32) -> io::Result<Self> {
+        let socket = Socket::new(Domain::PACKET, Type::RAW.nonblocking().cloexec(), None)?;
+        sys::bind_packet_tx(socket.as_fd(), ifindex)?;
         Ok(PacketSocket { socket, ifindex })
     }
 
@@ -184,10 +248,23 @@ mod tests {
 
     /// A classic BPF interpreter for the opcodes the filter uses, to test the program.
     fn run(insns: &[Insn], pkt: &[u8]) -> u32 {
+        run_on(insns, pkt, 0, 0)
+    }
+
+    /// The same for a frame of packet type `pkttype` arriving on `ifindex`.
+    fn run_on(insns: &[Insn], pkt: &[u8], pkttype: u8, ifindex: u32) -> u32 {
         let (mut pc, mut acc) = (0usize, 0u32);
         loop {
+            // Out of the program: the kernel's checker refuses such programs.
             let i = insns[pc];
             match i.code {
+                LDW_ABS => {
+                    acc = match i.k {
+                        AD_PKTTYPE => u32::from(pkttype),
+                        AD_IFINDEX => ifindex,
+                        k => panic!("ancillary load {k:#x}"),
+                    }
+                }
                 LDH_ABS => {
                     let k = i.k as usize;
                     let Some(b) = pkt.get(k..k + 2) else { return 0 };
@@ -277,5 +354,50 @@ mod tests {
         assert_ne!(run(&p, &pim), 0);
         assert_eq!(run(&p, &udp), 0);
         assert_eq!(run(&p, &ns), 0);
+    }
+
+    #[test]
+    fn ring_filter_takes_ports_only_and_never_outgoing_frames() {
+        let [igmp, mld, pim, udp, _] = frames();
+        let out = sys::PACKET_OUTGOING;
+        let ports = [7u32, 9, 12];
+        let p = Filter::IgmpMldPim.port_insns(&ports);
+        for port in ports {
+            assert_ne!(run_on(&p, &igmp, 2, port), 0, "igmp on {port}");
+            assert_ne!(run_on(&p, &mld, 2, port), 0);
+            assert_ne!(run_on(&p, &pim, 2, port), 0);
+            assert_eq!(run_on(&p, &udp, 2, port), 0);
+            assert_eq!(run_on(&p, &igmp, out, port), 0, "outgoing on {port}");
+        }
+        // The bridge device, another interface.
+        assert_eq!(run_on(&p, &igmp, 2, 3), 0);
+        assert_eq!(run_on(&p, &igmp, 0, 8), 0);
+        // No ports: nothing.
+        assert_eq!(run_on(&Filter::IgmpMld.port_insns(&[]), &igmp, 2, 7), 0);
+    }
+
+    #[test]
+    fn ring_filter_jumps_stay_inside_the_program_for_any_port_count() {
+        let [igmp, _, _, udp, _] = frames();
+        for n in [1usize, 2, 100, MAX_FILTER_PORTS, MAX_FILTER_PORTS + 1, 1000] {
+            let ports: Vec<u32> = (100..100 + n as u32).collect();
+            let p = Filter::IgmpMld.port_insns(&ports);
+            for (at, i) in p.iter().enumerate() {
+                if i.code == JEQ_K {
+                    assert!(
+                        at + 1 + usize::from(i.jt.max(i.jf)) < p.len(),
+                        "n {n} at {at}"
+                    );
+                }
+            }
+            for port in [100, 99 + n as u32] {
+                assert_ne!(run_on(&p, &igmp, 2, port), 0, "n {n} port {port}");
+                assert_eq!(run_on(&p, &igmp, sys::PACKET_OUTGOING, port), 0);
+                assert_eq!(run_on(&p, &udp, 2, port), 0);
+            }
+            if n <= MAX_FILTER_PORTS {
+                assert_eq!(run_on(&p, &igmp, 2, 99), 0, "n {n}");
+            }
+        }
     }
 }

@@ -40,7 +40,7 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn setsockopt<T>(
+pub(crate) fn setsockopt<T>(
     fd: BorrowedFd<'_>,
     level: libc::c_int,
     name: libc::c_int,
@@ -60,12 +60,22 @@ fn setsockopt<T>(
     .map(drop)
 }
 
-/// Binds an AF_PACKET socket to `ifindex` for every protocol.
+/// Binds an AF_PACKET socket to `ifindex` (0: every interface) for every protocol.
 pub fn bind_packet(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
+    bind_ll(fd, ifindex, ETH_P_ALL_BE)
+}
+
+/// Binds an AF_PACKET socket to `ifindex` for sending only (protocol 0: no receive hook;
+/// the kernel takes each frame's protocol from its Ethernet header).
+pub fn bind_packet_tx(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
+    bind_ll(fd, ifindex, 0)
+}
+
+fn bind_ll(fd: BorrowedFd<'_>, ifindex: u32, protocol: u16) -> io::Result<()> {
     // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
     let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
     sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = ETH_P_ALL_BE;
+    sll.sll_protocol = protocol;
     sll.sll_ifindex = ifindex as i32;
     // SAFETY: `sll` is a valid sockaddr_ll and its exact size is passed.
     cvt(unsafe {
@@ -86,6 +96,15 @@ pub fn add_allmulti(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
     mr.mr_ifindex = ifindex as i32;
     mr.mr_type = libc::PACKET_MR_ALLMULTI as u16;
     setsockopt(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr)
+}
+
+/// Undoes [`add_allmulti`].
+pub fn drop_allmulti(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
+    // SAFETY: packet_mreq is plain old data; all-zero is valid.
+    let mut mr: libc::packet_mreq = unsafe { zeroed() };
+    mr.mr_ifindex = ifindex as i32;
+    mr.mr_type = libc::PACKET_MR_ALLMULTI as u16;
+    setsockopt(fd, libc::SOL_PACKET, libc::PACKET_DROP_MEMBERSHIP, &mr)
 }
 
 /// Asks for PACKET_AUXDATA control messages (the VLAN tag).
@@ -270,5 +289,15 @@ pub fn register_readable(
     // never closes or replaces it while alive; `as_raw_fd` always returns that descriptor,
     // and the AsyncFd owns the PacketSocket for its whole life.
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(sock, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
+}
+
+/// Registers a capture ring with the tokio reactor for readability.
+pub fn register_ring(
+    ring: super::ring::CaptureRing,
+) -> io::Result<tokio::io::unix::AsyncFd<super::ring::CaptureRing>> {
+    // SAFETY: CaptureRing owns its descriptor (a socket2::Socket) and never closes or
+    // replaces it while alive; the AsyncFd owns the ring for its whole life.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
         .map_err(|e| e.into_parts().1)
 }

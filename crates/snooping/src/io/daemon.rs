@@ -35,7 +35,8 @@ use igmpd_querier::core::observer::Finding;
 use igmpd_querier::core::{Config, Instant, Proto};
 use igmpd_querier::io::daemon::{instance_status, log_finding_changes, ControlRequest};
 use igmpd_querier::io::monitor::{address_event, SystemEvent};
-use igmpd_querier::io::packet::{into_async, Filter, PacketSocket, RECV_MANY};
+use igmpd_querier::io::packet::{Filter, PacketSocket};
+use igmpd_querier::io::ring::{self, CaptureRing, RingControl};
 use igmpd_querier::io::status::{FindingDoc, IfaceStatus, StatusDoc};
 use igmpd_wire::VlanTag;
 use serde_json::{json, Value};
@@ -53,14 +54,8 @@ use crate::core::{
 /// `rt_protos` or FRR. Entries with it are igmpd's; every other entry is left alone.
 pub const MDB_PROTO: u8 = 73;
 
-/// `PACKET_OUTGOING` (<linux/if_packet.h>): a frame this host sent.
-const PACKET_OUTGOING: u8 = 4;
-
 /// Frames per batch handed from a reader to the main loop.
 const BATCH: usize = 256;
-
-/// Receive slot per frame: a jumbo frame with a VLAN tag.
-const SLOT: usize = 9216;
 
 /// MDB writes this long after the previous ones may be written on the main thread (see
 /// `SnoopDaemon::write_mdb`).
@@ -110,24 +105,26 @@ pub enum StartError {
     /// nft failed.
     #[error("cannot install the nftables table: {0}")]
     Nft(std::io::Error),
+    /// The capture ring could not be set up.
+    #[error("cannot open the packet capture ring (AF_PACKET, TPACKET_V3; needs CAP_NET_RAW): {0}")]
+    Capture(std::io::Error),
 }
 
+/// Frames from the capture ring, copied out: (start, length, VID, port) into `data`.
 struct RxBatch {
-    port: u32,
     data: Vec<u8>,
-    frames: Vec<(usize, usize, u16)>,
+    frames: Vec<(usize, usize, u16, u32)>,
 }
 
 struct Port {
     name: String,
     up: bool,
-    socket: Option<Arc<AsyncFd<PacketSocket>>>,
-    reader: Option<JoinHandle<()>>,
+    /// Sends reports forwarded out of the port (receives nothing: the ring captures).
+    socket: Option<PacketSocket>,
     /// `mcast_router` before igmpd changed it.
     original_router: u8,
     /// `mcast_router` as igmpd last set it (or found it).
     current_router: u8,
-    drops: u64,
 }
 
 struct BridgeInfo {
@@ -151,8 +148,12 @@ pub struct SnoopDaemon {
     bridge: Option<BridgeInfo>,
     active: bool,
     ports: BTreeMap<u32, Port>,
-    bridge_socket: Option<Arc<AsyncFd<PacketSocket>>>,
-    bridge_drain: Option<JoinHandle<()>>,
+    /// Sends the queries (the bridge floods them); receives nothing.
+    bridge_socket: Option<PacketSocket>,
+    /// The capture ring of all ports while snooping is active, and its reader.
+    capture: Option<RingControl>,
+    capture_reader: Option<JoinHandle<()>>,
+    capture_drops: u64,
     v4: BTreeSet<Ipv4Addr>,
     v6_ll: BTreeSet<Ipv6Addr>,
     snooper: Snooper,
@@ -340,7 +341,9 @@ impl SnoopDaemon {
             active: false,
             ports: BTreeMap::new(),
             bridge_socket: None,
-            bridge_drain: None,
+            capture: None,
+            capture_reader: None,
+            capture_drops: 0,
             v4: BTreeSet::new(),
             v6_ll: BTreeSet::new(),
             snooper: Snooper::new(cfg),
@@ -404,6 +407,11 @@ impl SnoopDaemon {
             return Ok(());
         };
         let now = self.now();
+        // The capture first: add_port names each port to its filter.
+        let (ring, control) = CaptureRing::open(Filter::IgmpMldPim).map_err(StartError::Capture)?;
+        let ring = ring::into_async(ring).map_err(StartError::Capture)?;
+        self.capture_reader = Some(tokio::spawn(read_ring(ring, self.frames_tx.clone())));
+        self.capture = Some(control);
         // Ports and their router mode.
         let links: Vec<LinkMessage> = self
             .handle
@@ -428,14 +436,11 @@ impl SnoopDaemon {
         }
         self.nft_due = None;
         nft::install(&self.settings.bridge, &names).map_err(StartError::Nft)?;
+        self.update_capture();
         // Our socket on the bridge device sends the queries (the bridge floods them).
         if self.settings.querier {
-            match PacketSocket::open(bridge, Filter::IgmpMld).and_then(into_async) {
-                Ok(s) => {
-                    let s = Arc::new(s);
-                    self.bridge_drain = Some(tokio::spawn(drain(s.clone())));
-                    self.bridge_socket = Some(s);
-                }
+            match PacketSocket::open_tx(bridge) {
+                Ok(s) => self.bridge_socket = Some(s),
                 Err(e) => {
                     warn!(bridge = %self.settings.bridge, error = %e, "cannot open a packet socket on the bridge: no queries")
                 }
@@ -498,14 +503,8 @@ impl SnoopDaemon {
             return;
         }
         self.active = false;
-        for (_, p) in std::mem::take(&mut self.ports) {
-            if let Some(r) = p.reader {
-                r.abort();
-            }
-        }
-        if let Some(d) = self.bridge_drain.take() {
-            d.abort();
-        }
+        self.ports.clear();
+        self.stop_capture();
         self.bridge_socket = None;
         self.snooper.bridge_down();
         self.snooper.drain().for_each(drop);
@@ -526,27 +525,23 @@ impl SnoopDaemon {
             name: name.clone(),
             up,
             socket: None,
-            reader: None,
             original_router,
             current_router,
-            drops: 0,
         };
-        match PacketSocket::open(ifindex, Filter::IgmpMldPim).and_then(into_async) {
-            Ok(s) => {
-                let s = Arc::new(s);
-                port.reader = Some(tokio::spawn(read_port(
-                    ifindex,
-                    s.clone(),
-                    self.frames_tx.clone(),
-                )));
-                port.socket = Some(s);
-            }
+        match PacketSocket::open_tx(ifindex) {
+            Ok(s) => port.socket = Some(s),
             Err(e) => {
-                warn!(port = %name, error = %e, "cannot open a packet socket on the port: not snooped")
+                warn!(port = %name, error = %e, "cannot open a packet socket on the port: reports are not forwarded out of it")
+            }
+        }
+        if let Some(c) = &self.capture {
+            if let Err(e) = c.add_allmulti(ifindex) {
+                debug!(port = %name, error = %e, "PACKET_MR_ALLMULTI failed");
             }
         }
         info!(bridge = %self.settings.bridge, port = %name, up, "port added");
         self.ports.insert(ifindex, port);
+        self.update_capture();
         if up {
             self.snooper.port_up(ifindex);
         }
@@ -554,11 +549,39 @@ impl SnoopDaemon {
 
     fn remove_port(&mut self, ifindex: u32) {
         if let Some(p) = self.ports.remove(&ifindex) {
-            if let Some(r) = p.reader {
-                r.abort();
+            if let Some(c) = &self.capture {
+                // Fails when the interface is already gone (the kernel dropped it then).
+                let _ = c.drop_allmulti(ifindex);
             }
+            self.update_capture();
             info!(bridge = %self.settings.bridge, port = %p.name, "port removed");
             self.snooper.port_down(ifindex);
+        }
+    }
+
+    /// Points the capture ring's filter at the current ports.
+    fn update_capture(&self) {
+        if let Some(c) = &self.capture {
+            let ports: Vec<u32> = self.ports.keys().copied().collect();
+            if let Err(e) = c.set_ports(&ports) {
+                warn!(bridge = %self.settings.bridge, error = %e, "cannot set the capture filter");
+            }
+        }
+    }
+
+    fn stop_capture(&mut self) {
+        if let Some(r) = self.capture_reader.take() {
+            r.abort();
+        }
+        self.collect_capture_drops();
+        self.capture = None;
+    }
+
+    fn collect_capture_drops(&mut self) {
+        if let Some(c) = &self.capture {
+            if let Ok((_, drops)) = c.stats() {
+                self.capture_drops += u64::from(drops);
+            }
         }
     }
 
@@ -726,23 +749,19 @@ impl SnoopDaemon {
             return;
         }
         let mut fwd = std::mem::take(&mut self.forward);
-        for &(start, len, vid) in &b.frames {
+        for &(start, len, vid, port) in &b.frames {
             let bytes = &b.data[start..start + len];
             let frame = match igmpd_wire::parse_ethernet(bytes) {
                 Ok(f) => f,
                 Err(e) => {
                     self.decode_drops += 1;
-                    debug!(
-                        port = b.port,
-                        reason = e.reason(),
-                        "dropped undecodable frame"
-                    );
+                    debug!(port, reason = e.reason(), "dropped undecodable frame");
                     continue;
                 }
             };
             fwd.clear();
             self.snooper
-                .receive(now, b.port, vid, &frame.packet, &mut fwd);
+                .receive(now, port, vid, &frame.packet, &mut fwd);
             for target in &fwd {
                 self.send_on_port(*target, bytes, vid);
             }
@@ -757,9 +776,9 @@ impl SnoopDaemon {
             return;
         };
         let r = if vid == 0 {
-            s.get_ref().send(bytes)
+            s.send(bytes)
         } else {
-            s.get_ref().send(&tag(bytes, vid))
+            s.send(&tag(bytes, vid))
         };
         if let Err(e) = r {
             debug!(port, error = %e, "forwarding a report failed");
@@ -899,7 +918,7 @@ impl SnoopDaemon {
         if vid != 0 {
             frame.ethernet.vlan = Some(VlanTag::new(vid));
         }
-        if let Err(e) = s.get_ref().send(&frame.to_bytes()) {
+        if let Err(e) = s.send(&frame.to_bytes()) {
             warn!(bridge = %self.settings.bridge, error = %e, "sending a query failed");
         }
     }
@@ -1070,14 +1089,7 @@ impl SnoopDaemon {
     /// ages them, and refreshes them from reports once the table is gone), remove the
     /// table, restore `mcast_router`.
     async fn shutdown(mut self) {
-        for p in self.ports.values_mut() {
-            if let Some(r) = p.reader.take() {
-                r.abort();
-            }
-        }
-        if let Some(d) = self.bridge_drain.take() {
-            d.abort();
-        }
+        self.stop_capture();
         self.barrier().await;
         if let Some(bridge) = self.bridge_ifindex() {
             let entries: Vec<(EntryKey, EntryFilter)> = self
@@ -1196,13 +1208,7 @@ impl SnoopDaemon {
     /// The status document: `bridges` (and `interfaces` with `--querier`).
     pub fn status(&mut self) -> StatusDoc {
         let now = self.now();
-        for p in self.ports.values_mut() {
-            if let Some(s) = &p.socket {
-                if let Ok((_, drops)) = s.get_ref().stats() {
-                    p.drops += u64::from(drops);
-                }
-            }
-        }
+        self.collect_capture_drops();
         let name = |p: u32| {
             self.ports
                 .get(&p)
@@ -1235,7 +1241,6 @@ impl SnoopDaemon {
                     "name": name(p),
                     "ifindex": p,
                     "up": x.is_some_and(|x| x.up),
-                    "capture_drops": x.map_or(0, |x| x.drops),
                 });
                 // Moved in, not through json! (which serializes its arguments again: a
                 // deep copy of every group, most of a 10 000-group status).
@@ -1305,7 +1310,7 @@ impl SnoopDaemon {
                 "groups_refused_now": mdb.refused_now(),
                 "source_lists_degraded": mdb.degraded_total(),
                 "mdb_errors": self.mdb_errors,
-                "capture_drops": self.ports.values().map(|p| p.drops).sum::<u64>(),
+                "capture_drops": self.capture_drops,
                 "decode_drops": self.decode_drops,
                 "mld_bad_source": c.bad_source,
                 "adopted": self.adopted,
@@ -1390,50 +1395,46 @@ fn tag(bytes: &[u8], vid: u16) -> Vec<u8> {
     out
 }
 
-/// Reads one port's socket in batches; skips what this host sent (our forwarded reports).
-async fn read_port(port: u32, sock: Arc<AsyncFd<PacketSocket>>, tx: mpsc::Sender<RxBatch>) {
-    // Frames arrive RECV_MANY to a system call, each in a jumbo-sized slot (only the
-    // pages the frames touch become resident).
-    let mut scratch = vec![0u8; RECV_MANY * SLOT];
-    let mut infos = Vec::with_capacity(RECV_MANY);
+/// Reads the capture ring: every block the kernel handed over, copied into batches for
+/// the main loop (the blocks go straight back to the kernel).
+async fn read_ring(mut ring: AsyncFd<CaptureRing>, tx: mpsc::Sender<RxBatch>) {
     loop {
-        let mut guard = match sock.readable().await {
+        let mut guard = match ring.readable_mut().await {
             Ok(g) => g,
             Err(e) => {
-                warn!(port, error = %e, "packet socket failed");
+                warn!(error = %e, "capture ring failed");
                 return;
             }
         };
-        let mut batch = new_batch(port);
+        let mut batch = new_batch();
         loop {
-            infos.clear();
-            if let Err(e) = guard.get_inner().recv_many(&mut scratch, SLOT, &mut infos) {
-                debug!(port, error = %e, "receiving on packet socket failed");
-                guard.clear_ready();
-                break;
-            }
-            if infos.is_empty() {
-                guard.clear_ready();
-                break;
-            }
-            for (i, info) in infos.iter().enumerate() {
-                if info.pkttype == PACKET_OUTGOING {
-                    continue;
+            // A few blocks at a time, so a long burst reaches the main loop in pieces
+            // (its MDB writes then start while the rest is read).
+            let blocks = guard.get_inner_mut().read(4, |f| {
+                if f.data.len() < f.wire_len {
+                    // Larger than a block (64 KiB): not a report of ours.
+                    return;
                 }
                 let start = batch.data.len();
+                batch.data.extend_from_slice(f.data);
                 batch
-                    .data
-                    .extend_from_slice(&scratch[i * SLOT..i * SLOT + info.len]);
-                batch.frames.push((start, info.len, info.vlan.unwrap_or(0)));
+                    .frames
+                    .push((start, f.data.len(), f.vlan.unwrap_or(0), f.ifindex));
+            });
+            if blocks == 0 {
+                // Readiness is cleared only if no block was handed over since it was
+                // reported (the runtime compares event ticks), so none is missed.
+                guard.clear_ready();
+                break;
             }
             if batch.frames.len() >= BATCH {
-                let full = std::mem::replace(&mut batch, new_batch(port));
+                let full = std::mem::replace(&mut batch, new_batch());
                 if tx.send(full).await.is_err() {
                     return;
                 }
                 // Let the main loop take this batch now: its MDB writes then go to the
-                // writer thread while we read on, instead of after the socket is empty
-                // (a burst of joins reached the MDB in one lump at the end).
+                // writer thread while we read on, instead of after the ring is empty (a
+                // burst of joins reached the MDB in one lump at the end).
                 tokio::task::yield_now().await;
             }
         }
@@ -1443,22 +1444,9 @@ async fn read_port(port: u32, sock: Arc<AsyncFd<PacketSocket>>, tx: mpsc::Sender
     }
 }
 
-fn new_batch(port: u32) -> RxBatch {
+fn new_batch() -> RxBatch {
     RxBatch {
-        port,
         data: Vec::with_capacity(16 * 1024),
-        frames: Vec::with_capacity(BATCH + RECV_MANY),
-    }
-}
-
-/// Empties the bridge socket (it exists to send queries).
-async fn drain(sock: Arc<AsyncFd<PacketSocket>>) {
-    let mut buf = vec![0u8; 2048];
-    loop {
-        let Ok(mut guard) = sock.readable().await else {
-            return;
-        };
-        while let Ok(Some(_)) = guard.get_inner().recv(&mut buf) {}
-        guard.clear_ready();
+        frames: Vec::with_capacity(BATCH),
     }
 }
