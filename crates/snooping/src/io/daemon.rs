@@ -435,7 +435,8 @@ impl SnoopDaemon {
             }
         }
         self.nft_due = None;
-        nft::install(&self.settings.bridge, &names).map_err(StartError::Nft)?;
+        let ports: Vec<u32> = self.ports.keys().copied().collect();
+        nft::install(&self.settings.bridge, &ports).map_err(StartError::Nft)?;
         self.update_capture();
         // Our socket on the bridge device sends the queries (the bridge floods them).
         if self.settings.querier {
@@ -587,8 +588,8 @@ impl SnoopDaemon {
 
     fn reinstall_nft(&mut self) {
         self.nft_due = None;
-        let names: Vec<String> = self.ports.values().map(|p| p.name.clone()).collect();
-        if let Err(e) = nft::install(&self.settings.bridge, &names) {
+        let ports: Vec<u32> = self.ports.keys().copied().collect();
+        if let Err(e) = nft::install(&self.settings.bridge, &ports) {
             warn!(bridge = %self.settings.bridge, error = %e, "cannot update the nftables table");
         }
     }
