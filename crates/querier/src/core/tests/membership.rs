@@ -585,3 +585,38 @@ fn last_reporter_and_reporters_are_tracked_and_pruned() {
     );
     let _ = ms(0);
 }
+
+#[test]
+fn reports_within_the_refile_slack_keep_an_early_queue_entry_and_expiry_stays_exact() {
+    // GMI 260 s: the slack is min(GMI/32, 1 s) = 1 s.
+    let mut m = M::new(false);
+    m.msg(0, Report::V2(a(G)));
+    assert_eq!(m.m.next_deadline(), Some(t(GMI)));
+    // A flood of re-joins within the slack: the queue keeps the first deadline, a lower
+    // bound of the real one, never later.
+    for now in (1..=900).step_by(3) {
+        m.msg(now, Report::V2(a(G)));
+    }
+    assert_eq!(m.m.next_deadline(), Some(t(GMI)));
+    assert_eq!(m.group_timer(), Some(GMI + 898));
+    // A report that moves the deadline by more than the slack re-files it exactly.
+    m.msg(5_000, Report::V2(a(G)));
+    assert_eq!(m.m.next_deadline(), Some(t(GMI + 5_000)));
+    // Re-joins that stop: the entry comes due early once, the poll changes nothing and
+    // re-files it at the real deadline, where the group goes.
+    m.msg(5_500, Report::V2(a(G)));
+    assert_eq!(m.m.next_deadline(), Some(t(GMI + 5_000)));
+    m.changes.clear();
+    m.run_until(GMI + 5_499);
+    assert!(m.changes.is_empty(), "{:?}", m.changes);
+    assert_eq!(m.mode(), Some(FilterMode::Exclude));
+    assert_eq!(m.m.next_deadline(), Some(t(GMI + 5_500)));
+    m.run_until(GMI + 5_500);
+    assert_eq!(m.mode(), None);
+    assert_eq!(m.changes, vec![Change::GroupRemoved { group: a(G) }]);
+    // Earlier deadlines always re-file at once: a leave's last-member query time.
+    let mut m = M::new(true);
+    m.msg(0, Report::V2(a(G)));
+    m.msg(100, Report::Leave(a(G)));
+    assert_eq!(m.m.next_deadline(), Some(t(1_100)));
+}
