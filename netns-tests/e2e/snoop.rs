@@ -1133,3 +1133,39 @@ fn mcast_router_from_before_igmpd_is_restored_after_sigkill_and_restart() -> Res
     }
     Ok(())
 }
+
+/// Reports longer than a capture slot (126 bytes of frame) reach igmpd whole through the
+/// socket's queue, in order with the rest: a host in 24 groups answers igmpd's startup
+/// queries with one IGMPv3 report of 24 records (230 bytes).
+#[test]
+fn a_report_longer_than_a_capture_slot_is_read_whole() -> Result<()> {
+    let lab = Lab::builder().bridge(v3_bridge()).hosts(&["a"]).build()?;
+    let port = lab.host("a").port().to_owned();
+    let groups: Vec<IpAddr> = (1..=24).map(|i| ip(&format!("239.7.0.{i}"))).collect();
+    let mut m = member(&lab, "a")?;
+    for g in &groups {
+        m.join(*g)?;
+    }
+    // The joins' own (short) reports went out before igmpd ran; only the answer to its
+    // general queries can teach igmpd the groups.
+    let d = snoop(&lab, &["--querier"])?;
+    let want: BTreeSet<String> = groups.iter().map(ToString::to_string).collect();
+    poll_until(WAIT, Duration::from_millis(50), || {
+        let st = d.status().ok()?;
+        let have: BTreeSet<String> = port_groups(&st, &port).into_iter().collect();
+        want.is_subset(&have).then_some(())
+    })
+    .with_context(|| {
+        format!(
+            "groups on {port}: {:?}",
+            d.status().map(|s| port_groups(&s, &port))
+        )
+    })?;
+    let st = d.status()?;
+    ensure!(
+        st["bridges"][0]["counters"]["decode_drops"] == 0,
+        "{:#}",
+        st["bridges"][0]["counters"]
+    );
+    Ok(())
+}

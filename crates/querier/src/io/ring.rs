@@ -1,4 +1,4 @@
-//! A TPACKET_V3 receive ring (packet(7), Documentation/networking/packet_mmap.rst): one
+//! A TPACKET_V2 receive ring (packet(7), Documentation/networking/packet_mmap.rst): one
 //! AF_PACKET socket that captures the IGMP/MLD/PIM frames of every port of a bridge into
 //! memory shared with the kernel.
 //!
@@ -6,14 +6,18 @@
 //! receive system call cost more than everything igmpd does with a report (perf: 1.7 µs
 //! per frame in `recvmmsg`, mostly freeing the clone the sender's CPU allocated and copying
 //! 50 bytes through the iovec machinery, against 0.6 µs of parsing and state). With a ring
-//! the kernel copies the frame into the ring on the CPU that received it, frees its buffer
-//! there, and wakes the reader once per block of frames: igmpd reads frames where they
-//! lie. One ring for all ports keeps the memory fixed however many ports the bridge has.
+//! the kernel copies the frame into a slot on the CPU that received it and frees its
+//! buffer there; igmpd reads frames where they lie and makes no system call while frames
+//! keep coming. One ring for all ports keeps the memory fixed however many ports the
+//! bridge has.
 //!
-//! The kernel hands a block over when it is full or when `retire_blk_tov` (1 ms) passed
-//! since its first frame; a lone join waits at most that long.
+//! Why V2 and not V3: V3 packs frames densely into blocks but hands a block over only when
+//! it is full or its timer (1 ms at least) ran out; the benchmark's join -> MDB p99 went from
+//! 0.3 to 1.9 ms. V2 has a slot per frame, each handed over (and the reader woken) at once.
+//! A frame too long for its slot arrives truncated in the ring and whole on the socket's
+//! queue (PACKET_COPY_THRESH, in ring order); [`CaptureRing::read`] takes it from there.
 //!
-//! `unsafe` here: the mapping itself and reads of the blocks the kernel handed over; each
+//! `unsafe` here: the mapping itself and reads of the slots the kernel handed over; each
 //! block says why it is sound.
 #![allow(unsafe_code)]
 
@@ -29,52 +33,47 @@ use super::sys;
 
 // <linux/if_packet.h>
 const PACKET_RX_RING: libc::c_int = 5;
+const PACKET_COPY_THRESH: libc::c_int = 7;
 const PACKET_VERSION: libc::c_int = 10;
-const TPACKET_V3: libc::c_int = 2;
+const TPACKET_V2: libc::c_int = 1;
 const TP_STATUS_KERNEL: u32 = 0;
 const TP_STATUS_USER: u32 = 1;
+const TP_STATUS_COPY: u32 = 1 << 1;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 
-/// Block geometry: 32 blocks of 64 KiB. An IGMPv2 report takes 128 bytes of a block
-/// (header, address, frame, alignment), so the ring holds about 16 000 reports: a burst
-/// of 10 000 joins at line rate fits even if igmpd does not run at all meanwhile.
+/// Slot size: 66 bytes of header and address before the frame leave 126 bytes of frame,
+/// enough for IGMPv1/v2, MLDv1 and IGMPv3/MLDv2 reports of a record or two; longer ones take
+/// the copy path. 341 slots in each of 32 blocks of 64 KiB: 10 912 frames in 2 MiB, so a
+/// burst of 10 000 joins at line rate fits even if igmpd does not run meanwhile.
+const FRAME_SIZE: u32 = 192;
 const BLOCK_SIZE: u32 = 64 * 1024;
 const BLOCK_NR: u32 = 32;
-/// Only used by the kernel to check the request (`frame_nr * frame_size` must equal the
-/// ring's size); V3 frames have variable length up to a block.
-const FRAME_SIZE: u32 = 2048;
-/// Milliseconds before the kernel hands over a block that is not full.
-const RETIRE_TOV_MS: u32 = 1;
+const FRAMES_PER_BLOCK: u32 = BLOCK_SIZE / FRAME_SIZE;
+const FRAME_NR: u32 = FRAMES_PER_BLOCK * BLOCK_NR;
+/// Receive buffer for the copies of long frames.
+const COPY_MAX: usize = 65_536;
 
-/// struct tpacket_req3.
+/// struct tpacket_req.
 #[repr(C)]
-struct TpacketReq3 {
+struct TpacketReq {
     block_size: u32,
     block_nr: u32,
     frame_size: u32,
     frame_nr: u32,
-    retire_blk_tov: u32,
-    sizeof_priv: u32,
-    feature_req_word: u32,
 }
 
-// struct tpacket_block_desc: version, offset_to_priv, then struct tpacket_hdr_v1.
-const BLOCK_STATUS: usize = 8;
-const BLOCK_NUM_PKTS: usize = 12;
-const BLOCK_FIRST_PKT: usize = 16;
-// struct tpacket3_hdr (48 bytes), followed by the struct sockaddr_ll at TPACKET_ALIGN(48).
-const HDR_NEXT: usize = 0;
-const HDR_SNAPLEN: usize = 12;
-const HDR_LEN: usize = 16;
-const HDR_STATUS: usize = 20;
-const HDR_MAC: usize = 24;
-const HDR_VLAN_TCI: usize = 32;
-const HDR_SIZE: usize = 48;
+// struct tpacket2_hdr (32 bytes), followed by the struct sockaddr_ll at TPACKET_ALIGN(32).
+const HDR_STATUS: usize = 0;
+const HDR_LEN: usize = 4;
+const HDR_SNAPLEN: usize = 8;
+const HDR_MAC: usize = 12;
+const HDR_VLAN_TCI: usize = 24;
+const HDR_SIZE: usize = 32;
 const SLL_IFINDEX: usize = HDR_SIZE + 4;
 const SLL_PKTTYPE: usize = HDR_SIZE + 10;
 const SLL_END: usize = HDR_SIZE + 20;
 
-/// One captured frame, borrowed from the ring.
+/// One captured frame, borrowed from the ring (or the copy buffer).
 #[derive(Debug, Clone, Copy)]
 pub struct RingFrame<'a> {
     /// The interface it arrived on.
@@ -85,7 +84,8 @@ pub struct RingFrame<'a> {
     pub vlan: Option<u16>,
     /// The frame from its Ethernet header on.
     pub data: &'a [u8],
-    /// Its length on the wire (larger than `data` if it did not fit a block).
+    /// Its length on the wire (larger than `data` when it was truncated and its copy was
+    /// lost: the socket's queue was full).
     pub wire_len: usize,
 }
 
@@ -95,12 +95,14 @@ pub struct CaptureRing {
     socket: Socket,
     map: NonNull<u8>,
     len: usize,
-    /// The block to look at next.
-    next: usize,
+    /// The slot to look at next.
+    next: u32,
+    /// For the whole copies of frames longer than a slot; allocated when first needed.
+    copy: Vec<u8>,
 }
 
 // SAFETY: the mapping belongs to this value alone (unmapped in Drop) and is only read or
-// written through `&mut self`; the kernel's side of the sharing is the block-status
+// written through `&mut self`; the kernel's side of the sharing is the slot-status
 // protocol, not thread affinity.
 unsafe impl Send for CaptureRing {}
 
@@ -120,22 +122,18 @@ impl CaptureRing {
         // bind() below starts the capture.
         let socket = Socket::new(Domain::PACKET, Type::RAW.nonblocking().cloexec(), None)?;
         socket.attach_filter(&[SockFilter::new(0x06, 0, 0, 0)])?;
-        sys::setsockopt(
-            socket.as_fd(),
-            libc::SOL_PACKET,
-            PACKET_VERSION,
-            &TPACKET_V3,
-        )?;
-        let req = TpacketReq3 {
+        let fd = socket.as_fd();
+        sys::setsockopt(fd, libc::SOL_PACKET, PACKET_VERSION, &TPACKET_V2)?;
+        let req = TpacketReq {
             block_size: BLOCK_SIZE,
             block_nr: BLOCK_NR,
             frame_size: FRAME_SIZE,
-            frame_nr: BLOCK_SIZE / FRAME_SIZE * BLOCK_NR,
-            retire_blk_tov: RETIRE_TOV_MS,
-            sizeof_priv: 0,
-            feature_req_word: 0,
+            frame_nr: FRAME_NR,
         };
-        sys::setsockopt(socket.as_fd(), libc::SOL_PACKET, PACKET_RX_RING, &req)?;
+        sys::setsockopt(fd, libc::SOL_PACKET, PACKET_RX_RING, &req)?;
+        let on: libc::c_int = 1;
+        sys::setsockopt(fd, libc::SOL_PACKET, PACKET_COPY_THRESH, &on)?;
+        sys::set_rcvbuf(fd, 1 << 20)?;
         let len = (BLOCK_SIZE * BLOCK_NR) as usize;
         // SAFETY: a fresh shared mapping of the ring the kernel just allocated for this
         // descriptor, at a place of the kernel's choosing; checked for MAP_FAILED below and
@@ -159,6 +157,7 @@ impl CaptureRing {
             map,
             len,
             next: 0,
+            copy: Vec::new(),
         };
         sys::bind_packet(ring.socket.as_fd(), 0)?;
         let control = RingControl {
@@ -168,91 +167,85 @@ impl CaptureRing {
         Ok((ring, control))
     }
 
-    /// Hands every frame of the blocks the kernel has filled to `f`, at most `max_blocks`
-    /// blocks, and gives the blocks back. Returns how many blocks it read (0: none ready).
-    pub fn read(&mut self, max_blocks: usize, mut f: impl FnMut(RingFrame<'_>)) -> usize {
+    /// Hands up to `max` frames the kernel has written to `f`, oldest first, and gives
+    /// their slots back. Returns how many it read (0: none is waiting).
+    pub fn read(&mut self, max: usize, mut f: impl FnMut(RingFrame<'_>)) -> usize {
         let mut done = 0;
-        while done < max_blocks {
-            let base = self.next * BLOCK_SIZE as usize;
-            let status = self.status(base);
-            // Acquire: the frames the kernel wrote before it set TP_STATUS_USER are seen.
-            if status.load(Ordering::Acquire) & TP_STATUS_USER == 0 {
+        while done < max {
+            let base = slot_offset(self.next);
+            let status = status_at(self.map, base);
+            // Acquire: the frame the kernel wrote before it set TP_STATUS_USER is seen.
+            let st = status.load(Ordering::Acquire);
+            if st & TP_STATUS_USER == 0 {
                 break;
             }
-            // SAFETY: the block is ours until its status goes back to TP_STATUS_KERNEL
-            // (the kernel neither writes nor reads it meanwhile), it lies inside the
-            // mapping, and the slice does not outlive this iteration.
-            let block = unsafe {
-                std::slice::from_raw_parts(self.map.as_ptr().add(base), BLOCK_SIZE as usize)
+            // SAFETY: the slot is ours until its status goes back to TP_STATUS_KERNEL (the
+            // kernel neither writes nor reads it meanwhile), it lies inside the mapping,
+            // and the slice does not outlive this iteration.
+            let slot = unsafe {
+                std::slice::from_raw_parts(self.map.as_ptr().add(base), FRAME_SIZE as usize)
             };
-            for_each_frame(block, &mut f);
-            // Release: our reads of the block happen before the kernel may reuse it.
+            if let Some(mut frame) = parse_slot(slot) {
+                if st & TP_STATUS_COPY != 0 {
+                    // The whole frame is next on the socket's queue (queued in ring order).
+                    if self.copy.is_empty() {
+                        self.copy = vec![0; COPY_MAX];
+                    }
+                    if let Ok(Some(info)) = sys::recv(self.socket.as_fd(), &mut self.copy) {
+                        frame.data = &self.copy[..info.len];
+                        frame.wire_len = info.wire_len;
+                    }
+                }
+                f(frame);
+            }
+            // Release: our reads of the slot happen before the kernel may reuse it.
             status.store(TP_STATUS_KERNEL, Ordering::Release);
-            self.next = (self.next + 1) % BLOCK_NR as usize;
+            self.next = (self.next + 1) % FRAME_NR;
             done += 1;
         }
         done
     }
-
-    /// The status word of the block at `base`.
-    fn status(&self, base: usize) -> &AtomicU32 {
-        // SAFETY: `base + BLOCK_STATUS` is 4-byte aligned (blocks are page aligned) and
-        // inside the mapping, which lives as long as `self`; the kernel writes the word
-        // concurrently, hence an atomic.
-        unsafe { AtomicU32::from_ptr(self.map.as_ptr().add(base + BLOCK_STATUS).cast()) }
-    }
 }
 
-/// The frames of one handed-over block. Every offset comes from the kernel and is still
-/// checked against the block: a bad one ends the walk instead of reading past it.
-fn for_each_frame(block: &[u8], f: &mut impl FnMut(RingFrame<'_>)) {
-    let u32_at = |b: &[u8], at: usize| -> Option<u32> {
-        Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+/// The status word of the slot at `base` of the mapping at `map`. Used only inside
+/// [`CaptureRing::read`], while the ring (and so the mapping) is borrowed.
+fn status_at<'a>(map: NonNull<u8>, base: usize) -> &'a AtomicU32 {
+    // SAFETY: `base` is 16-byte aligned (192-byte slots in page-aligned blocks) and inside
+    // the mapping, which outlives the caller's use; the kernel writes the word
+    // concurrently, hence an atomic.
+    unsafe { AtomicU32::from_ptr(map.as_ptr().add(base + HDR_STATUS).cast()) }
+}
+
+/// Where slot `i` starts: slots do not straddle blocks.
+fn slot_offset(i: u32) -> usize {
+    ((i / FRAMES_PER_BLOCK) * BLOCK_SIZE + (i % FRAMES_PER_BLOCK) * FRAME_SIZE) as usize
+}
+
+/// The frame in one handed-over slot. The offsets come from the kernel and are still
+/// checked against the slot: a bad one skips the frame instead of reading past it.
+fn parse_slot(slot: &[u8]) -> Option<RingFrame<'_>> {
+    let u32_at = |at: usize| -> Option<u32> {
+        Some(u32::from_ne_bytes(slot.get(at..at + 4)?.try_into().ok()?))
     };
-    let u16_at = |b: &[u8], at: usize| -> Option<u16> {
-        Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
+    let u16_at = |at: usize| -> Option<u16> {
+        Some(u16::from_ne_bytes(slot.get(at..at + 2)?.try_into().ok()?))
     };
-    let (Some(n), Some(first)) = (
-        u32_at(block, BLOCK_NUM_PKTS),
-        u32_at(block, BLOCK_FIRST_PKT),
-    ) else {
-        return;
-    };
-    let mut at = first as usize;
-    for i in 0..n {
-        let Some(h) = block.get(at..) else { return };
-        if h.len() < SLL_END {
-            return;
-        }
-        let (Some(next), Some(snap), Some(len), Some(status), Some(mac), Some(tci), Some(ifx)) = (
-            u32_at(h, HDR_NEXT),
-            u32_at(h, HDR_SNAPLEN),
-            u32_at(h, HDR_LEN),
-            u32_at(h, HDR_STATUS),
-            u16_at(h, HDR_MAC),
-            u32_at(h, HDR_VLAN_TCI),
-            u32_at(h, SLL_IFINDEX),
-        ) else {
-            return;
-        };
-        let start = usize::from(mac);
-        let Some(data) = h.get(start..start + snap as usize) else {
-            return;
-        };
-        f(RingFrame {
-            ifindex: ifx,
-            pkttype: h[SLL_PKTTYPE],
-            vlan: (status & TP_STATUS_VLAN_VALID != 0).then_some((tci & 0x0fff) as u16),
-            data,
-            wire_len: len as usize,
-        });
-        if i + 1 < n {
-            if next == 0 {
-                return;
-            }
-            at += next as usize;
-        }
+    if slot.len() < SLL_END {
+        return None;
     }
+    let status = u32_at(HDR_STATUS)?;
+    let len = u32_at(HDR_LEN)?;
+    let snap = u32_at(HDR_SNAPLEN)?;
+    let mac = usize::from(u16_at(HDR_MAC)?);
+    let tci = u16_at(HDR_VLAN_TCI)?;
+    let data = slot.get(mac..mac.checked_add(snap as usize)?)?;
+    Some(RingFrame {
+        ifindex: u32_at(SLL_IFINDEX)?,
+        pkttype: slot[SLL_PKTTYPE],
+        vlan: (status & TP_STATUS_VLAN_VALID != 0).then_some(tci & 0x0fff),
+        data,
+        wire_len: len as usize,
+    })
 }
 
 impl Drop for CaptureRing {
@@ -311,73 +304,68 @@ pub fn into_async(ring: CaptureRing) -> io::Result<tokio::io::unix::AsyncFd<Capt
 mod tests {
     use super::*;
 
-    /// A block as the kernel lays it out, with `frames` (ifindex, vlan, bytes).
-    fn block(frames: &[(u32, Option<u16>, &[u8])]) -> Vec<u8> {
-        let mut b = vec![0u8; 4096];
-        let first = 48usize;
-        b[BLOCK_NUM_PKTS..BLOCK_NUM_PKTS + 4].copy_from_slice(&(frames.len() as u32).to_ne_bytes());
-        b[BLOCK_FIRST_PKT..BLOCK_FIRST_PKT + 4].copy_from_slice(&(first as u32).to_ne_bytes());
-        let mut at = first;
-        for (i, (ifx, vlan, data)) in frames.iter().enumerate() {
-            let mac = 82usize;
-            let size = (mac + data.len()).div_ceil(16) * 16;
-            let h = &mut b[at..at + size];
-            let next = if i + 1 < frames.len() { size as u32 } else { 0 };
-            h[HDR_NEXT..HDR_NEXT + 4].copy_from_slice(&next.to_ne_bytes());
-            h[HDR_SNAPLEN..HDR_SNAPLEN + 4].copy_from_slice(&(data.len() as u32).to_ne_bytes());
-            h[HDR_LEN..HDR_LEN + 4].copy_from_slice(&(data.len() as u32).to_ne_bytes());
-            let status = if vlan.is_some() {
-                TP_STATUS_VLAN_VALID | 1
+    /// A slot as the kernel lays it out.
+    fn slot(ifindex: u32, vlan: Option<u16>, data: &[u8], wire_len: usize) -> Vec<u8> {
+        let mut b = vec![0u8; FRAME_SIZE as usize];
+        let mac = 66usize;
+        let status = TP_STATUS_USER
+            | if vlan.is_some() {
+                TP_STATUS_VLAN_VALID
             } else {
-                1
+                0
             };
-            h[HDR_STATUS..HDR_STATUS + 4].copy_from_slice(&status.to_ne_bytes());
-            h[HDR_MAC..HDR_MAC + 2].copy_from_slice(&(mac as u16).to_ne_bytes());
-            let tci = u32::from(vlan.unwrap_or(0)) | 0x2000; // priority bits are masked
-            h[HDR_VLAN_TCI..HDR_VLAN_TCI + 4].copy_from_slice(&tci.to_ne_bytes());
-            h[SLL_IFINDEX..SLL_IFINDEX + 4].copy_from_slice(&ifx.to_ne_bytes());
-            h[SLL_PKTTYPE] = 2;
-            h[mac..mac + data.len()].copy_from_slice(data);
-            at += size;
-        }
+        b[HDR_STATUS..HDR_STATUS + 4].copy_from_slice(&status.to_ne_bytes());
+        b[HDR_LEN..HDR_LEN + 4].copy_from_slice(&(wire_len as u32).to_ne_bytes());
+        b[HDR_SNAPLEN..HDR_SNAPLEN + 4].copy_from_slice(&(data.len() as u32).to_ne_bytes());
+        b[HDR_MAC..HDR_MAC + 2].copy_from_slice(&(mac as u16).to_ne_bytes());
+        // Priority bits are masked off.
+        let tci = vlan.unwrap_or(0) | 0x2000;
+        b[HDR_VLAN_TCI..HDR_VLAN_TCI + 2].copy_from_slice(&tci.to_ne_bytes());
+        b[SLL_IFINDEX..SLL_IFINDEX + 4].copy_from_slice(&ifindex.to_ne_bytes());
+        b[SLL_PKTTYPE] = 2;
+        b[mac..mac + data.len()].copy_from_slice(data);
         b
     }
 
-    fn walk(b: &[u8]) -> Vec<(u32, Option<u16>, Vec<u8>)> {
-        let mut out = Vec::new();
-        for_each_frame(b, &mut |f: RingFrame<'_>| {
-            out.push((f.ifindex, f.vlan, f.data.to_vec()))
-        });
-        out
-    }
-
     #[test]
-    fn walks_the_frames_of_a_block() {
-        let b = block(&[(7, None, b"first frame"), (9, Some(100), &[0xab; 60])]);
+    fn reads_a_slot() {
+        let s = slot(7, None, b"a frame", 7);
+        let f = parse_slot(&s).unwrap();
         assert_eq!(
-            walk(&b),
-            vec![
-                (7, None, b"first frame".to_vec()),
-                (9, Some(100), vec![0xab; 60])
-            ]
+            (f.ifindex, f.vlan, f.data, f.wire_len),
+            (7, None, &b"a frame"[..], 7)
+        );
+        let s = slot(9, Some(100), &[0xab; 126], 1500);
+        let f = parse_slot(&s).unwrap();
+        assert_eq!(
+            (f.ifindex, f.vlan, f.data.len(), f.wire_len),
+            (9, Some(100), 126, 1500)
         );
     }
 
     #[test]
-    fn bad_offsets_end_the_walk_without_reading_past_the_block() {
-        let mut b = block(&[(7, None, b"one"), (8, None, b"two")]);
-        // The first frame claims a snap length beyond the block.
-        b[48 + HDR_SNAPLEN..48 + HDR_SNAPLEN + 4].copy_from_slice(&100_000u32.to_ne_bytes());
-        assert!(walk(&b).is_empty());
-        // A next offset that leaves the block.
-        let mut b = block(&[(7, None, b"one"), (8, None, b"two")]);
-        b[48..52].copy_from_slice(&50_000u32.to_ne_bytes());
-        assert_eq!(walk(&b).len(), 1);
-        // More frames announced than there are.
-        let mut b = block(&[(7, None, b"one")]);
-        b[BLOCK_NUM_PKTS..BLOCK_NUM_PKTS + 4].copy_from_slice(&1000u32.to_ne_bytes());
-        assert_eq!(walk(&b).len(), 1);
-        // Garbage in a short buffer.
-        assert!(walk(&[0xff; 30]).is_empty());
+    fn bad_offsets_skip_the_frame_without_reading_past_the_slot() {
+        let mut s = slot(7, None, b"one", 3);
+        s[HDR_SNAPLEN..HDR_SNAPLEN + 4].copy_from_slice(&100_000u32.to_ne_bytes());
+        assert!(parse_slot(&s).is_none());
+        let mut s = slot(7, None, b"one", 3);
+        s[HDR_MAC..HDR_MAC + 2].copy_from_slice(&u16::MAX.to_ne_bytes());
+        assert!(parse_slot(&s).is_none());
+        assert!(parse_slot(&[0xff; 30]).is_none());
+    }
+
+    #[test]
+    fn slots_stay_inside_their_blocks() {
+        for i in [0, 1, FRAMES_PER_BLOCK - 1, FRAMES_PER_BLOCK, FRAME_NR - 1] {
+            let at = slot_offset(i);
+            let block = at / BLOCK_SIZE as usize;
+            assert_eq!(
+                (at + FRAME_SIZE as usize - 1) / BLOCK_SIZE as usize,
+                block,
+                "slot {i}"
+            );
+            assert!(at + (FRAME_SIZE as usize) <= (BLOCK_SIZE * BLOCK_NR) as usize);
+            assert_eq!(at % 16, 0);
+        }
     }
 }

@@ -1396,8 +1396,8 @@ fn tag(bytes: &[u8], vid: u16) -> Vec<u8> {
     out
 }
 
-/// Reads the capture ring: every block the kernel handed over, copied into batches for
-/// the main loop (the blocks go straight back to the kernel).
+/// Reads the capture ring: every frame the kernel handed over, copied into batches for
+/// the main loop (the slots go straight back to the kernel).
 async fn read_ring(mut ring: AsyncFd<CaptureRing>, tx: mpsc::Sender<RxBatch>) {
     loop {
         let mut guard = match ring.readable_mut().await {
@@ -1409,11 +1409,11 @@ async fn read_ring(mut ring: AsyncFd<CaptureRing>, tx: mpsc::Sender<RxBatch>) {
         };
         let mut batch = new_batch();
         loop {
-            // A few blocks at a time, so a long burst reaches the main loop in pieces
-            // (its MDB writes then start while the rest is read).
-            let blocks = guard.get_inner_mut().read(4, |f| {
+            // A batch at a time, so a long burst reaches the main loop in pieces (its MDB
+            // writes then start while the rest is read).
+            let n = guard.get_inner_mut().read(BATCH, |f| {
                 if f.data.len() < f.wire_len {
-                    // Larger than a block (64 KiB): not a report of ours.
+                    // Truncated, and its whole copy lost (the socket's queue was full).
                     return;
                 }
                 let start = batch.data.len();
@@ -1422,8 +1422,8 @@ async fn read_ring(mut ring: AsyncFd<CaptureRing>, tx: mpsc::Sender<RxBatch>) {
                     .frames
                     .push((start, f.data.len(), f.vlan.unwrap_or(0), f.ifindex));
             });
-            if blocks == 0 {
-                // Readiness is cleared only if no block was handed over since it was
+            if n == 0 {
+                // Readiness is cleared only if no frame was handed over since it was
                 // reported (the runtime compares event ticks), so none is missed.
                 guard.clear_ready();
                 break;
