@@ -144,7 +144,7 @@ fn to_kernel(insns: Vec<Insn>) -> Vec<SockFilter> {
 }
 
 /// A frame received, without its bytes (they are in the caller's buffer).
-pub use sys::{RecvInfo, RECV_MANY};
+pub use sys::RecvInfo;
 
 /// An AF_PACKET socket bound to one interface.
 #[derive(Debug)]
@@ -187,18 +187,6 @@ impl PacketSocket {
     /// Receives one frame into `buf` without blocking; `Ok(None)` when none is queued.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<RecvInfo>> {
         sys::recv(self.socket.as_fd(), buf)
-    }
-
-    /// Receives up to [`RECV_MANY`] frames in one system call into
-    /// `slot`-byte slices of `buf` (frame `i` at `buf[i * slot..]`), appending their
-    /// descriptions to `out`; nothing appended when none is queued.
-    pub fn recv_many(
-        &self,
-        buf: &mut [u8],
-        slot: usize,
-        out: &mut Vec<RecvInfo>,
-    ) -> io::Result<()> {
-        sys::recv_many(self.socket.as_fd(), buf, slot, out)
     }
 
     /// Sends one whole frame.

@@ -106,7 +106,7 @@ pub enum StartError {
     #[error("cannot install the nftables table: {0}")]
     Nft(std::io::Error),
     /// The capture ring could not be set up.
-    #[error("cannot open the packet capture ring (AF_PACKET, TPACKET_V3; needs CAP_NET_RAW): {0}")]
+    #[error("cannot open the packet capture ring (AF_PACKET, TPACKET_V2; needs CAP_NET_RAW): {0}")]
     Capture(std::io::Error),
 }
 

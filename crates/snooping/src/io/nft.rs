@@ -1,13 +1,13 @@
 //! The nftables table that stops the kernel bridge from learning memberships while its
 //! snooping stays on (MDB writes need it).
 //!
-//! Bridge family, prerouting, priority -300, on the bridge's ports (a constant set of
-//! their ifindexes: `meta ibrname` needs nft_meta_bridge, which kernels may lack): IGMP
-//! other than queries, and MLD reports and dones, are dropped (MLD behind a Hop-by-Hop
-//! header matches too). Every frame through the bridge passes this hook, so the cheap
-//! protocol tests come first, and the port test is a lookup of a 4-byte key in a constant
-//! set (a named set of interface names cost a string copy and hash per frame: in a re-join
-//! flood the chain was 18% of the receiving CPU). Queries pass, so the kernel keeps its querier and router-port logic; PIM
+//! Bridge family, prerouting, priority -300, on the bridge's ports (the set `ports` of
+//! their ifindexes; `nft list set` shows their names. `meta ibrname` needs
+//! nft_meta_bridge, which kernels may lack): IGMP other than queries, and MLD reports and
+//! dones, are dropped (MLD behind a Hop-by-Hop header matches too). Every frame through
+//! the bridge passes this hook, so the cheap protocol tests come first, and the port test
+//! looks up a 4-byte key (a set of interface names cost a 16-byte copy and hash per frame:
+//! in a re-join flood the chain was 18% of the receiving CPU). Queries pass, so the kernel keeps its querier and router-port logic; PIM
 //! and MLD's MRD (ICMPv6 151-153) pass, IGMP's MRD (types 0x30-0x32) does not: igmpd learns
 //! router ports from its own capture and sets the port's `mcast_router` itself. AF_PACKET
 //! taps on the ports see every frame before this hook.
@@ -31,24 +31,22 @@ pub fn table_name(bridge: &str) -> String {
 /// numbers, not names, so a port that disappears meanwhile cannot fail the load).
 pub fn ruleset(bridge: &str, ports: &[u32]) -> String {
     let t = table_name(bridge);
-    let rules = if ports.is_empty() {
+    let elements = if ports.is_empty() {
         String::new()
     } else {
         let list: Vec<String> = ports.iter().map(u32::to_string).collect();
-        let set = list.join(", ");
-        format!(
-            "\x20   ip protocol igmp igmp type != membership-query meta iif {{ {set} }} counter drop\n\
-             \x20   meta l4proto ipv6-icmp icmpv6 type {{ mld-listener-report, mld-listener-done, mld2-listener-report }} meta iif {{ {set} }} counter drop\n"
-        )
+        format!(" elements = {{ {} }};", list.join(", "))
     };
     format!(
         "table bridge {t}\n\
          delete table bridge {t}\n\
          table bridge {t} {{\n\
          \x20 comment \"igmpd snoop {bridge}: the kernel must not learn memberships; igmpd does\"\n\
+         \x20 set ports {{ type iface_index;{elements} }}\n\
          \x20 chain prerouting {{\n\
          \x20   type filter hook prerouting priority -300; policy accept;\n\
-         {rules}\
+         \x20   ip protocol igmp igmp type != membership-query meta iif @ports counter drop\n\
+         \x20   meta l4proto ipv6-icmp icmpv6 type {{ mld-listener-report, mld-listener-done, mld2-listener-report }} meta iif @ports counter drop\n\
          \x20 }}\n\
          }}\n"
     )
@@ -110,9 +108,10 @@ mod tests {
     fn names_are_sanitised_and_rules_drop_reports_only() {
         assert_eq!(table_name("br-lan.10"), "igmpd_snoop_br_lan_10");
         let r = ruleset("br0", &[4, 17]);
-        assert!(r.contains("meta iif { 4, 17 } counter drop"), "{r}");
+        assert!(r.contains("type iface_index; elements = { 4, 17 };"), "{r}");
+        assert!(r.contains("meta iif @ports counter drop"), "{r}");
         assert!(r.contains("igmp type != membership-query"), "{r}");
         assert!(r.contains("priority -300"), "{r}");
-        assert!(!ruleset("br0", &[]).contains("drop"));
+        assert!(!ruleset("br0", &[]).contains("elements"));
     }
 }
