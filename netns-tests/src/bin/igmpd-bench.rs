@@ -710,7 +710,9 @@ fn sustained(opts: &Opts, mode: Mode) -> Result<Sustained> {
             out.capture_drops = drops;
             break;
         }
-        out.best_rate = achieved;
+        // The highest rate reached without loss: a sender-limited step may reach less
+        // than the one before it.
+        out.best_rate = out.best_rate.max(achieved);
         if achieved < rate as f64 * 0.9 {
             break; // the sender is the limit
         }

@@ -3,8 +3,8 @@
 //! address (packet type) and PACKET_AUXDATA (the VLAN tag the kernel strips), and the
 //! socket's drop statistics.
 //!
-//! `unsafe` lives here only, in small wrappers around libc calls on structures owned by the
-//! caller; each block says why it is sound.
+//! `unsafe` lives here (and in `ring.rs`, the mapped capture ring) only, in small wrappers
+//! around libc calls on structures owned by the caller; each block says why it is sound.
 #![allow(unsafe_code)]
 
 use std::io;
