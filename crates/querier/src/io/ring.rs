@@ -185,16 +185,22 @@ impl CaptureRing {
             let slot = unsafe {
                 std::slice::from_raw_parts(self.map.as_ptr().add(base), FRAME_SIZE as usize)
             };
+            // The whole frame of a truncated slot is next on the socket's queue (queued in
+            // ring order): taken off even if the slot turns out unreadable, so the next
+            // copy pairs with its own slot.
+            let mut whole = None;
+            if st & TP_STATUS_COPY != 0 {
+                if self.copy.is_empty() {
+                    self.copy = vec![0; COPY_MAX];
+                }
+                if let Ok(Some(info)) = sys::recv(self.socket.as_fd(), &mut self.copy) {
+                    whole = Some(info);
+                }
+            }
             if let Some(mut frame) = parse_slot(slot) {
-                if st & TP_STATUS_COPY != 0 {
-                    // The whole frame is next on the socket's queue (queued in ring order).
-                    if self.copy.is_empty() {
-                        self.copy = vec![0; COPY_MAX];
-                    }
-                    if let Ok(Some(info)) = sys::recv(self.socket.as_fd(), &mut self.copy) {
-                        frame.data = &self.copy[..info.len];
-                        frame.wire_len = info.wire_len;
-                    }
+                if let Some(info) = whole {
+                    frame.data = &self.copy[..info.len];
+                    frame.wire_len = info.wire_len;
                 }
                 f(frame);
             }
