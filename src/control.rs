@@ -176,7 +176,7 @@ async fn handle(
     let mut line = String::new();
     let mut reader = tokio::io::BufReader::new(read).take(64 * 1024);
     tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await??;
-    let reply = match serde_json::from_str::<Value>(&line) {
+    let answer = match serde_json::from_str::<Value>(&line) {
         Ok(req) if req["command"] == "status" => {
             let (tx, rx) = oneshot::channel();
             requests.send(Request::Status(tx)).await?;
@@ -185,13 +185,7 @@ async fn handle(
                 // here when asked (`igmpd status --json`), so that the client only
                 // copies it out: re-parsing a few hundred KiB in the client was most of
                 // the command's time.
-                Ok(doc) if req["format"] == "pretty" => {
-                    let mut out = serde_json::to_vec_pretty(&doc)?;
-                    out.push(b'\n');
-                    write.write_all(&out).await?;
-                    return Ok(());
-                }
-                Ok(doc) => return reply_line(&mut write, &doc).await,
+                Ok(doc) => return reply(&mut write, &doc, req["format"] == "pretty").await,
                 Err(_) => json!({"error": "a daemon did not answer"}),
             }
         }
@@ -215,14 +209,20 @@ async fn handle(
         Ok(req) => json!({"error": format!("unknown command {}", req["command"])}),
         Err(e) => json!({"error": format!("bad request: {e}")}),
     };
-    reply_line(&mut write, &reply).await
+    reply(&mut write, &answer, false).await
 }
 
-async fn reply_line(
+/// Writes `doc` as one JSON line, or indented over several (`pretty`), and a newline.
+async fn reply(
     write: &mut tokio::net::unix::OwnedWriteHalf,
-    reply: &impl serde::Serialize,
+    doc: &impl serde::Serialize,
+    pretty: bool,
 ) -> Result<()> {
-    let mut out = serde_json::to_vec(reply)?;
+    let mut out = if pretty {
+        serde_json::to_vec_pretty(doc)?
+    } else {
+        serde_json::to_vec(doc)?
+    };
     out.push(b'\n');
     write.write_all(&out).await?;
     Ok(())

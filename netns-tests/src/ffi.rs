@@ -1,11 +1,13 @@
-//! The library's only unsafe code: two tiny libc wrappers std does not offer.
+//! The library's only unsafe code: three tiny libc wrappers std does not offer.
 //!
 //! `unsafe_code` is denied workspace-wide; it is allowed here because sending an arbitrary
-//! signal to a child (SIGTERM so tcpdump flushes its file) and arming the parent-death
-//! signal in a freshly forked child both need libc calls.
+//! signal to a child (SIGTERM so tcpdump flushes its file), arming the parent-death signal
+//! in a freshly forked child and moving a thread into a namespace all need libc calls.
 #![allow(unsafe_code)]
 
+use std::fs::File;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -38,5 +40,16 @@ pub(crate) fn kill_on_parent_death(cmd: &mut Command) {
             }
             Ok(())
         });
+    }
+}
+
+/// Moves the calling thread into the network namespace `file` refers to.
+pub(crate) fn enter_netns(file: &File) -> io::Result<()> {
+    // SAFETY: setns(2) on a namespace descriptor we hold open; it affects only this thread.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

@@ -49,7 +49,7 @@ pub use cmd::{exec, exec_ok, nft, sysctl, sysctl_get, DEFAULT_COMMAND_TIMEOUT};
 pub use daemon::{Igmpd, IGMPD_START_TIMEOUT};
 pub use lab::{BridgeConfig, Host, HostSpec, IgmpVersion, Lab, LabBuilder, MldVersion, Switch};
 pub use member::{Member, MEMBER_REPLY_TIMEOUT};
-pub use netns::{cleanup_stale_namespaces, Netns, NsChild, NETNS_PREFIX};
+pub use netns::{cleanup_stale_namespaces, in_netns, Netns, NsChild, NETNS_PREFIX};
 pub use peers::{
     FrrIgmp, FrrPimd, TroglobitPimd, PEER_START_TIMEOUT, TROGLOBIT_LOCK_TIMEOUT,
     TROGLOBIT_PIMD_CACHE,

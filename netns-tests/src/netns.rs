@@ -174,6 +174,21 @@ impl Netns {
     }
 }
 
+/// Runs `f` on a new thread inside the namespace `name` (as `ip netns` knows it): for
+/// sockets that must live in it (senders, netlink listeners) without a helper process.
+pub fn in_netns<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> std::thread::JoinHandle<Result<T>> {
+    let path = Path::new("/run/netns").join(name);
+    std::thread::spawn(move || {
+        let file =
+            std::fs::File::open(&path).with_context(|| format!("open {}", path.display()))?;
+        ffi::enter_netns(&file).context("setns")?;
+        f()
+    })
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         {

@@ -1,79 +1,45 @@
 //! The main-thread MDB writer against the real kernel, in a network namespace of its own
 //! (root required, like the rest of igmpd's tests).
 
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::Command;
 
+use igmpd_netns_tests::{in_netns, Netns};
 use igmpd_snooping::core::{EntryFilter, EntryKey, MdbOp};
-use igmpd_snooping::io::writer::InlineWriter;
-use nix::sched::{setns, CloneFlags};
+use igmpd_snooping::io::writer::{InlineWriter, WriteError};
 
 const PROTO: u8 = 73;
 
-/// A namespace with a snooping bridge and one veth port; deleted on drop.
-struct Ns(String);
-
-impl Ns {
-    fn new() -> Self {
-        let ns = Ns(format!("igw{}", std::process::id()));
-        ns.ip(&["netns", "add", &ns.0]);
-        for cmd in [
-            "link add br0 type bridge mcast_snooping 1",
-            "link add p1 type veth peer name p1b",
-            "link set p1 master br0",
-            "link set p1 up",
-            "link set p1b up",
-            "link set br0 up",
-        ] {
-            let mut a = vec!["-n", ns.0.as_str()];
-            a.extend(cmd.split(' '));
-            ns.ip(&a);
-        }
-        ns
+/// A namespace (the lab library's: deleted on drop, also when an assertion fails) with a
+/// snooping bridge and one veth port.
+fn bridge_ns() -> Netns {
+    let ns = Netns::new().expect("namespace");
+    for cmd in [
+        "link add br0 type bridge mcast_snooping 1",
+        "link add p1 type veth peer name p1b",
+        "link set p1 master br0",
+        "link set p1 up",
+        "link set p1b up",
+        "link set br0 up",
+    ] {
+        ns.ip(&cmd.split(' ').collect::<Vec<_>>()).expect(cmd);
     }
-
-    fn ip(&self, args: &[&str]) -> String {
-        run("ip", args)
-    }
-
-    /// `bridge -d mdb show dev br0` in the namespace.
-    fn mdb(&self) -> String {
-        run(
-            "bridge",
-            &["-n", &self.0, "-d", "mdb", "show", "dev", "br0"],
-        )
-    }
-
-    fn ifindex(&self, name: &str) -> u32 {
-        let out = self.ip(&["-n", &self.0, "-o", "link", "show", name]);
-        out.split(':').next().unwrap().trim().parse().unwrap()
-    }
-
-    /// Runs `f` on a thread inside the namespace.
-    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let path = format!("/run/netns/{}", self.0);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                setns(File::open(&path).unwrap(), CloneFlags::CLONE_NEWNET).unwrap();
-                f()
-            })
-            .join()
-            .unwrap()
-        })
-    }
+    ns
 }
 
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
+/// `bridge -d mdb show dev br0` in the namespace.
+fn mdb(ns: &Netns) -> String {
+    ns.exec_ok(&["bridge", "-d", "mdb", "show", "dev", "br0"])
+        .expect("bridge mdb show")
 }
 
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().expect("run command");
-    assert!(out.status.success(), "{cmd} {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// Writes `ops` on bridge `br` with a fresh inline writer inside `ns`.
+fn write(ns: &Netns, br: u32, ops: Vec<MdbOp>) -> (Vec<MdbOp>, Vec<WriteError>) {
+    in_netns(ns.name(), move || {
+        Ok(InlineWriter::open(PROTO)?.write(br, ops))
+    })
+    .join()
+    .expect("writer thread")
+    .expect("netlink socket")
 }
 
 fn key(port: u32, group: [u8; 4]) -> EntryKey {
@@ -86,22 +52,20 @@ fn key(port: u32, group: [u8; 4]) -> EntryKey {
 
 #[test]
 fn writes_confirms_and_reports_refusals() {
-    let ns = Ns::new();
-    let (br, p1) = (ns.ifindex("br0"), ns.ifindex("p1"));
-    let (unconfirmed, refused) = ns.run(|| {
-        let mut w = InlineWriter::open(PROTO).expect("netlink socket");
-        w.write(
-            br,
-            vec![
-                MdbOp::Set(key(p1, [239, 1, 1, 1]), EntryFilter::Any),
-                MdbOp::Set(key(p1, [239, 1, 1, 2]), EntryFilter::Any),
-                // Not a port of the bridge: the kernel refuses it.
-                MdbOp::Set(key(br, [239, 1, 1, 3]), EntryFilter::Any),
-                // Deleting what is not there is what a delete wants: no refusal.
-                MdbOp::Delete(key(p1, [239, 1, 1, 4])),
-            ],
-        )
-    });
+    let ns = bridge_ns();
+    let (br, p1) = (ns.ifindex("br0").unwrap(), ns.ifindex("p1").unwrap());
+    let (unconfirmed, refused) = write(
+        &ns,
+        br,
+        vec![
+            MdbOp::Set(key(p1, [239, 1, 1, 1]), EntryFilter::Any),
+            MdbOp::Set(key(p1, [239, 1, 1, 2]), EntryFilter::Any),
+            // Not a port of the bridge: the kernel refuses it.
+            MdbOp::Set(key(br, [239, 1, 1, 3]), EntryFilter::Any),
+            // Deleting what is not there is what a delete wants: no refusal.
+            MdbOp::Delete(key(p1, [239, 1, 1, 4])),
+        ],
+    );
     assert!(
         unconfirmed.is_empty(),
         "every write was acked: {unconfirmed:?}"
@@ -109,31 +73,30 @@ fn writes_confirms_and_reports_refusals() {
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0].key, key(br, [239, 1, 1, 3]));
     assert!(refused[0].set);
-    let mdb = ns.mdb();
+    let shown = mdb(&ns);
     for g in ["239.1.1.1", "239.1.1.2"] {
         assert!(
-            mdb.lines()
+            shown
+                .lines()
                 .any(|l| l.contains(g) && l.contains("permanent") && l.contains("proto 73")),
-            "{g} not written as a permanent proto-73 entry:\n{mdb}"
+            "{g} not written as a permanent proto-73 entry:\n{shown}"
         );
     }
-    assert!(!mdb.contains("239.1.1.3"), "{mdb}");
+    assert!(!shown.contains("239.1.1.3"), "{shown}");
 
     // And deleting them again.
-    let (unconfirmed, refused) = ns.run(|| {
-        let mut w = InlineWriter::open(PROTO).unwrap();
-        w.write(
-            br,
-            vec![
-                MdbOp::Delete(key(p1, [239, 1, 1, 1])),
-                MdbOp::Delete(key(p1, [239, 1, 1, 2])),
-            ],
-        )
-    });
+    let (unconfirmed, refused) = write(
+        &ns,
+        br,
+        vec![
+            MdbOp::Delete(key(p1, [239, 1, 1, 1])),
+            MdbOp::Delete(key(p1, [239, 1, 1, 2])),
+        ],
+    );
     assert!(
         unconfirmed.is_empty() && refused.is_empty(),
         "{unconfirmed:?} {refused:?}"
     );
-    let mdb = ns.mdb();
-    assert!(!mdb.contains("239.1.1."), "{mdb}");
+    let shown = mdb(&ns);
+    assert!(!shown.contains("239.1.1."), "{shown}");
 }

@@ -20,7 +20,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -29,7 +28,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use igmpd_netns_tests::{poll_until, BridgeConfig, IgmpVersion, Igmpd, Lab, Netns};
+use igmpd_netns_tests::{in_netns, poll_until, BridgeConfig, IgmpVersion, Igmpd, Lab, Netns};
 use igmpd_wire::{Frame, IgmpRepr, Ipv4Header};
 use serde_json::{json, Value};
 
@@ -132,18 +131,6 @@ fn parse_args() -> Result<Opts> {
 // Threads inside a namespace
 
 /// Runs `f` on a new thread that entered the network namespace `ns` first.
-fn in_netns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> std::thread::JoinHandle<Result<T>> {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = File::open(&path).with_context(|| format!("open {path}"))?;
-        sys::enter_netns(&file).context("setns")?;
-        f()
-    })
-}
-
 fn join<T>(h: std::thread::JoinHandle<Result<T>>) -> Result<T> {
     h.join()
         .map_err(|_| anyhow::anyhow!("bench thread panicked"))?
@@ -1392,12 +1379,11 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// The system calls the benchmark needs that std does not offer (namespaces, AF_PACKET
+/// The system calls the benchmark needs that std does not offer (AF_PACKET
 /// sendmmsg, the MDB event socket). `unsafe` lives here only;
 /// each block says why it is sound.
 #[allow(unsafe_code)]
 mod sys {
-    use std::fs::File;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
     use anyhow::{ensure, Context, Result};
@@ -1408,16 +1394,6 @@ mod sys {
         } else {
             Ok(rc)
         }
-    }
-
-    /// Moves the calling thread into the network namespace `file` refers to.
-    pub(super) fn enter_netns(file: &File) -> std::io::Result<()> {
-        // SAFETY: setns(2) on a namespace fd we own; affects only this thread.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
     }
 
     pub(super) fn setsockopt_int(

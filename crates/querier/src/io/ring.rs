@@ -22,7 +22,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -70,7 +70,6 @@ const HDR_MAC: usize = 12;
 const HDR_VLAN_TCI: usize = 24;
 const HDR_SIZE: usize = 32;
 const SLL_IFINDEX: usize = HDR_SIZE + 4;
-const SLL_PKTTYPE: usize = HDR_SIZE + 10;
 const SLL_END: usize = HDR_SIZE + 20;
 
 /// One captured frame, borrowed from the ring (or the copy buffer).
@@ -78,8 +77,6 @@ const SLL_END: usize = HDR_SIZE + 20;
 pub struct RingFrame<'a> {
     /// The interface it arrived on.
     pub ifindex: u32,
-    /// `sll_pkttype` (the filter already dropped outgoing frames).
-    pub pkttype: u8,
     /// The 802.1Q VID when the frame carried a tag (the kernel strips it).
     pub vlan: Option<u16>,
     /// The frame from its Ethernet header on.
@@ -247,7 +244,6 @@ fn parse_slot(slot: &[u8]) -> Option<RingFrame<'_>> {
     let data = slot.get(mac..mac.checked_add(snap as usize)?)?;
     Some(RingFrame {
         ifindex: u32_at(SLL_IFINDEX)?,
-        pkttype: slot[SLL_PKTTYPE],
         vlan: (status & TP_STATUS_VLAN_VALID != 0).then_some(tci & 0x0fff),
         data,
         wire_len: len as usize,
@@ -267,12 +263,6 @@ impl Drop for CaptureRing {
 impl AsRawFd for CaptureRing {
     fn as_raw_fd(&self) -> RawFd {
         self.socket.as_raw_fd()
-    }
-}
-
-impl AsFd for CaptureRing {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.socket.as_fd()
     }
 }
 
@@ -303,7 +293,7 @@ impl RingControl {
 /// Registers the ring with the tokio reactor for readability (the kernel wakes the reader
 /// when it hands over a block).
 pub fn into_async(ring: CaptureRing) -> io::Result<tokio::io::unix::AsyncFd<CaptureRing>> {
-    sys::register_ring(ring)
+    sys::register_readable(ring)
 }
 
 #[cfg(test)]
@@ -328,7 +318,6 @@ mod tests {
         let tci = vlan.unwrap_or(0) | 0x2000;
         b[HDR_VLAN_TCI..HDR_VLAN_TCI + 2].copy_from_slice(&tci.to_ne_bytes());
         b[SLL_IFINDEX..SLL_IFINDEX + 4].copy_from_slice(&ifindex.to_ne_bytes());
-        b[SLL_PKTTYPE] = 2;
         b[mac..mac + data.len()].copy_from_slice(data);
         b
     }

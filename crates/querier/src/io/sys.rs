@@ -91,20 +91,20 @@ fn bind_ll(fd: BorrowedFd<'_>, ifindex: u32, protocol: u16) -> io::Result<()> {
 /// Receives every multicast frame on `ifindex` (PACKET_MR_ALLMULTI), so reports to groups
 /// nobody on this host joined reach us on NICs that filter multicast MACs.
 pub fn add_allmulti(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
-    // SAFETY: packet_mreq is plain old data; all-zero is valid.
-    let mut mr: libc::packet_mreq = unsafe { zeroed() };
-    mr.mr_ifindex = ifindex as i32;
-    mr.mr_type = libc::PACKET_MR_ALLMULTI as u16;
-    setsockopt(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr)
+    allmulti(fd, ifindex, libc::PACKET_ADD_MEMBERSHIP)
 }
 
 /// Undoes [`add_allmulti`].
 pub fn drop_allmulti(fd: BorrowedFd<'_>, ifindex: u32) -> io::Result<()> {
+    allmulti(fd, ifindex, libc::PACKET_DROP_MEMBERSHIP)
+}
+
+fn allmulti(fd: BorrowedFd<'_>, ifindex: u32, op: libc::c_int) -> io::Result<()> {
     // SAFETY: packet_mreq is plain old data; all-zero is valid.
     let mut mr: libc::packet_mreq = unsafe { zeroed() };
     mr.mr_ifindex = ifindex as i32;
     mr.mr_type = libc::PACKET_MR_ALLMULTI as u16;
-    setsockopt(fd, libc::SOL_PACKET, libc::PACKET_DROP_MEMBERSHIP, &mr)
+    setsockopt(fd, libc::SOL_PACKET, op, &mr)
 }
 
 /// Asks for PACKET_AUXDATA control messages (the VLAN tag).
@@ -211,23 +211,19 @@ fn aux_vlan(msg: &libc::msghdr) -> Option<u16> {
     vlan
 }
 
-/// Registers `sock` with the tokio reactor for read readiness.
-pub fn register_readable(
-    sock: super::packet::PacketSocket,
-) -> io::Result<tokio::io::unix::AsyncFd<super::packet::PacketSocket>> {
-    // SAFETY: PacketSocket owns its descriptor (a socket2::Socket, i.e. an OwnedFd) and
-    // never closes or replaces it while alive; `as_raw_fd` always returns that descriptor,
-    // and the AsyncFd owns the PacketSocket for its whole life.
-    unsafe { tokio::io::unix::AsyncFd::register_with_interest(sock, tokio::io::Interest::READABLE) }
-        .map_err(|e| e.into_parts().1)
-}
+/// A socket that owns its descriptor (a socket2::Socket, i.e. an OwnedFd), never closes or
+/// replaces it while alive, and whose `as_raw_fd` always returns it: what the tokio
+/// reactor needs of a registered source.
+pub(crate) trait OwnedSocket: AsRawFd {}
 
-/// Registers a capture ring with the tokio reactor for readability.
-pub fn register_ring(
-    ring: super::ring::CaptureRing,
-) -> io::Result<tokio::io::unix::AsyncFd<super::ring::CaptureRing>> {
-    // SAFETY: CaptureRing owns its descriptor (a socket2::Socket) and never closes or
-    // replaces it while alive; the AsyncFd owns the ring for its whole life.
-    unsafe { tokio::io::unix::AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+impl OwnedSocket for super::packet::PacketSocket {}
+impl OwnedSocket for super::ring::CaptureRing {}
+
+/// Registers `sock` with the tokio reactor for read readiness.
+pub(crate) fn register_readable<T: OwnedSocket>(
+    sock: T,
+) -> io::Result<tokio::io::unix::AsyncFd<T>> {
+    // SAFETY: `T: OwnedSocket` (see there), and the AsyncFd owns `sock` for its whole life.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(sock, tokio::io::Interest::READABLE) }
         .map_err(|e| e.into_parts().1)
 }

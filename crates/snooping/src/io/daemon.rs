@@ -444,8 +444,7 @@ impl SnoopDaemon {
             }
         }
         self.nft_due = None;
-        let ports: Vec<u32> = self.ports.keys().copied().collect();
-        nft::install(&self.settings.bridge, &ports).map_err(StartError::Nft)?;
+        nft::install(&self.settings.bridge, &self.port_ifindexes()).map_err(StartError::Nft)?;
         self.update_capture();
         // Our socket on the bridge device sends the queries (the bridge floods them).
         if self.settings.querier {
@@ -551,7 +550,10 @@ impl SnoopDaemon {
         }
         info!(bridge = %self.settings.bridge, port = %name, up, "port added");
         self.ports.insert(ifindex, port);
-        self.update_capture();
+        // While activating, the filter is set once for all ports.
+        if self.active {
+            self.update_capture();
+        }
         if up {
             self.snooper.port_up(ifindex);
         }
@@ -569,11 +571,14 @@ impl SnoopDaemon {
         }
     }
 
+    fn port_ifindexes(&self) -> Vec<u32> {
+        self.ports.keys().copied().collect()
+    }
+
     /// Points the capture ring's filter at the current ports.
     fn update_capture(&self) {
         if let Some(c) = &self.capture {
-            let ports: Vec<u32> = self.ports.keys().copied().collect();
-            if let Err(e) = c.set_ports(&ports) {
+            if let Err(e) = c.set_ports(&self.port_ifindexes()) {
                 warn!(bridge = %self.settings.bridge, error = %e, "cannot set the capture filter");
             }
         }
@@ -597,8 +602,7 @@ impl SnoopDaemon {
 
     fn reinstall_nft(&mut self) {
         self.nft_due = None;
-        let ports: Vec<u32> = self.ports.keys().copied().collect();
-        if let Err(e) = nft::install(&self.settings.bridge, &ports) {
+        if let Err(e) = nft::install(&self.settings.bridge, &self.port_ifindexes()) {
             warn!(bridge = %self.settings.bridge, error = %e, "cannot update the nftables table");
         }
     }

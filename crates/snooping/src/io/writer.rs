@@ -135,13 +135,19 @@ pub async fn run(
     }
 }
 
-fn open_socket() -> std::io::Result<AsyncFd<Socket>> {
+/// A non-blocking rtnetlink socket of the writer's own (requests and their acks only).
+fn route_socket() -> std::io::Result<Socket> {
     let s = Socket::new(
         Domain::from(libc::AF_NETLINK),
         Type::RAW.cloexec(),
         Some(Protocol::from(libc::NETLINK_ROUTE)),
     )?;
     s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+fn open_socket() -> std::io::Result<AsyncFd<Socket>> {
+    let s = route_socket()?;
     // Room for the acks of everything in flight (rmem_max caps it; overruns re-send).
     let _ = s.set_recv_buffer_size(4 << 20);
     let _ = s.set_send_buffer_size(1 << 20);
@@ -174,14 +180,8 @@ pub const INLINE_MAX: usize = 16;
 impl InlineWriter {
     /// A netlink socket of its own.
     pub fn open(proto: u8) -> std::io::Result<Self> {
-        let sock = Socket::new(
-            Domain::from(libc::AF_NETLINK),
-            Type::RAW.cloexec(),
-            Some(Protocol::from(libc::NETLINK_ROUTE)),
-        )?;
-        sock.set_nonblocking(true)?;
         Ok(InlineWriter {
-            sock,
+            sock: route_socket()?,
             proto,
             seq: 0,
             out: Vec::new(),
