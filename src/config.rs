@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use igmpd_querier::core::Config;
-use igmpd_querier::io::daemon::InterfaceSettings;
+use igmpd_querier::shell::InterfaceSettings;
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 

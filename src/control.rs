@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use igmpd_querier::io::daemon::ControlRequest;
-use igmpd_querier::io::status::StatusDoc;
+use igmpd_runtime::control::ControlRequest;
+use igmpd_runtime::status::StatusDoc;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};

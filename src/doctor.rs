@@ -13,12 +13,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use igmpd_querier::codec::{self, Input};
+use igmpd_netlink::{Monitor, SystemEvent};
+use igmpd_packet::{Filter, PacketSocket};
+use igmpd_querier::adapter::{self as codec, Input};
 use igmpd_querier::core::observer::{Finding, Observer, Severity};
 use igmpd_querier::core::{Generation, Instant, Proto};
-use igmpd_querier::io::daemon::finding_json;
-use igmpd_querier::io::monitor::{Monitor, SystemEvent};
-use igmpd_querier::io::packet::{into_async, Filter, PacketSocket};
+use igmpd_runtime::status::FindingDoc;
 use igmpd_wire::frame::{Ipv4Header, Ipv6Header, Packet};
 use igmpd_wire::{igmp, mrd, Frame, IgmpQuery, IgmpRepr, IgmpVersion, MldRepr, MrdRepr};
 use serde_json::{json, Value};
@@ -219,7 +219,7 @@ async fn diagnose(args: DoctorArgs) -> Result<u8> {
             anyhow::anyhow!("cannot listen on {}: {e}", args.iface)
         }
     })?;
-    let sock = into_async(sock)?;
+    let sock = sock.into_async()?;
     let epoch = tokio::time::Instant::now();
     let now = || Instant::from_millis(epoch.elapsed().as_millis() as u64);
     let (groups4, groups6) = local_memberships(&args.iface);
@@ -531,7 +531,7 @@ async fn diagnose(args: DoctorArgs) -> Result<u8> {
         "addresses": iface.v4.iter().map(|a| a.0.to_string()).chain(iface.v6_ll.map(|a| a.to_string())).collect::<Vec<_>>(),
         "queriers": queriers,
         "memberships": memberships,
-        "findings": findings.iter().map(finding_json).collect::<Vec<_>>(),
+        "findings": findings.iter().map(FindingDoc::from).collect::<Vec<_>>(),
     });
     if args.probe {
         doc["probe"] = json!({

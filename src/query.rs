@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use igmpd_querier::core::{Config, Generation, Proto};
-use igmpd_querier::io::daemon::{InterfaceSettings, QueryDaemon};
+use igmpd_querier::shell::{InterfaceSettings, QueryDaemon};
 use tokio::sync::mpsc;
 use tracing::info;
 

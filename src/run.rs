@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use igmpd_querier::io::daemon::{ControlRequest, QueryDaemon, Reconfigure};
-use igmpd_querier::io::status::StatusDoc;
+use igmpd_querier::shell::{QueryDaemon, Reconfigure};
+use igmpd_runtime::control::ControlRequest;
+use igmpd_runtime::status::StatusDoc;
 use igmpd_snooping::io::daemon::{SnoopDaemon, SnoopSettings};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};

@@ -53,7 +53,7 @@ impl Handle {
             .collect()
     }
 
-    pub(crate) fn replies(
+    pub fn replies(
         &self,
         message: NetlinkMessage<RtnlMessage>,
         op: RequestKind,

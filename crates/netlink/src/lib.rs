@@ -29,8 +29,10 @@ mod connection;
 pub mod constants;
 mod error;
 mod handle;
+pub mod links;
 pub mod mdb;
 mod message;
+pub mod monitor;
 pub mod requests;
 
 pub use connection::{
@@ -39,6 +41,7 @@ pub use connection::{
 pub use error::{Error, KernelError, RequestKind};
 pub use handle::Handle;
 pub use message::RtnlMessage;
+pub use monitor::{Monitor, SystemEvent};
 pub use requests::{
     link::LinkHandle,
     mdb::{

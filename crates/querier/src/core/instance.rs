@@ -53,6 +53,23 @@ pub struct QueryOut<A> {
     pub max_resp: Duration,
 }
 
+impl<A: Copy> From<&QueryOut<A>> for QueryIn<A> {
+    /// What a query we send looks like to a host (and to our own observer): QRV and QQI
+    /// exist only in version-3 (IGMPv3/MLDv2) queries.
+    fn from(q: &QueryOut<A>) -> Self {
+        let v3 = q.gen == Generation::V3;
+        QueryIn {
+            gen: q.gen,
+            group: q.group,
+            sources: q.sources.clone(),
+            s_flag: q.s_flag,
+            qrv: if v3 { q.qrv } else { 0 },
+            qqi: v3.then_some(q.qqi),
+            max_resp: q.max_resp,
+        }
+    }
+}
+
 /// This router's part in the election, as `status` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

@@ -6,16 +6,22 @@
 //!   and used by the querier per interface and by the snooper per port.
 //! - [`instance`]: one querier on one interface for one family: election, general and
 //!   specific queries, compatibility modes.
+//! - [`observer`]: what was heard on a link (queriers, reporting hosts) and the findings
+//!   it leads to.
+//! - [`segment`]: an instance and the observer of its link, fed by one call.
 
 pub mod config;
 pub mod instance;
 pub mod membership;
 pub mod observer;
+pub mod segment;
 pub mod time;
 
 pub use config::{Config, ConfigError, Generation, Proto};
 pub use instance::{Action, Event, Instance, QueryIn, QueryOut, Role};
 pub use membership::{FilterMode, Forwarding, GroupView, Membership, Report, Timing};
+pub use observer::{Finding, Observer, Severity};
+pub use segment::Segment;
 pub use time::Instant;
 
 #[cfg(test)]

@@ -59,6 +59,35 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// `snooping-without-querier`: a Linux bridge snoops `proto` on `iface` and no querier
+    /// with an address was heard (for `heard_for`, when known): its ports' memberships
+    /// expire after the membership interval and multicast to the members stops. Raised by
+    /// `igmpd snoop` without `--querier` and by the doctor on a snooping bridge.
+    pub fn snooping_without_querier(
+        iface: &str,
+        proto: Proto,
+        heard_for: Option<Duration>,
+    ) -> Finding {
+        let p = match proto {
+            Proto::Igmp => "IGMP",
+            Proto::Mld => "MLD",
+        };
+        let during = heard_for.map_or(String::new(), |d| format!(" for {} s", d.as_secs()));
+        Finding {
+            code: "snooping-without-querier",
+            severity: Severity::Error,
+            iface: iface.into(),
+            host: None,
+            group: None,
+            message: format!(
+                "{iface} snoops {p} but no {p} querier with an address was heard{during}: memberships expire after the membership interval (260 s by default) and multicast to the members stops"
+            ),
+            hint: format!(
+                "run `igmpd snoop {iface} --querier` (or `igmpd query {iface}`), or enable a querier on the LAN: the router's {p} querier, or the bridge's own from an address (`ip link set {iface} type bridge mcast_querier 1 mcast_query_use_ifaddr 1` with an address on the bridge)"
+            ),
+        }
+    }
+
     /// A key that identifies "the same finding" across evaluations (to log it once).
     pub fn key(&self) -> (String, &'static str, Option<String>, Option<String>) {
         (

@@ -33,7 +33,7 @@ use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use igmpd_querier::codec::{self, Input};
+use igmpd_querier::adapter::{self, Input};
 use igmpd_querier::core::membership::Change;
 use igmpd_querier::core::observer::{Finding, Observer, Severity};
 use igmpd_querier::core::{
@@ -833,24 +833,24 @@ impl Snooper {
                 if let IgmpRepr::Mrd(m) = igmp {
                     return self.mrd(now, vid, port, Proto::Igmp, m);
                 }
-                let input = codec::igmp_input(igmp);
-                let gen = codec::igmp_report_gen(igmp);
+                let input = adapter::igmp_input(igmp);
+                let gen = adapter::igmp_report_gen(igmp);
                 self.input::<Ipv4Addr>(now, port, vid, src, input, gen, forward)
             }
             Packet::Mld { ip, mld } => {
                 if let MldRepr::Mrd(m) = mld {
                     return self.mrd(now, vid, port, Proto::Mld, m);
                 }
-                let input = codec::mld_input(mld);
+                let input = adapter::mld_input(mld);
                 // RFC 9777 §5.1.14 / §5.2.13: link-local sources only (reports may use ::).
-                let ok = codec::is_link_local(&ip.src)
+                let ok = adapter::is_link_local(&ip.src)
                     || (ip.src.is_unspecified() && !matches!(input, Input::Query(_)));
                 if !ok {
                     self.sh.counters.bad_source += 1;
                     return Received::Ignored;
                 }
                 let src = (!ip.src.is_unspecified()).then_some(ip.src);
-                let gen = codec::mld_report_gen(mld);
+                let gen = adapter::mld_report_gen(mld);
                 self.input::<Ipv6Addr>(now, port, vid, src, input, gen, forward)
             }
             Packet::PimHelloV4 { hello, .. } => {

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use igmpd_netlink::mdb::{FilterMode, MdbItem, MdbState};
+use igmpd_netlink::monitor::{address_event, SystemEvent};
 use igmpd_netlink::netlink_packet_core::{
     NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
 };
@@ -30,14 +31,17 @@ use igmpd_netlink::netlink_packet_route::link::{
 };
 use igmpd_netlink::netlink_packet_route::RouteNetlinkMessage;
 use igmpd_netlink::{Event as NlEvent, Group, Handle, RtnlMessage};
-use igmpd_querier::codec;
-use igmpd_querier::core::observer::Finding;
+use igmpd_packet::{CaptureRing, Filter, PacketSocket, RingControl};
+use igmpd_querier::adapter;
 use igmpd_querier::core::{Config, Instant, Proto};
-use igmpd_querier::io::daemon::{instance_status, log_finding_changes, ControlRequest};
-use igmpd_querier::io::monitor::{address_event, SystemEvent};
-use igmpd_querier::io::packet::{Filter, PacketSocket};
-use igmpd_querier::io::ring::{self, CaptureRing, RingControl};
-use igmpd_querier::io::status::{FindingDoc, IfaceStatus, StatusDoc};
+use igmpd_querier::view::instance_status;
+use igmpd_runtime::clock::Clock;
+use igmpd_runtime::control::ControlRequest;
+use igmpd_runtime::findings::FindingsLog;
+use igmpd_runtime::status::{
+    BridgeCounters, BridgeQuerierStatus, BridgeStatus, FindingDoc, IfaceStatus, PortGroupStatus,
+    PortStatus, RouterPortStatus, SourceStatus, StatusDoc,
+};
 use igmpd_wire::VlanTag;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -150,7 +154,7 @@ struct BridgeInfo {
 #[allow(missing_debug_implementations)]
 pub struct SnoopDaemon {
     settings: SnoopSettings,
-    epoch: tokio::time::Instant,
+    clock: Clock,
     handle: Handle,
     events: Box<dyn Stream<Item = NlEvent> + Send + Unpin>,
     bridge: Option<BridgeInfo>,
@@ -183,8 +187,7 @@ pub struct SnoopDaemon {
     foreign_keys: usize,
     forward: Vec<u32>,
     /// Findings as last evaluated, to log each new and each cleared one once.
-    findings: Vec<Finding>,
-    findings_at: Option<Instant>,
+    findings: FindingsLog,
     /// When the nftables port set is to be rewritten after ports left.
     nft_due: Option<Instant>,
     /// `mcast_router` settings from before igmpd, by port ifindex, as an earlier run
@@ -195,9 +198,6 @@ pub struct SnoopDaemon {
 /// How long a port's removal waits before it leaves the nftables port set (see
 /// [`SnoopDaemon::on_link`]).
 const NFT_PORT_GONE_DELAY: Duration = Duration::from_millis(500);
-
-/// How often findings are evaluated for the log (status always evaluates them afresh).
-const FINDINGS_EVERY: Duration = Duration::from_secs(1);
 
 fn nl(e: impl std::fmt::Display) -> StartError {
     StartError::Netlink(e.to_string())
@@ -342,7 +342,7 @@ impl SnoopDaemon {
         let (frames_tx, frames_rx) = mpsc::channel(1024);
         let mut d = SnoopDaemon {
             settings,
-            epoch: tokio::time::Instant::now(),
+            clock: Clock::new(),
             handle,
             events,
             bridge: Some(info),
@@ -369,8 +369,7 @@ impl SnoopDaemon {
             adopted: 0,
             foreign_keys: 0,
             forward: Vec::with_capacity(16),
-            findings: Vec::new(),
-            findings_at: None,
+            findings: FindingsLog::new(),
             nft_due: None,
             saved_router: BTreeMap::new(),
         };
@@ -379,7 +378,7 @@ impl SnoopDaemon {
     }
 
     fn now(&self) -> Instant {
-        Instant::from_millis(u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
+        Instant::from_millis(self.clock.now_ms())
     }
 
     fn bridge_ifindex(&self) -> Option<u32> {
@@ -652,7 +651,7 @@ impl SnoopDaemon {
                     self.v4.remove(&a);
                 }
             }
-            IpAddr::V6(a) if codec::is_link_local(&a) => {
+            IpAddr::V6(a) if adapter::is_link_local(&a) => {
                 if keep {
                     self.v6_ll.insert(a);
                 } else {
@@ -684,18 +683,12 @@ impl SnoopDaemon {
             info!(bridge = %self.settings.bridge, "bridge is down: waiting for it");
         }
         loop {
-            let findings_due = self.findings_at.map(|t| t + FINDINGS_EVERY);
+            let findings_due = self.findings.due_ms().map(Instant::from_millis);
             let deadline = [self.snooper.next_deadline(), findings_due, self.nft_due]
                 .into_iter()
                 .flatten()
                 .min()
-                .map(|t| self.epoch + Duration::from_millis(t.as_millis()));
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
+                .map(Instant::as_millis);
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(b) = self.frames_rx.recv() => {
@@ -712,7 +705,7 @@ impl SnoopDaemon {
                         let _ = reply.send(self.status());
                     }
                 },
-                () = sleep => {}
+                () = self.clock.sleep_until(deadline) => {}
             }
             if self.active {
                 let now = self.now();
@@ -733,20 +726,18 @@ impl SnoopDaemon {
         Ok(())
     }
 
-    /// Re-evaluates the findings (at most once per [`FINDINGS_EVERY`]) and logs each new
-    /// one once, and each cleared one.
+    /// Re-evaluates the findings (at most once a second) and logs each new one once, and
+    /// each cleared one.
     fn update_findings(&mut self) {
         let now = self.now();
-        if self
-            .findings_at
-            .is_some_and(|t| now.saturating_since(t) < FINDINGS_EVERY)
-        {
-            return;
-        }
-        self.findings_at = Some(now);
-        let new = self.snooper.findings(now, &self.settings.bridge);
-        log_finding_changes(&self.findings, &new);
-        self.findings = new;
+        let (snooper, bridge) = (&self.snooper, &self.settings.bridge);
+        self.findings.update(now.as_millis(), || {
+            snooper
+                .findings(now, bridge)
+                .iter()
+                .map(FindingDoc::from)
+                .collect()
+        });
     }
 
     fn write_failed(&mut self, e: writer::WriteError) {
@@ -926,8 +917,8 @@ impl SnoopDaemon {
             return;
         };
         let frame = match q {
-            AnyQuery::V4(q) => Some(codec::igmp_query_frame(b.mac, q)),
-            AnyQuery::V6(q) => codec::mld_query_frame(b.mac, q),
+            AnyQuery::V4(q) => Some(adapter::igmp_query_frame(b.mac, q)),
+            AnyQuery::V6(q) => adapter::mld_query_frame(b.mac, q),
         };
         let Some(mut frame) = frame else { return };
         if vid != 0 {
@@ -1230,109 +1221,89 @@ impl SnoopDaemon {
                 .map_or_else(|| p.to_string(), |x| x.name.clone())
         };
         let ms = |t: Instant| t.saturating_since(now).as_millis() as u64;
-        let mut ports: BTreeMap<u32, Vec<Value>> =
+        let mut groups: BTreeMap<u32, Vec<PortGroupStatus>> =
             self.ports.keys().map(|p| (*p, Vec::new())).collect();
-        let mut push_groups = |vid: u16, port: u32, gs: Vec<Value>| {
-            let _ = vid;
-            ports.entry(port).or_default().extend(gs);
-        };
         for vid in self.snooper.vids().collect::<Vec<_>>() {
             if let Some(d) = self.snooper.igmp(vid) {
                 for (port, m) in d.ports() {
-                    push_groups(vid, port, group_values(m, vid, now, Proto::Igmp));
+                    groups
+                        .entry(port)
+                        .or_default()
+                        .extend(port_groups(m, vid, now, Proto::Igmp));
                 }
             }
             if let Some(d) = self.snooper.mld(vid) {
                 for (port, m) in d.ports() {
-                    push_groups(vid, port, group_values(m, vid, now, Proto::Mld));
+                    groups
+                        .entry(port)
+                        .or_default()
+                        .extend(port_groups(m, vid, now, Proto::Mld));
                 }
             }
         }
-        let port_values: Vec<Value> = ports
+        let ports = groups
             .into_iter()
-            .map(|(p, groups)| {
-                let x = self.ports.get(&p);
-                let mut o = json!({
-                    "name": name(p),
-                    "ifindex": p,
-                    "up": x.is_some_and(|x| x.up),
-                });
-                // Moved in, not through json! (which serializes its arguments again: a
-                // deep copy of every group, most of a 10 000-group status).
-                o["groups"] = Value::Array(groups);
-                o
+            .map(|(p, groups)| PortStatus {
+                name: name(p),
+                ifindex: p,
+                up: self.ports.get(&p).is_some_and(|x| x.up),
+                groups,
             })
             .collect();
         let routers = self.snooper.routers();
-        let mut router_ports: Vec<Value> = Vec::new();
-        for p in routers.configured() {
-            router_ports.push(json!({"name": name(*p), "vid": null, "reasons": ["configured"], "families": ["igmp", "mld"], "expires_in_ms": null}));
-        }
+        let mut router_ports: Vec<RouterPortStatus> = routers
+            .configured()
+            .iter()
+            .map(|p| RouterPortStatus {
+                name: name(*p),
+                vid: None,
+                reasons: vec!["configured"],
+                families: vec!["igmp", "mld"],
+                expires_in_ms: None,
+            })
+            .collect();
         for ((vid, p), l) in routers.learned() {
-            let reasons: BTreeSet<&str> = l.timers.keys().map(|(_, r)| r.name()).collect();
-            let fams: BTreeSet<&str> = l.timers.keys().map(|(f, _)| f.name()).collect();
-            let exp = l.timers.values().max().map(|t| ms(*t));
-            router_ports.push(json!({"name": name(*p), "vid": (*vid != 0).then_some(*vid), "reasons": reasons, "families": fams, "expires_in_ms": exp}));
+            let reasons: BTreeSet<&'static str> = l.timers.keys().map(|(_, r)| r.name()).collect();
+            let families: BTreeSet<&'static str> = l.timers.keys().map(|(f, _)| f.name()).collect();
+            router_ports.push(RouterPortStatus {
+                name: name(*p),
+                vid: (*vid != 0).then_some(*vid),
+                reasons: reasons.into_iter().collect(),
+                families: families.into_iter().collect(),
+                expires_in_ms: l.timers.values().max().map(|t| ms(*t)),
+            });
         }
         let c = self.snooper.counters();
         let mdb = self.snooper.mdb();
-        let querier = |proto: Proto| -> Value {
-            let inst = match proto {
-                Proto::Igmp => self.snooper.igmp(0).map(|d| {
-                    let i = d.instance();
-                    (
-                        i.querier_address().map(|a| a.to_string()),
-                        i.robustness(),
-                        i.query_interval(),
-                        i.group_membership_interval(),
-                    )
-                }),
-                Proto::Mld => self.snooper.mld(0).map(|d| {
-                    let i = d.instance();
-                    (
-                        i.querier_address().map(|a| a.to_string()),
-                        i.robustness(),
-                        i.query_interval(),
-                        i.group_membership_interval(),
-                    )
-                }),
-            };
-            match inst {
-                Some((addr, rob, qi, gmi)) => {
-                    json!({"querier_address": addr, "robustness": rob, "query_interval_ms": qi.as_millis() as u64, "group_membership_interval_ms": gmi.as_millis() as u64})
-                }
-                None => Value::Null,
-            }
-        };
         let b = self.bridge.as_ref();
-        let mut bridge = json!({
-            "name": self.settings.bridge,
-            "ifindex": b.map(|b| b.ifindex),
-            "up": b.is_some_and(|b| b.up),
-            "active": self.active,
-            "querier": self.settings.querier,
-            "mcast_hash_max": b.map(|b| b.hash_max),
-            "entry_limit": mdb.limit(),
-            "mdb_keys": mdb.keys_in_use(),
-            "mdb_entries": mdb.programmed().count(),
-            "igmp": querier(Proto::Igmp),
-            "mld": querier(Proto::Mld),
-            "counters": {
-                "reports": c.reports,
-                "queries": c.queries,
-                "forwarded": c.forwarded,
-                "groups_refused": mdb.refused_total(),
-                "groups_refused_now": mdb.refused_now(),
-                "source_lists_degraded": mdb.degraded_total(),
-                "mdb_errors": self.mdb_errors,
-                "capture_drops": self.capture_drops,
-                "decode_drops": self.decode_drops,
-                "mld_bad_source": c.bad_source,
-                "adopted": self.adopted,
+        let bridge = BridgeStatus {
+            name: self.settings.bridge.clone(),
+            ifindex: b.map(|b| b.ifindex),
+            up: b.is_some_and(|b| b.up),
+            active: self.active,
+            querier: self.settings.querier,
+            mcast_hash_max: b.map(|b| b.hash_max),
+            entry_limit: mdb.limit(),
+            mdb_keys: mdb.keys_in_use(),
+            mdb_entries: mdb.programmed().count(),
+            igmp: self.snooper.igmp(0).map(|d| bridge_querier(d.instance())),
+            mld: self.snooper.mld(0).map(|d| bridge_querier(d.instance())),
+            counters: BridgeCounters {
+                reports: c.reports,
+                queries: c.queries,
+                forwarded: c.forwarded,
+                groups_refused: mdb.refused_total(),
+                groups_refused_now: mdb.refused_now() as u64,
+                source_lists_degraded: mdb.degraded_total(),
+                mdb_errors: self.mdb_errors,
+                capture_drops: self.capture_drops,
+                decode_drops: self.decode_drops,
+                mld_bad_source: c.bad_source,
+                adopted: self.adopted,
             },
-        });
-        bridge["router_ports"] = Value::Array(router_ports);
-        bridge["ports"] = Value::Array(port_values);
+            router_ports,
+            ports,
+        };
         StatusDoc {
             interfaces: self
                 .settings
@@ -1367,27 +1338,45 @@ impl SnoopDaemon {
     }
 }
 
-fn group_values<A>(
+/// The querier a bridge follows, as its (untagged) instance knows it.
+fn bridge_querier<A>(i: &igmpd_querier::core::Instance<A>) -> BridgeQuerierStatus
+where
+    A: Ord + Copy + std::hash::Hash + std::fmt::Debug + std::fmt::Display,
+{
+    BridgeQuerierStatus {
+        querier_address: i.querier_address().map(|a| a.to_string()),
+        robustness: i.robustness(),
+        query_interval_ms: i.query_interval().as_millis() as u64,
+        group_membership_interval_ms: i.group_membership_interval().as_millis() as u64,
+    }
+}
+
+fn port_groups<A>(
     m: &igmpd_querier::core::Membership<A>,
     vid: u16,
     now: Instant,
     proto: Proto,
-) -> Vec<Value>
+) -> Vec<PortGroupStatus>
 where
     A: Ord + Copy + std::hash::Hash + std::fmt::Display,
 {
     let ms = |t: Instant| t.saturating_since(now).as_millis() as u64;
     m.groups()
-        .map(|g| {
-            json!({
-                "group": g.group.to_string(),
-                "vid": (vid != 0).then_some(vid),
-                "filter_mode": g.mode.name(),
-                "sources": g.sources.iter().map(|(s, t)| json!({"address": s.to_string(), "expires_in_ms": t.map_or(0, ms)})).collect::<Vec<_>>(),
-                "hosts": g.reporters.iter().map(|(r, _)| r.to_string()).collect::<Vec<_>>(),
-                "compat_version": g.compat.version(proto),
-                "expires_in_ms": g.expires.map_or(0, ms),
-            })
+        .map(|g| PortGroupStatus {
+            group: g.group.to_string(),
+            vid: (vid != 0).then_some(vid),
+            filter_mode: g.mode.name(),
+            sources: g
+                .sources
+                .iter()
+                .map(|(s, t)| SourceStatus {
+                    address: s.to_string(),
+                    expires_in_ms: t.map_or(0, ms),
+                })
+                .collect(),
+            hosts: g.reporters.iter().map(|(r, _)| r.to_string()).collect(),
+            compat_version: g.compat.version(proto),
+            expires_in_ms: g.expires.map_or(0, ms),
         })
         .collect()
 }
@@ -1421,7 +1410,7 @@ fn tag(bytes: &[u8], vid: u16) -> Vec<u8> {
 /// sender reached from ~300k to ~275k reports/s. A lone join is still read at once.
 async fn read_ring(mut ring: CaptureRing, tx: mpsc::Sender<RxBatch>) {
     loop {
-        let mut afd = match ring::into_async(ring) {
+        let mut afd = match ring.into_async() {
             Ok(a) => a,
             Err(e) => {
                 warn!(error = %e, "capture ring: cannot wait for frames");

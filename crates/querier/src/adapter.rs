@@ -1,15 +1,16 @@
-//! Between the wire codec and the protocol core: received IGMP/MLD messages become core
-//! inputs, the core's [`QueryOut`] becomes a frame. Pure, no I/O.
+//! Between the wire codec and the protocol core, in both directions and for both daemons:
+//! a decoded packet becomes what the core takes ([`heard`]), the core's [`QueryOut`]
+//! becomes a frame ([`igmp_query_frame`], [`mld_query_frame`]). Pure, no I/O.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use igmpd_wire::frame::{Ipv4Header, Ipv6Header};
 use igmpd_wire::{
     float, igmp, mld, Frame, IgmpQuery, IgmpRepr, IgmpVersion, MacAddr, MldQuery, MldRepr,
-    MldVersion,
+    MldVersion, MrdRepr, Packet,
 };
 
-use crate::core::{Generation, QueryIn, QueryOut, Report};
+use crate::core::{Generation, Proto, QueryIn, QueryOut, Report};
 
 /// A received IGMP or MLD message in core terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,68 @@ pub enum Input<A> {
     Reports(Vec<Report<A>>),
     /// Something the querier does not act on (MRD, PIM).
     Ignored,
+}
+
+/// One IGMP or MLD message in core terms: who sent it, what it says, and its format's
+/// version (for the observer's view of the hosts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message<A> {
+    /// The sender; None for the unspecified address (0.0.0.0 proxy queries, :: reports).
+    pub src: Option<A>,
+    /// What it says.
+    pub input: Input<A>,
+    /// Its format's generation (MLDv1 counts as v2, MLDv2 as v3).
+    pub gen: Generation,
+}
+
+/// What a decoded packet is to the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard<'a> {
+    /// An IGMP query or report.
+    Igmp(Message<Ipv4Addr>),
+    /// An MLD query or report from a valid source.
+    Mld(Message<Ipv6Addr>),
+    /// An MLD message from a source that is not link-local (RFC 9777 §5.1.14, §5.2.13:
+    /// queries must come from a link-local address, reports from one or from ::): dropped.
+    MldBadSource,
+    /// A Multicast Router Discovery message (RFC 4286), over IGMP or MLD.
+    Mrd(Proto, &'a MrdRepr),
+    /// A PIM hello (RFC 7761 §4.3.1) with its Holdtime option, if any.
+    PimHello(Proto, Option<u16>),
+}
+
+/// A decoded packet in core terms: the one way both daemons read what they heard.
+pub fn heard(packet: &Packet) -> Heard<'_> {
+    match packet {
+        Packet::Igmp {
+            igmp: IgmpRepr::Mrd(m),
+            ..
+        } => Heard::Mrd(Proto::Igmp, m),
+        Packet::Igmp { ip, igmp } => Heard::Igmp(Message {
+            src: (!ip.src.is_unspecified()).then_some(ip.src),
+            input: igmp_input(igmp),
+            gen: igmp_report_gen(igmp),
+        }),
+        Packet::Mld {
+            mld: MldRepr::Mrd(m),
+            ..
+        } => Heard::Mrd(Proto::Mld, m),
+        Packet::Mld { ip, mld } => {
+            let input = mld_input(mld);
+            let ok = is_link_local(&ip.src)
+                || (ip.src.is_unspecified() && !matches!(input, Input::Query(_)));
+            if !ok {
+                return Heard::MldBadSource;
+            }
+            Heard::Mld(Message {
+                src: (!ip.src.is_unspecified()).then_some(ip.src),
+                input,
+                gen: mld_report_gen(mld),
+            })
+        }
+        Packet::PimHelloV4 { hello, .. } => Heard::PimHello(Proto::Igmp, hello.holdtime),
+        Packet::PimHelloV6 { hello, .. } => Heard::PimHello(Proto::Mld, hello.holdtime),
+    }
 }
 
 /// IGMP message to core input.
@@ -184,11 +247,6 @@ pub fn is_link_local(a: &Ipv6Addr) -> bool {
     (a.segments()[0] & 0xffc0) == 0xfe80
 }
 
-/// The reporter as the core wants it: None for the unspecified address.
-pub fn reporter(a: IpAddr) -> Option<IpAddr> {
-    (!a.is_unspecified()).then_some(a)
-}
-
 /// The version of a report message (v1, v2 or v3 format; MLDv1 counts as v2, MLDv2 as v3),
 /// for the [`Observer`](crate::core::observer::Observer).
 pub fn igmp_report_gen(r: &IgmpRepr) -> Generation {
@@ -210,6 +268,8 @@ pub fn mld_report_gen(r: &MldRepr) -> Generation {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use std::net::IpAddr;
 
     use super::*;
     use igmpd_wire::parse_ethernet;

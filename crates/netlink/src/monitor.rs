@@ -5,13 +5,19 @@ use std::collections::BTreeSet;
 use std::io;
 use std::net::IpAddr;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use netlink_packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_core::NetlinkPayload;
-use rtnetlink::sys::AsyncSocket;
-use rtnetlink::MulticastGroup;
+use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use crate::error::RequestKind;
+use crate::{
+    events, links, new_connection, set_receive_buffer, subscribe, Event, Group, Handle, RtnlMessage,
+};
 
 /// What changed on the system, as the shell needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,34 +58,45 @@ pub enum SystemEvent {
 }
 
 /// An rtnetlink connection subscribed to link and address changes.
-#[derive(Debug)]
 pub struct Monitor {
-    handle: rtnetlink::Handle,
-    events: futures::channel::mpsc::UnboundedReceiver<(
-        rtnetlink::packet_core::NetlinkMessage<RouteNetlinkMessage>,
-        rtnetlink::sys::SocketAddr,
-    )>,
+    handle: Handle,
+    events: Box<dyn Stream<Item = Event> + Send + Unpin>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor").finish_non_exhaustive()
+    }
+}
+
+fn dump(msg: RouteNetlinkMessage) -> NetlinkMessage<RtnlMessage> {
+    let mut m = NetlinkMessage::from(RtnlMessage::Route(msg));
+    m.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    m
 }
 
 impl Monitor {
     /// Subscribes (link, IPv4 and IPv6 address groups) and spawns the connection task on
     /// the current tokio runtime. Subscribing before dumping means nothing falls between.
     pub fn new() -> io::Result<Self> {
-        let (mut conn, handle, events) = rtnetlink::new_multicast_connection(&[
-            MulticastGroup::Link,
-            MulticastGroup::Ipv4Ifaddr,
-            MulticastGroup::Ipv6Ifaddr,
-        ])?;
+        let (mut conn, handle, rx) = new_connection()?;
+        subscribe(
+            &mut conn,
+            &[Group::Link, Group::Ipv4Ifaddr, Group::Ipv6Ifaddr],
+        )?;
         // Room for bursts of events (hundreds of interfaces changing at once).
-        conn.socket_mut().socket_mut().set_rx_buf_sz(4 << 20)?;
+        set_receive_buffer(&mut conn, 4 << 20)?;
         tokio::spawn(conn);
-        Ok(Monitor { handle, events })
+        Ok(Monitor {
+            handle,
+            events: Box::new(events(rx)),
+        })
     }
 
     /// Every link and address now, as events.
     pub async fn dump(&self) -> io::Result<Vec<SystemEvent>> {
         let mut out = Vec::new();
-        let mut links = self.handle.link().get().execute();
+        let mut links = std::pin::pin!(self.handle.link().dump(AddressFamily::Unspec));
         while let Some(m) = links.try_next().await.map_err(to_io)? {
             out.extend(link_event(&m, false));
         }
@@ -97,22 +114,13 @@ impl Monitor {
         let mut out = Vec::new();
         let mut wanted = BTreeSet::new();
         for name in names {
-            let mut links = self
-                .handle
-                .link()
-                .get()
-                .match_name((*name).to_owned())
-                .execute();
-            match links.try_next().await {
-                Ok(Some(m)) => {
+            match self.handle.link().get_by_name(name).await {
+                Ok(m) => {
                     wanted.insert(m.header.index);
                     out.extend(link_event(&m, false));
                 }
-                Ok(None) => {}
                 // No such device: it may appear later (a link event then).
-                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code().abs() == libc::ENODEV => {
-                    continue
-                }
+                Err(e) if e.errno() == Some(ENODEV) => continue,
                 Err(e) => return Err(to_io(e)),
             }
         }
@@ -125,10 +133,16 @@ impl Monitor {
         out: &mut Vec<SystemEvent>,
         only: Option<&BTreeSet<u32>>,
     ) -> io::Result<()> {
-        let mut addrs = self.handle.address().get().execute();
-        while let Some(m) = addrs.try_next().await.map_err(to_io)? {
-            if only.is_none_or(|o| o.contains(&m.header.index)) {
-                out.extend(address_event(&m, true));
+        let msg = dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()));
+        let mut replies = self
+            .handle
+            .replies(msg, RequestKind::Other)
+            .map_err(to_io)?;
+        while let Some(m) = replies.try_next().await.map_err(to_io)? {
+            if let RtnlMessage::Route(RouteNetlinkMessage::NewAddress(m)) = m {
+                if only.is_none_or(|o| o.contains(&m.header.index)) {
+                    out.extend(address_event(&m, true));
+                }
             }
         }
         Ok(())
@@ -137,12 +151,18 @@ impl Monitor {
     /// Neighbours on `ifindex` that answered address resolution (reachable, stale, delay or
     /// probe): (address, MAC).
     pub async fn neighbours(&self, ifindex: u32) -> io::Result<Vec<(IpAddr, [u8; 6])>> {
-        use netlink_packet_route::neighbour::{
-            NeighbourAddress, NeighbourAttribute, NeighbourState,
-        };
+        let msg = dump(RouteNetlinkMessage::GetNeighbour(
+            NeighbourMessage::default(),
+        ));
+        let mut replies = self
+            .handle
+            .replies(msg, RequestKind::Other)
+            .map_err(to_io)?;
         let mut out = Vec::new();
-        let mut s = self.handle.neighbours().get().execute();
-        while let Some(m) = s.try_next().await.map_err(to_io)? {
+        while let Some(m) = replies.try_next().await.map_err(to_io)? {
+            let RtnlMessage::Route(RouteNetlinkMessage::NewNeighbour(m)) = m else {
+                continue;
+            };
             if m.header.ifindex != ifindex
                 || !matches!(
                     m.header.state,
@@ -160,11 +180,7 @@ impl Monitor {
                 _ => None,
             });
             let mac = m.attributes.iter().find_map(|a| match a {
-                NeighbourAttribute::LinkLayerAddress(b) if b.len() == 6 => {
-                    let mut mac = [0u8; 6];
-                    mac.copy_from_slice(b);
-                    Some(mac)
-                }
+                NeighbourAttribute::LinkLayerAddress(b) => <[u8; 6]>::try_from(b.as_slice()).ok(),
                 _ => None,
             });
             if let (Some(addr), Some(mac)) = (addr, mac) {
@@ -176,55 +192,52 @@ impl Monitor {
 
     /// The next change; None when the connection ended.
     pub async fn next(&mut self) -> Option<Vec<SystemEvent>> {
-        let (msg, _) = self.events.next().await?;
-        Some(match msg.payload {
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) => {
+        let e = self.events.next().await?;
+        Some(match e {
+            Event::Route(RouteNetlinkMessage::NewLink(m)) => {
                 link_event(&m, false).into_iter().collect()
             }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(m)) => {
+            Event::Route(RouteNetlinkMessage::DelLink(m)) => {
                 link_event(&m, true).into_iter().collect()
             }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(m)) => {
+            Event::Route(RouteNetlinkMessage::NewAddress(m)) => {
                 address_event(&m, true).into_iter().collect()
             }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(m)) => {
+            Event::Route(RouteNetlinkMessage::DelAddress(m)) => {
                 address_event(&m, false).into_iter().collect()
             }
-            // An error on the event socket (ENOBUFS: events were dropped) means our view
-            // may be stale.
-            NetlinkPayload::Error(_) | NetlinkPayload::Overrun(_) => vec![SystemEvent::Resync],
+            // Events were dropped (ENOBUFS), or an error arrived on the event socket: our
+            // view may be stale.
+            Event::Overrun => vec![SystemEvent::Resync],
+            Event::Other(m) if matches!(m.payload, NetlinkPayload::Error(_)) => {
+                vec![SystemEvent::Resync]
+            }
             _ => Vec::new(),
         })
     }
 }
 
-fn to_io(e: rtnetlink::Error) -> io::Error {
-    io::Error::other(e.to_string())
+/// `ENODEV` (no libc dependency here).
+const ENODEV: i32 = 19;
+
+fn to_io(e: crate::Error) -> io::Error {
+    match e.kernel() {
+        Some(k) => k.io_error(),
+        None => io::Error::other(e.to_string()),
+    }
 }
 
 fn link_event(m: &LinkMessage, removed: bool) -> Option<SystemEvent> {
-    let name = m.attributes.iter().find_map(|a| match a {
-        LinkAttribute::IfName(n) => Some(n.clone()),
-        _ => None,
-    })?;
+    let name = links::name(m)?.to_owned();
     let ifindex = m.header.index;
     if removed {
         return Some(SystemEvent::LinkRemoved { ifindex, name });
     }
-    let mac = m.attributes.iter().find_map(|a| match a {
-        LinkAttribute::Address(b) if b.len() == 6 => {
-            let mut mac = [0u8; 6];
-            mac.copy_from_slice(b);
-            Some(mac)
-        }
-        _ => None,
-    });
-    let up = m.header.flags.contains(LinkFlags::Up) && m.header.flags.contains(LinkFlags::Running);
     Some(SystemEvent::Link {
         ifindex,
         name,
-        up,
-        mac,
+        up: links::is_up(m),
+        mac: links::mac(m),
     })
 }
 

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 pub const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
 
 /// `sll_pkttype` of a frame this host sent (<linux/if_packet.h>).
-pub(crate) const PACKET_OUTGOING: u8 = libc::PACKET_OUTGOING;
+pub const PACKET_OUTGOING: u8 = libc::PACKET_OUTGOING;
 
 /// What `recvmsg` told about one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,21 +209,4 @@ fn aux_vlan(msg: &libc::msghdr) -> Option<u16> {
         }
     }
     vlan
-}
-
-/// A socket that owns its descriptor (a socket2::Socket, i.e. an OwnedFd), never closes or
-/// replaces it while alive, and whose `as_raw_fd` always returns it: what the tokio
-/// reactor needs of a registered source.
-pub(crate) trait OwnedSocket: AsRawFd {}
-
-impl OwnedSocket for super::packet::PacketSocket {}
-impl OwnedSocket for super::ring::CaptureRing {}
-
-/// Registers `sock` with the tokio reactor for read readiness.
-pub(crate) fn register_readable<T: OwnedSocket>(
-    sock: T,
-) -> io::Result<tokio::io::unix::AsyncFd<T>> {
-    // SAFETY: `T: OwnedSocket` (see there), and the AsyncFd owns `sock` for its whole life.
-    unsafe { tokio::io::unix::AsyncFd::register_with_interest(sock, tokio::io::Interest::READABLE) }
-        .map_err(|e| e.into_parts().1)
 }

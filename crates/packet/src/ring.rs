@@ -28,8 +28,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use socket2::{Domain, SockFilter, Socket, Type};
 
-use super::packet::Filter;
-use super::sys;
+use igmpd_runtime::reactor::{self, OwnedSocket};
+
+use crate::filter::Filter;
+use crate::sys;
 
 // <linux/if_packet.h>
 const PACKET_RX_RING: libc::c_int = 5;
@@ -290,10 +292,15 @@ impl RingControl {
     }
 }
 
-/// Registers the ring with the tokio reactor for readability (the kernel wakes the reader
-/// when it hands over a block).
-pub fn into_async(ring: CaptureRing) -> io::Result<tokio::io::unix::AsyncFd<CaptureRing>> {
-    sys::register_readable(ring)
+/// The ring's socket is owned by it for its whole life.
+impl OwnedSocket for CaptureRing {}
+
+impl CaptureRing {
+    /// Registers the ring with the tokio reactor for readability (the kernel wakes the
+    /// reader when it hands over a frame).
+    pub fn into_async(self) -> io::Result<tokio::io::unix::AsyncFd<CaptureRing>> {
+        reactor::register_readable(self)
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,6 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::core::observer::Finding;
-
 /// What one daemon answers to `status`; `igmpd run` merges several.
 #[derive(Debug, Default, Serialize)]
 pub struct StatusDoc {
@@ -18,7 +16,7 @@ pub struct StatusDoc {
     pub interfaces: Option<Vec<IfaceStatus>>,
     /// Snooped bridges (`igmpd snoop`, `igmpd run`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub bridges: Option<Vec<serde_json::Value>>,
+    pub bridges: Option<Vec<BridgeStatus>>,
     /// Current findings.
     pub findings: Vec<FindingDoc>,
 }
@@ -141,16 +139,135 @@ pub struct FindingDoc {
     pub group: Option<String>,
 }
 
-impl From<&Finding> for FindingDoc {
-    fn from(f: &Finding) -> Self {
-        FindingDoc {
-            code: f.code,
-            severity: f.severity.name(),
-            iface: f.iface.clone(),
-            message: f.message.clone(),
-            hint: f.hint.clone(),
-            host: f.host.clone(),
-            group: f.group.clone(),
-        }
+impl FindingDoc {
+    /// What makes two evaluations "the same finding" (to log it once): interface, code,
+    /// host and group.
+    pub fn key(&self) -> (&str, &'static str, Option<&str>, Option<&str>) {
+        (
+            &self.iface,
+            self.code,
+            self.host.as_deref(),
+            self.group.as_deref(),
+        )
     }
+}
+
+/// One snooped bridge (`igmpd snoop`).
+#[derive(Debug, Serialize)]
+pub struct BridgeStatus {
+    /// Bridge name.
+    pub name: String,
+    /// Its index, null while it does not exist.
+    pub ifindex: Option<u32>,
+    /// Link up.
+    pub up: bool,
+    /// Snooping is running (the bridge exists, is up and has snooping on).
+    pub active: bool,
+    /// igmpd runs the querier on the bridge.
+    pub querier: bool,
+    /// The bridge's `mcast_hash_max`.
+    pub mcast_hash_max: Option<u32>,
+    /// Most MDB keys igmpd uses.
+    pub entry_limit: usize,
+    /// MDB keys in use.
+    pub mdb_keys: usize,
+    /// Entries (port, group, VLAN) programmed.
+    pub mdb_entries: usize,
+    /// The untagged IGMP querier as the bridge follows it, null when IGMP is off.
+    pub igmp: Option<BridgeQuerierStatus>,
+    /// The untagged MLD querier, null when MLD is off.
+    pub mld: Option<BridgeQuerierStatus>,
+    /// Counters since start.
+    pub counters: BridgeCounters,
+    /// Multicast router ports, configured and learned.
+    pub router_ports: Vec<RouterPortStatus>,
+    /// Every port with its memberships.
+    pub ports: Vec<PortStatus>,
+}
+
+/// The querier a bridge follows (elected, with the timers it adopted).
+#[derive(Debug, Serialize)]
+pub struct BridgeQuerierStatus {
+    /// The elected querier, null when none is known.
+    pub querier_address: Option<String>,
+    /// Robustness variable in use.
+    pub robustness: u8,
+    /// Query interval in use.
+    pub query_interval_ms: u64,
+    /// Group membership interval in use (RFC 9776 §8.4).
+    pub group_membership_interval_ms: u64,
+}
+
+/// What a snooping bridge counted since start.
+#[derive(Debug, Default, Serialize)]
+pub struct BridgeCounters {
+    /// Reports (and leaves) received.
+    pub reports: u64,
+    /// Queries received.
+    pub queries: u64,
+    /// Reports forwarded to router ports.
+    pub forwarded: u64,
+    /// New groups refused at the entry limit.
+    pub groups_refused: u64,
+    /// Groups refused now.
+    pub groups_refused_now: u64,
+    /// Entries written as (*,G) because the source list did not fit.
+    pub source_lists_degraded: u64,
+    /// MDB writes the kernel refused.
+    pub mdb_errors: u64,
+    /// Frames the capture ring dropped.
+    pub capture_drops: u64,
+    /// Frames that did not decode.
+    pub decode_drops: u64,
+    /// MLD messages from a source that is not link-local.
+    pub mld_bad_source: u64,
+    /// Entries adopted from the MDB at start.
+    pub adopted: u64,
+}
+
+/// One multicast router port.
+#[derive(Debug, Serialize)]
+pub struct RouterPortStatus {
+    /// Port name.
+    pub name: String,
+    /// VLAN it was learned on, null for configured ones and untagged.
+    pub vid: Option<u16>,
+    /// Why: `configured`, `query`, `pim`, `mrd`.
+    pub reasons: Vec<&'static str>,
+    /// `igmp`, `mld`.
+    pub families: Vec<&'static str>,
+    /// Time until a learned port stops being one, null for configured ones.
+    pub expires_in_ms: Option<u64>,
+}
+
+/// One bridge port.
+#[derive(Debug, Serialize)]
+pub struct PortStatus {
+    /// Port name.
+    pub name: String,
+    /// Port ifindex.
+    pub ifindex: u32,
+    /// Link up.
+    pub up: bool,
+    /// Memberships on this port.
+    pub groups: Vec<PortGroupStatus>,
+}
+
+/// One group's membership on one bridge port.
+#[derive(Debug, Serialize)]
+pub struct PortGroupStatus {
+    /// Group address.
+    pub group: String,
+    /// VLAN, null untagged.
+    pub vid: Option<u16>,
+    /// `include` or `exclude`.
+    pub filter_mode: &'static str,
+    /// Source records.
+    pub sources: Vec<SourceStatus>,
+    /// Hosts that reported it.
+    pub hosts: Vec<String>,
+    /// Host compatibility version (RFC 9776 §7.3.2).
+    pub compat_version: u8,
+    /// Time left on the group timer, 0 in INCLUDE mode.
+    pub expires_in_ms: u64,
 }

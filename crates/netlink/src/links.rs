@@ -1,0 +1,168 @@
+//! Reading link messages: the attributes igmpd needs of a link, a bridge and a bridge port,
+//! parsed here once (the querier's monitor, the snooping daemon and the doctor all use it).
+
+use netlink_packet_route::link::{
+    InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute, LinkFlags,
+    LinkInfo, LinkMessage,
+};
+
+/// `IFLA_IFNAME`.
+pub fn name(m: &LinkMessage) -> Option<&str> {
+    m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.as_str()),
+        _ => None,
+    })
+}
+
+/// `IFLA_MASTER`: the bridge a port belongs to.
+pub fn master(m: &LinkMessage) -> Option<u32> {
+    m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Controller(c) => Some(*c),
+        _ => None,
+    })
+}
+
+/// Administratively up and with carrier (IFF_UP and IFF_RUNNING).
+pub fn is_up(m: &LinkMessage) -> bool {
+    m.header.flags.contains(LinkFlags::Up) && m.header.flags.contains(LinkFlags::Running)
+}
+
+/// `IFLA_ADDRESS` when it is a MAC address.
+pub fn mac(m: &LinkMessage) -> Option<[u8; 6]> {
+    m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Address(b) => <[u8; 6]>::try_from(b.as_slice()).ok(),
+        _ => None,
+    })
+}
+
+fn infos(m: &LinkMessage) -> impl Iterator<Item = &LinkInfo> {
+    m.attributes
+        .iter()
+        .filter_map(|a| match a {
+            LinkAttribute::LinkInfo(i) => Some(i),
+            _ => None,
+        })
+        .flatten()
+}
+
+/// A Linux bridge (`IFLA_INFO_KIND` "bridge").
+pub fn is_bridge(m: &LinkMessage) -> bool {
+    infos(m).any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge)))
+}
+
+/// The bridge-port `mcast_router` setting (0 off, 1 learned, 2 permanent, 3 temporary).
+pub fn port_mcast_router(m: &LinkMessage) -> Option<u8> {
+    infos(m).find_map(|i| match i {
+        LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => attrs.iter().find_map(|a| match a {
+            InfoBridgePort::MulticastRouter(t) => Some(u8::from(*t)),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// What the snooper needs to know of a bridge device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeLink {
+    /// Interface index.
+    pub ifindex: u32,
+    /// Its MAC (all zero when it has none yet).
+    pub mac: [u8; 6],
+    /// Up with carrier.
+    pub up: bool,
+    /// `mcast_hash_max` (the kernel default, 4096, when not reported).
+    pub hash_max: u32,
+    /// `mcast_igmp_version` is 3: the kernel looks up (S,G) entries for IPv4.
+    pub igmp_v3: bool,
+    /// `mcast_mld_version` is 2.
+    pub mld_v2: bool,
+    /// `mcast_snooping`.
+    pub snooping: bool,
+    /// `mcast_querier`: the kernel's own querier is on.
+    pub kernel_querier: bool,
+}
+
+impl BridgeLink {
+    /// The bridge attributes of `m` (defaults where the kernel did not say).
+    pub fn from_message(m: &LinkMessage) -> Self {
+        let mut b = BridgeLink {
+            ifindex: m.header.index,
+            mac: mac(m).unwrap_or([0; 6]),
+            up: is_up(m),
+            hash_max: 4096,
+            igmp_v3: false,
+            mld_v2: false,
+            snooping: true,
+            kernel_querier: false,
+        };
+        for i in infos(m) {
+            if let LinkInfo::Data(InfoData::Bridge(opts)) = i {
+                for o in opts {
+                    match o {
+                        InfoBridge::MulticastHashMax(v) => b.hash_max = *v,
+                        InfoBridge::MulticastIgmpVersion(v) => b.igmp_v3 = *v >= 3,
+                        InfoBridge::MulticastMldVersion(v) => b.mld_v2 = *v >= 2,
+                        InfoBridge::MulticastSnooping(v) => b.snooping = *v,
+                        InfoBridge::MulticastQuerier(v) => b.kernel_querier = *v,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_bridge_and_its_settings() {
+        let mut m = LinkMessage::default();
+        m.header.index = 7;
+        m.header.flags = LinkFlags::Up | LinkFlags::Running;
+        m.attributes = vec![
+            LinkAttribute::IfName("br0".into()),
+            LinkAttribute::Address(vec![2, 0, 0, 0, 0, 1]),
+            LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(InfoKind::Bridge),
+                LinkInfo::Data(InfoData::Bridge(vec![
+                    InfoBridge::MulticastHashMax(512),
+                    InfoBridge::MulticastIgmpVersion(3),
+                    InfoBridge::MulticastMldVersion(1),
+                    InfoBridge::MulticastQuerier(true),
+                ])),
+            ]),
+        ];
+        assert_eq!(name(&m), Some("br0"));
+        assert!(is_bridge(&m) && is_up(&m));
+        assert_eq!(master(&m), None);
+        let b = BridgeLink::from_message(&m);
+        assert_eq!(
+            b,
+            BridgeLink {
+                ifindex: 7,
+                mac: [2, 0, 0, 0, 0, 1],
+                up: true,
+                hash_max: 512,
+                igmp_v3: true,
+                mld_v2: false,
+                snooping: true,
+                kernel_querier: true,
+            }
+        );
+    }
+
+    #[test]
+    fn a_port_without_carrier_is_down() {
+        let mut m = LinkMessage::default();
+        m.header.flags = LinkFlags::Up;
+        m.attributes = vec![LinkAttribute::Controller(3)];
+        assert!(!is_up(&m));
+        assert_eq!(master(&m), Some(3));
+        assert!(!is_bridge(&m));
+        assert_eq!(port_mcast_router(&m), None);
+        assert_eq!(mac(&m), None);
+    }
+}

@@ -1,0 +1,79 @@
+//! The status document of `igmpd query` and its findings (logged by the runtime's findings
+//! log, shown by status).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use igmpd_runtime::status::{FamilyStatus, FindingDoc, IfaceStatus, ReporterStatus, StatusDoc};
+use igmpd_wire::DecodeError;
+
+use super::family::{Addr, Family, Iface, EXTRA_DROPS};
+use super::QueryDaemon;
+use crate::core::{Finding, Instant};
+use crate::view;
+
+impl QueryDaemon {
+    /// The status document (`igmpd status --json`).
+    pub fn status(&self) -> StatusDoc {
+        let now = self.now();
+        let interfaces = self
+            .ifaces
+            .iter()
+            .map(|i| IfaceStatus {
+                name: i.name.clone(),
+                ifindex: i.ifindex,
+                up: i.up,
+                igmp: Ipv4Addr::family(i).map(|f| family_status(f, now)),
+                mld: Ipv6Addr::family(i).map(|f| family_status(f, now)),
+            })
+            .collect();
+        StatusDoc {
+            interfaces: Some(interfaces),
+            bridges: None,
+            findings: self.current_findings(now),
+        }
+    }
+
+    fn current_findings(&self, now: Instant) -> Vec<FindingDoc> {
+        fn of<A: Addr>(i: &Iface, now: Instant) -> Vec<Finding> {
+            A::family(i).map_or_else(Vec::new, |f| f.seg.findings(now, &i.name, true))
+        }
+        self.ifaces
+            .iter()
+            .flat_map(|i| [of::<Ipv4Addr>(i, now), of::<Ipv6Addr>(i, now)])
+            .flatten()
+            .map(|f| FindingDoc::from(&f))
+            .collect()
+    }
+
+    /// Re-evaluates findings (at most once a second, when the loop wakes anyway) and logs
+    /// each new one once, and each cleared one.
+    pub(super) fn update_findings(&mut self, now: Instant) {
+        let mut log = std::mem::take(&mut self.findings);
+        log.update(now.as_millis(), || self.current_findings(now));
+        self.findings = log;
+    }
+}
+
+fn family_status<A: Addr>(f: &Family<A>, now: Instant) -> FamilyStatus {
+    let drops = DecodeError::REASONS
+        .iter()
+        .chain(EXTRA_DROPS.iter())
+        .copied()
+        .zip(f.drops.iter().copied())
+        .collect();
+    let inst = f.seg.instance();
+    let mut s = view::instance_status(inst, now, A::PROTO, drops);
+    // Only the querier's own view keeps per-host report times.
+    for (doc, g) in s.groups.iter_mut().zip(inst.membership().groups()) {
+        doc.reporters = Some(
+            g.reporters
+                .iter()
+                .map(|(r, t)| ReporterStatus {
+                    address: r.to_string(),
+                    last_report_ms_ago: now.saturating_since(*t).as_millis() as u64,
+                })
+                .collect(),
+        );
+    }
+    s
+}

@@ -1,0 +1,76 @@
+//! Core state as the typed status documents of `igmpd status` (igmpd-runtime's
+//! [`status`](igmpd_runtime::status) records). Pure: used by the `igmpd query` shell and
+//! by the snooper for its bridge-level queriers.
+
+use std::collections::BTreeMap;
+use std::fmt::{Debug, Display};
+use std::hash::Hash;
+
+use igmpd_runtime::status::{FamilyStatus, FindingDoc, GroupStatus, SourceStatus};
+
+use crate::core::{Finding, Instance, Instant, Proto};
+
+impl From<&Finding> for FindingDoc {
+    fn from(f: &Finding) -> Self {
+        FindingDoc {
+            code: f.code,
+            severity: f.severity.name(),
+            iface: f.iface.clone(),
+            message: f.message.clone(),
+            hint: f.hint.clone(),
+            host: f.host.clone(),
+            group: f.group.clone(),
+        }
+    }
+}
+
+/// Milliseconds from `now` until `t` (0 when past).
+pub fn ms_until(now: Instant, t: Instant) -> u64 {
+    t.saturating_since(now).as_millis() as u64
+}
+
+/// The querier section of one instance: election, timers in use and its groups (without
+/// per-host report times: `reporters` is None).
+pub fn instance_status<A>(
+    inst: &Instance<A>,
+    now: Instant,
+    proto: Proto,
+    drops: BTreeMap<&'static str, u64>,
+) -> FamilyStatus
+where
+    A: Ord + Copy + Hash + Debug + Display,
+{
+    let ms = |t: Instant| ms_until(now, t);
+    FamilyStatus {
+        version: inst.effective_version().version(proto),
+        configured_version: inst.config().version.version(proto),
+        role: inst.role().name(),
+        address: inst.address().map(|a| a.to_string()),
+        querier_address: inst.querier_address().map(|a| a.to_string()),
+        other_querier_expires_in_ms: inst.other_querier_expires().map_or(0, ms),
+        robustness: inst.robustness(),
+        query_interval_ms: inst.query_interval().as_millis() as u64,
+        queries_sent: inst.queries_sent(),
+        drops,
+        groups: inst
+            .membership()
+            .groups()
+            .map(|g| GroupStatus {
+                group: g.group.to_string(),
+                filter_mode: g.mode.name(),
+                sources: g
+                    .sources
+                    .iter()
+                    .map(|(s, t)| SourceStatus {
+                        address: s.to_string(),
+                        expires_in_ms: t.map_or(0, ms),
+                    })
+                    .collect(),
+                last_reporter: g.last_reporter.map(|r| r.to_string()),
+                reporters: None,
+                compat_version: g.compat.version(proto),
+                expires_in_ms: g.expires.map_or(0, ms),
+            })
+            .collect(),
+    }
+}
