@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use igmpd_querier::shell::{QueryDaemon, Reconfigure};
 use igmpd_runtime::control::ControlRequest;
 use igmpd_runtime::status::StatusDoc;
-use igmpd_snooping::io::daemon::{SnoopDaemon, SnoopSettings};
+use igmpd_snooping::shell::{SnoopDaemon, SnoopSettings};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;

@@ -1,7 +1,7 @@
 //! `igmpd snoop BRIDGE`: the snooping daemon.
 
 use anyhow::Result;
-use igmpd_snooping::io::daemon::{SnoopDaemon, SnoopSettings};
+use igmpd_snooping::shell::{SnoopDaemon, SnoopSettings};
 use tokio::sync::mpsc;
 use tracing::info;
 

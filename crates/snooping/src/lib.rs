@@ -12,4 +12,4 @@
 //! forwarding to router ports, batched MDB writes and rtnetlink events.
 
 pub mod core;
-pub mod io;
+pub mod shell;

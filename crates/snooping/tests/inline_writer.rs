@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use igmpd_netns_tests::{in_netns, Netns};
 use igmpd_snooping::core::{EntryFilter, EntryKey, MdbOp};
-use igmpd_snooping::io::writer::{InlineWriter, WriteError};
+use igmpd_snooping::shell::writer::{InlineWriter, WriteError};
 
 const PROTO: u8 = 73;
 
