@@ -1,4 +1,5 @@
-//! Netlink attributes of MDB messages.
+//! Netlink attributes of MDB messages as the kernel sends them (`MDBA_MDB`, `MDBA_ROUTER`
+//! and their nests); the attributes of requests are in `request_attribute.rs`.
 //!
 //! Attribute numbers overlap between the two shapes of MDB message: what the
 //! kernel sends (dump replies, `get` replies and notifications: `MDBA_MDB`,
@@ -19,6 +20,7 @@ use netlink_packet_core::{
 };
 
 use super::entry::{MdbEntry, MDB_ENTRY_LEN};
+use super::request_attribute::MdbeAttribute;
 use crate::constants::*;
 
 /// Parses every attribute in `buf` with `f`; the first malformed one is an
@@ -36,33 +38,33 @@ pub(crate) fn parse_nlas<T>(
     Ok(out)
 }
 
-fn parse_addr(v: &[u8]) -> Result<IpAddr, DecodeError> {
+pub(super) fn parse_addr(v: &[u8]) -> Result<IpAddr, DecodeError> {
     parse_ip(v)
 }
 
-fn addr_len(a: &IpAddr) -> usize {
+pub(super) fn addr_len(a: &IpAddr) -> usize {
     match a {
         IpAddr::V4(_) => 4,
         IpAddr::V6(_) => 16,
     }
 }
 
-fn emit_addr(a: &IpAddr, buf: &mut [u8]) {
+pub(super) fn emit_addr(a: &IpAddr, buf: &mut [u8]) {
     match a {
         IpAddr::V4(a) => buf[..4].copy_from_slice(&a.octets()),
         IpAddr::V6(a) => buf[..16].copy_from_slice(&a.octets()),
     }
 }
 
-fn emit_nested<T: Nla>(v: &[T], buf: &mut [u8]) {
+pub(super) fn emit_nested<T: Nla>(v: &[T], buf: &mut [u8]) {
     v.emit(buf)
 }
 
-fn nested_len<T: Nla>(v: &[T]) -> usize {
+pub(super) fn nested_len<T: Nla>(v: &[T]) -> usize {
     v.buffer_len()
 }
 
-fn other(nla: &NlaBuffer<&[u8]>) -> Result<DefaultNla, DecodeError> {
+pub(super) fn other(nla: &NlaBuffer<&[u8]>) -> Result<DefaultNla, DecodeError> {
     DefaultNla::parse(nla)
 }
 
@@ -572,162 +574,6 @@ impl Nla for MdbRouterPortAttribute {
             }
             Self::Type(t) => buffer[0] = *t,
             Self::Vid(v) => emit_u16(buffer, *v).unwrap_or_default(),
-            Self::Other(nla) => nla.emit_value(buffer),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// MDBA_SET_ENTRY_ATTRS / MDBA_GET_ENTRY_ATTRS: MDBE_ATTR_*.
-
-/// `MDBE_ATTR_*`: attributes of an add, delete, get or flush request.
-#[derive(Debug, PartialEq, Eq, Clone)]
-pub enum MdbeAttribute {
-    /// `MDBE_ATTR_SOURCE`: S of an (S,G) entry.
-    Source(IpAddr),
-    /// `MDBE_ATTR_SRC_LIST`: sources of a (*,G) entry (at most 32).
-    SrcList(Vec<MdbeSrcListAttribute>),
-    /// `MDBE_ATTR_GROUP_MODE`: filter mode of a (*,G) entry.
-    GroupMode(FilterMode),
-    /// `MDBE_ATTR_RTPROT`: protocol; the kernel rejects values below
-    /// `RTPROT_STATIC` (4).
-    Protocol(u8),
-    /// `MDBE_ATTR_STATE_MASK` (flush): which bits of the entry's state to match.
-    StateMask(u8),
-    /// Anything else, kept as received.
-    Other(DefaultNla),
-}
-
-impl MdbeAttribute {
-    fn parse(nla: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
-        let v = nla.value();
-        Ok(match nla.kind() {
-            MDBE_ATTR_SOURCE => Self::Source(parse_addr(v)?),
-            MDBE_ATTR_SRC_LIST => Self::SrcList(parse_nlas(
-                v,
-                "MDBE_ATTR_SRC_LIST",
-                MdbeSrcListAttribute::parse,
-            )?),
-            MDBE_ATTR_GROUP_MODE => Self::GroupMode(parse_u8(v)?.into()),
-            MDBE_ATTR_RTPROT => Self::Protocol(parse_u8(v)?),
-            MDBE_ATTR_STATE_MASK => Self::StateMask(parse_u8(v)?),
-            _ => Self::Other(other(nla)?),
-        })
-    }
-}
-
-impl Nla for MdbeAttribute {
-    fn value_len(&self) -> usize {
-        match self {
-            Self::Source(a) => addr_len(a),
-            Self::SrcList(v) => nested_len(v),
-            Self::GroupMode(_) | Self::Protocol(_) | Self::StateMask(_) => 1,
-            Self::Other(nla) => nla.value_len(),
-        }
-    }
-    fn kind(&self) -> u16 {
-        match self {
-            Self::Source(_) => MDBE_ATTR_SOURCE,
-            Self::SrcList(_) => MDBE_ATTR_SRC_LIST | NLA_F_NESTED,
-            Self::GroupMode(_) => MDBE_ATTR_GROUP_MODE,
-            Self::Protocol(_) => MDBE_ATTR_RTPROT,
-            Self::StateMask(_) => MDBE_ATTR_STATE_MASK,
-            Self::Other(nla) => nla.kind(),
-        }
-    }
-    fn emit_value(&self, buffer: &mut [u8]) {
-        match self {
-            Self::Source(a) => emit_addr(a, buffer),
-            Self::SrcList(v) => emit_nested(v, buffer),
-            Self::GroupMode(m) => buffer[0] = (*m).into(),
-            Self::Protocol(p) | Self::StateMask(p) => buffer[0] = *p,
-            Self::Other(nla) => nla.emit_value(buffer),
-        }
-    }
-}
-
-/// An attribute inside `MDBE_ATTR_SRC_LIST`.
-#[derive(Debug, PartialEq, Eq, Clone)]
-pub enum MdbeSrcListAttribute {
-    /// `MDBE_SRC_LIST_ENTRY`: one source.
-    Entry(Vec<MdbeSrcAttribute>),
-    /// Anything else, kept as received.
-    Other(DefaultNla),
-}
-
-impl MdbeSrcListAttribute {
-    /// A source list entry for `addr`.
-    pub fn address(addr: IpAddr) -> Self {
-        Self::Entry(vec![MdbeSrcAttribute::Address(addr)])
-    }
-
-    fn parse(nla: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
-        Ok(match nla.kind() {
-            MDBE_SRC_LIST_ENTRY => Self::Entry(parse_nlas(
-                nla.value(),
-                "MDBE_SRC_LIST_ENTRY",
-                MdbeSrcAttribute::parse,
-            )?),
-            _ => Self::Other(other(nla)?),
-        })
-    }
-}
-
-impl Nla for MdbeSrcListAttribute {
-    fn value_len(&self) -> usize {
-        match self {
-            Self::Entry(v) => nested_len(v),
-            Self::Other(nla) => nla.value_len(),
-        }
-    }
-    fn kind(&self) -> u16 {
-        match self {
-            Self::Entry(_) => MDBE_SRC_LIST_ENTRY | NLA_F_NESTED,
-            Self::Other(nla) => nla.kind(),
-        }
-    }
-    fn emit_value(&self, buffer: &mut [u8]) {
-        match self {
-            Self::Entry(v) => emit_nested(v, buffer),
-            Self::Other(nla) => nla.emit_value(buffer),
-        }
-    }
-}
-
-/// `MDBE_SRCATTR_*`: one source of a request's source list.
-#[derive(Debug, PartialEq, Eq, Clone)]
-pub enum MdbeSrcAttribute {
-    /// `MDBE_SRCATTR_ADDRESS`.
-    Address(IpAddr),
-    /// Anything else, kept as received.
-    Other(DefaultNla),
-}
-
-impl MdbeSrcAttribute {
-    fn parse(nla: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
-        Ok(match nla.kind() {
-            MDBE_SRCATTR_ADDRESS => Self::Address(parse_addr(nla.value())?),
-            _ => Self::Other(other(nla)?),
-        })
-    }
-}
-
-impl Nla for MdbeSrcAttribute {
-    fn value_len(&self) -> usize {
-        match self {
-            Self::Address(a) => addr_len(a),
-            Self::Other(nla) => nla.value_len(),
-        }
-    }
-    fn kind(&self) -> u16 {
-        match self {
-            Self::Address(_) => MDBE_SRCATTR_ADDRESS,
-            Self::Other(nla) => nla.kind(),
-        }
-    }
-    fn emit_value(&self, buffer: &mut [u8]) {
-        match self {
-            Self::Address(a) => emit_addr(a, buffer),
             Self::Other(nla) => nla.emit_value(buffer),
         }
     }

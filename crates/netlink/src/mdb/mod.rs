@@ -8,16 +8,17 @@ mod entry;
 mod header;
 mod message;
 pub mod record;
+mod request_attribute;
 
 pub use self::{
     attribute::{
         FilterMode, MdbAttribute, MdbEntryInfo, MdbGroupAttribute, MdbInfoAttribute,
         MdbPortAttribute, MdbRouterAttribute, MdbRouterPort, MdbRouterPortAttribute,
-        MdbSrcAttribute, MdbSrcListAttribute, MdbeAttribute, MdbeSrcAttribute,
-        MdbeSrcListAttribute,
+        MdbSrcAttribute, MdbSrcListAttribute,
     },
     entry::{MdbEntry, MdbFlags, MdbGroup, MdbState, MDB_ENTRY_LEN},
     header::{MdbHeader, MDB_HEADER_LEN},
     message::MdbMessage,
     record::{MdbItem, MdbRecord, MdbSource, RouterPortRecord},
+    request_attribute::{MdbeAttribute, MdbeSrcAttribute, MdbeSrcListAttribute},
 };
