@@ -3,8 +3,9 @@
 use netlink_packet_core::{DecodeError, Emitable, ErrorContext, Parseable};
 
 use super::{
-    attribute::{parse_nlas, MdbAttribute},
+    attribute::MdbAttribute,
     header::{MdbHeader, MDB_HEADER_LEN},
+    nla::parse_nlas,
 };
 
 /// An `RTM_NEWMDB` / `RTM_DELMDB` / `RTM_GETMDB` message body.

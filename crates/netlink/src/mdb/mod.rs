@@ -7,18 +7,20 @@ mod attribute;
 mod entry;
 mod header;
 mod message;
+mod nla;
 pub mod record;
 mod request_attribute;
 
 pub use self::{
     attribute::{
-        FilterMode, MdbAttribute, MdbEntryInfo, MdbGroupAttribute, MdbInfoAttribute,
-        MdbPortAttribute, MdbRouterAttribute, MdbRouterPort, MdbRouterPortAttribute,
-        MdbSrcAttribute, MdbSrcListAttribute,
+        MdbAttribute, MdbEntryInfo, MdbGroupAttribute, MdbInfoAttribute, MdbPortAttribute,
+        MdbRouterAttribute, MdbRouterPort, MdbRouterPortAttribute, MdbSrcAttribute,
+        MdbSrcListAttribute,
     },
     entry::{MdbEntry, MdbFlags, MdbGroup, MdbState, MDB_ENTRY_LEN},
     header::{MdbHeader, MDB_HEADER_LEN},
     message::MdbMessage,
+    nla::FilterMode,
     record::{MdbItem, MdbRecord, MdbSource, RouterPortRecord},
     request_attribute::{MdbeAttribute, MdbeSrcAttribute, MdbeSrcListAttribute},
 };

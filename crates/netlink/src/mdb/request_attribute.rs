@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use netlink_packet_core::{parse_u8, DecodeError, DefaultNla, Nla, NlaBuffer, NLA_F_NESTED};
 
-use super::attribute::{
+use super::nla::{
     addr_len, emit_addr, emit_nested, nested_len, other, parse_addr, parse_nlas, FilterMode,
 };
 use crate::constants::*;
