@@ -15,6 +15,9 @@ mod reader;
 mod status;
 mod system;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use igmpd_netlink::{Monitor, SystemEvent};

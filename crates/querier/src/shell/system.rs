@@ -136,15 +136,21 @@ impl QueryDaemon {
         self.refresh_family_state(i, now);
     }
 
-    /// Brings each instance in line with the interface: link state, then address.
+    /// Brings each instance in line with the interface: link state, then address. An
+    /// instance runs while its link is up and its socket open.
     pub(super) fn refresh_family_state(&mut self, i: usize, now: Instant) {
-        self.refresh::<Ipv4Addr>(i, now);
-        self.refresh::<Ipv6Addr>(i, now);
+        let running = self.ifaces[i].up && self.ifaces[i].socket.is_some();
+        self.set_running(i, now, running);
     }
 
-    fn refresh<A: Addr>(&mut self, i: usize, now: Instant) {
+    /// [`Self::refresh_family_state`] with the link's state given.
+    pub(super) fn set_running(&mut self, i: usize, now: Instant, up: bool) {
+        self.refresh::<Ipv4Addr>(i, now, up);
+        self.refresh::<Ipv6Addr>(i, now, up);
+    }
+
+    fn refresh<A: Addr>(&mut self, i: usize, now: Instant, up: bool) {
         let iface = &mut self.ifaces[i];
-        let up = iface.up && iface.socket.is_some();
         let addr = A::source(iface);
         let Some(f) = A::family_mut(iface) else {
             return;

@@ -1,0 +1,252 @@
+//! The `igmpd query` shell's own logic without a kernel: frames in, system events, status
+//! and reconfiguration, on a daemon without packet sockets (what it would send is only
+//! counted by the instances). The rtnetlink monitor is real (it needs no privilege) but
+//! sees nothing of these made-up interfaces.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use igmpd_netlink::{Monitor, SystemEvent};
+use igmpd_runtime::clock::Clock;
+use igmpd_runtime::findings::FindingsLog;
+use igmpd_wire::frame::{Ipv4Header, Ipv6Header};
+use igmpd_wire::{Frame, IgmpQuery, IgmpRepr, IgmpVersion, MldRepr};
+use tokio::sync::mpsc;
+
+use super::family::{Iface, InterfaceSettings};
+use super::reader::RxFrame;
+use super::QueryDaemon;
+use crate::core::{Config, Instant, Proto};
+
+const IFINDEX: u32 = 7;
+const MAC: [u8; 6] = [2, 0, 0, 0, 0, 7];
+
+fn settings(name: &str) -> InterfaceSettings {
+    InterfaceSettings {
+        name: name.into(),
+        igmp: Some(Config::new(Proto::Igmp)),
+        mld: Some(Config::new(Proto::Mld)),
+    }
+}
+
+/// A daemon with one interface `eth7`, as the start-up dump would have found it (no packet
+/// socket: tests call `set_running` where the shell would find the socket open).
+fn daemon() -> QueryDaemon {
+    let (frames_tx, frames_rx) = mpsc::channel(16);
+    let mut d = QueryDaemon {
+        clock: Clock::new(),
+        ifaces: vec![Iface::new(settings("eth7"))],
+        findings: FindingsLog::new(),
+        monitor: Monitor::new().expect("an rtnetlink socket needs no privilege"),
+        frames_tx,
+        frames_rx,
+    };
+    for e in [
+        SystemEvent::Link {
+            ifindex: IFINDEX,
+            name: "eth7".into(),
+            up: true,
+            mac: Some(MAC),
+        },
+        address("10.0.0.5".parse().unwrap()),
+        address("fe80::7".parse().unwrap()),
+    ] {
+        d.apply_system_event(&e, false);
+    }
+    d
+}
+
+fn address(addr: IpAddr) -> SystemEvent {
+    SystemEvent::Address {
+        ifindex: IFINDEX,
+        addr,
+        prefix_len: 24,
+        present: true,
+        usable: true,
+    }
+}
+
+fn igmp(src: &str, repr: IgmpRepr) -> RxFrame {
+    let src: Ipv4Addr = src.parse().unwrap();
+    let frame = Frame::igmp([2, 0, 0, 0, 0, 9], None, Ipv4Header::igmp(src, src), repr);
+    RxFrame {
+        ifindex: IFINDEX,
+        data: frame.to_bytes(),
+    }
+}
+
+fn mld(src: &str, repr: MldRepr) -> RxFrame {
+    let src: Ipv6Addr = src.parse().unwrap();
+    let frame = Frame::mld([2, 0, 0, 0, 0, 9], None, Ipv6Header::mld(src, src), repr);
+    RxFrame {
+        ifindex: IFINDEX,
+        data: frame.to_bytes(),
+    }
+}
+
+fn json(d: &QueryDaemon) -> serde_json::Value {
+    serde_json::to_value(d.status()).unwrap()
+}
+
+#[tokio::test]
+async fn the_start_dump_fills_in_the_interface() {
+    let d = daemon();
+    let i = &d.ifaces[0];
+    assert_eq!((i.ifindex, i.mac, i.up), (Some(IFINDEX), MAC, true));
+    assert_eq!(i.v4.first(), Some(&"10.0.0.5".parse().unwrap()));
+    assert_eq!(i.v6_ll.first(), Some(&"fe80::7".parse().unwrap()));
+    // A global IPv6 address is no querier source.
+    let mut d = d;
+    d.apply_system_event(&address("2001:db8::7".parse().unwrap()), true);
+    assert_eq!(d.ifaces[0].v6_ll.len(), 1);
+}
+
+#[tokio::test]
+async fn a_report_becomes_a_group_with_its_reporter() {
+    let mut d = daemon();
+    d.set_running(0, Instant::ZERO, true);
+    let group: Ipv4Addr = "239.1.2.3".parse().unwrap();
+    d.handle_frame(
+        Instant::ZERO,
+        igmp("10.0.0.9", IgmpRepr::V2Report { group }),
+    );
+    let s = json(&d);
+    let g = &s["interfaces"][0]["igmp"]["groups"][0];
+    assert_eq!(g["group"], "239.1.2.3");
+    assert_eq!(g["last_reporter"], "10.0.0.9");
+    assert_eq!(g["reporters"][0]["address"], "10.0.0.9");
+    assert_eq!(g["compat_version"], 2);
+}
+
+#[tokio::test]
+async fn a_lower_querier_wins_the_election_and_is_shown() {
+    let mut d = daemon();
+    d.set_running(0, Instant::ZERO, true);
+    let q = IgmpRepr::Query(IgmpQuery::general(IgmpVersion::V3, 100, 2, 125));
+    d.handle_frame(Instant::from_millis(10), igmp("10.0.0.1", q));
+    let s = json(&d);
+    assert_eq!(s["interfaces"][0]["igmp"]["role"], "non-querier");
+    assert_eq!(s["interfaces"][0]["igmp"]["querier_address"], "10.0.0.1");
+}
+
+#[tokio::test]
+async fn drops_are_counted_by_reason() {
+    let mut d = daemon();
+    d.set_running(0, Instant::ZERO, true);
+    // RFC 9777 §5.2.13: an MLD report from a global address is dropped.
+    let group: Ipv6Addr = "ff05::1:3".parse().unwrap();
+    d.handle_frame(
+        Instant::ZERO,
+        mld("2001:db8::9", MldRepr::V1Report { group }),
+    );
+    // A truncated IPv4 frame.
+    let mut short = igmp(
+        "10.0.0.9",
+        IgmpRepr::V2Report {
+            group: "239.1.1.1".parse().unwrap(),
+        },
+    );
+    short.data.truncate(30);
+    d.handle_frame(Instant::ZERO, short);
+    let s = json(&d);
+    assert_eq!(
+        s["interfaces"][0]["mld"]["drops"]["source_not_link_local"],
+        1
+    );
+    assert_eq!(
+        s["interfaces"][0]["mld"]["groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let v4_drops: u64 = s["interfaces"][0]["igmp"]["drops"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(v4_drops, 1);
+}
+
+#[tokio::test]
+async fn frames_of_other_interfaces_are_ignored() {
+    let mut d = daemon();
+    d.set_running(0, Instant::ZERO, true);
+    let mut f = igmp(
+        "10.0.0.9",
+        IgmpRepr::V2Report {
+            group: "239.1.1.1".parse().unwrap(),
+        },
+    );
+    f.ifindex = IFINDEX + 1;
+    d.handle_frame(Instant::ZERO, f);
+    assert_eq!(
+        json(&d)["interfaces"][0]["igmp"]["groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_renamed_or_deleted_link_is_gone() {
+    let mut d = daemon();
+    d.set_running(0, Instant::ZERO, true);
+    d.apply_system_event(
+        &SystemEvent::Link {
+            ifindex: IFINDEX,
+            name: "eth7-old".into(),
+            up: true,
+            mac: Some(MAC),
+        },
+        true,
+    );
+    let i = &d.ifaces[0];
+    assert_eq!((i.ifindex, i.up, i.v4.len()), (None, false, 0));
+    assert!(!i.igmp.as_ref().unwrap().seg.instance().link_is_up());
+    let s = json(&d);
+    assert_eq!(s["interfaces"][0]["ifindex"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn reconfiguring_keeps_what_did_not_change() {
+    let mut d = daemon();
+    d.set_running(0, Instant::ZERO, true);
+    let group: Ipv4Addr = "239.1.2.3".parse().unwrap();
+    d.handle_frame(
+        Instant::ZERO,
+        igmp("10.0.0.9", IgmpRepr::V2Report { group }),
+    );
+    assert!(d.ifaces[0].runs(&settings("eth7")));
+    d.reconfigure(vec![settings("eth7")]).await.unwrap();
+    assert_eq!(
+        json(&d)["interfaces"][0]["igmp"]["groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Changed settings restart the instances: the state goes.
+    let mut changed = settings("eth7");
+    changed.igmp.as_mut().unwrap().robustness = 3;
+    assert!(!d.ifaces[0].runs(&changed));
+    d.reconfigure(vec![changed]).await.unwrap();
+    assert_eq!(
+        json(&d)["interfaces"][0]["igmp"]["groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(json(&d)["interfaces"][0]["igmp"]["robustness"], 3);
+}
+
+#[tokio::test]
+async fn findings_are_evaluated_at_most_once_a_second() {
+    let mut d = daemon();
+    d.update_findings(Instant::ZERO);
+    assert_eq!(d.findings.due_ms(), Some(1_000));
+    d.update_findings(Instant::from_millis(500));
+    assert_eq!(d.findings.due_ms(), Some(1_000));
+}
