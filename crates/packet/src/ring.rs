@@ -2,20 +2,13 @@
 //! AF_PACKET socket that captures the IGMP/MLD/PIM frames of every port of a bridge into
 //! memory shared with the kernel.
 //!
-//! Why not a socket per port read with `recvmmsg`: in a re-join flood (300k reports/s) the
-//! receive system call cost more than everything igmpd does with a report (perf: 1.7 µs
-//! per frame in `recvmmsg`, mostly freeing the clone the sender's CPU allocated and copying
-//! 50 bytes through the iovec machinery, against 0.6 µs of parsing and state). With a ring
-//! the kernel copies the frame into a slot on the CPU that received it and frees its
-//! buffer there; igmpd reads frames where they lie and makes no system call while frames
-//! keep coming. One ring for all ports keeps the memory fixed however many ports the
-//! bridge has.
-//!
-//! Why V2 and not V3: V3 packs frames densely into blocks but hands a block over only when
-//! it is full or its timer (1 ms at least) ran out; the benchmark's join -> MDB p99 went from
-//! 0.3 to 1.9 ms. V2 has a slot per frame, each handed over (and the reader woken) at once.
-//! A frame too long for its slot arrives truncated in the ring and whole on the socket's
-//! queue (PACKET_COPY_THRESH, in ring order); [`CaptureRing::read`] takes it from there.
+//! Why a ring, and why V2 (measured; docs/architecture.md, "Decisions"): the kernel copies
+//! each frame into a slot on the CPU that received it and igmpd reads it in place, with no
+//! system call while frames keep coming, where a socket per port cost more per frame in
+//! `recvmmsg` than all of igmpd's work; V2 hands each slot over at once, where V3 holds a
+//! block back for at least 1 ms. A frame too long for its slot arrives truncated in the
+//! ring and whole on the socket's queue (PACKET_COPY_THRESH, in ring order);
+//! [`CaptureRing::read`] takes it from there.
 //!
 //! `unsafe` here: the mapping itself and reads of the slots the kernel handed over; each
 //! block says why it is sound.
