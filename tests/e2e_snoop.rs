@@ -17,7 +17,6 @@ use igmpd_netns_tests::{
 };
 use serde_json::Value;
 
-#[path = "common/mod.rs"]
 mod common;
 use common::{member_silent, BIN, PORT};
 
