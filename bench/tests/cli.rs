@@ -47,7 +47,11 @@ fn help_prints_the_usage() {
 
 #[test]
 fn bad_arguments_fail_before_any_scenario() {
-    for args in [&["--frobnicate"][..], &[], &["--igmpd", "/nonexistent/igmpd"]] {
+    for args in [
+        &["--frobnicate"][..],
+        &[],
+        &["--igmpd", "/nonexistent/igmpd"],
+    ] {
         let (status, _) = run(args);
         assert!(!status.success(), "{args:?}: {status}");
     }
