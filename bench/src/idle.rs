@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::Result;
 use igmpd_netns_tests::{Igmpd, Netns};
 
 use crate::metrics::{cpu_ticks, ctx_switches, rss_kib, ticks_per_s};
@@ -31,13 +31,7 @@ pub(crate) struct Idle {
 /// `igmpd query` on 1 and on 200 macvlan uppers (mode private) of a bridge.
 pub(crate) fn idle(opts: &Opts) -> Result<Idle> {
     let ns = Netns::new()?;
-    ns.exec_ok(&[
-        "sysctl",
-        "-q",
-        "-w",
-        "net.ipv6.conf.all.accept_dad=0",
-        "net.ipv6.conf.default.accept_dad=0",
-    ])?;
+    ns.disable_dad()?;
     let mut batch = String::from("link add br0 type bridge mcast_snooping 0\nlink set br0 up\n");
     for i in 1..=200 {
         batch += &format!(
@@ -46,7 +40,7 @@ pub(crate) fn idle(opts: &Opts) -> Result<Idle> {
             i % 250 + 1
         );
     }
-    run_stdin(&["ip", "-n", ns.name(), "-batch", "-"], &batch)?;
+    ns.ip_batch(&batch)?;
     let ifaces: Vec<String> = (1..=200).map(|i| format!("mv{i}")).collect();
     let mut out = Idle::default();
     let tps = ticks_per_s();
@@ -119,19 +113,4 @@ fn status_median(d: &Igmpd) -> Result<f64> {
     }
     st.sort_by(f64::total_cmp);
     Ok(st[st.len() / 2])
-}
-
-fn run_stdin(argv: &[&str], input: &str) -> Result<()> {
-    use std::io::Write;
-    let mut c = std::process::Command::new(argv[0])
-        .args(&argv[1..])
-        .stdin(std::process::Stdio::piped())
-        .spawn()?;
-    c.stdin
-        .take()
-        .context("stdin")?
-        .write_all(input.as_bytes())?;
-    let st = c.wait()?;
-    ensure!(st.success(), "{} failed", argv.join(" "));
-    Ok(())
 }

@@ -57,16 +57,10 @@ fn main() -> Result<()> {
         opts.igmpd.display()
     );
     std::fs::create_dir_all(&opts.out)?;
-    let started = Instant::now();
-    let kernel_release = std::fs::read_to_string("/proc/sys/kernel/osrelease")?
-        .trim()
-        .to_owned();
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut r = Measured::new(Instant::now())?;
     let runs = opts.runs;
 
     // convergence
-    let mut conv: Vec<(usize, Vec<f64>, Vec<f64>)> = Vec::new();
-    let mut rss_snoop: Vec<(u64, u64)> = Vec::new();
     let only = opts.only.as_deref();
     let sizes: &[usize] = if only == Some("sustained") {
         &[]
@@ -80,13 +74,13 @@ fn main() -> Result<()> {
             let mut rss = None;
             let i = convergence(&opts, Mode::Igmpd, n, &mut rss)?;
             if n == 10_000 {
-                rss_snoop.extend(rss);
+                r.rss_snoop.extend(rss);
             }
             eprintln!("convergence n={n} run {run}: igmpd {i:.1} ms, kernel {k:.1} ms");
             ig.push(i);
             ke.push(k);
         }
-        conv.push((n, ig, ke));
+        r.conv.push((n, ig, ke));
     }
     if only == Some("convergence") {
         return Ok(());
@@ -95,33 +89,30 @@ fn main() -> Result<()> {
     if only.is_none() && !opts.sizes.contains(&10_000) {
         let mut rss = None;
         convergence(&opts, Mode::Igmpd, 10_000, &mut rss)?;
-        rss_snoop.extend(rss);
+        r.rss_snoop.extend(rss);
     }
 
     // sustained
-    let (mut s_ig, mut s_ke, mut s_drops, mut s_steps) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let k = sustained(&opts, Mode::Kernel)?;
         let i = sustained(&opts, Mode::Igmpd)?;
-        s_ig.push(i.best_rate);
-        s_ke.push(k.best_rate);
-        s_drops.push(i.capture_drops as f64);
-        s_steps.push(json!({"igmpd": i.steps, "kernel": k.steps}));
+        r.s_ig.push(i.best_rate);
+        r.s_ke.push(k.best_rate);
+        r.s_drops.push(i.capture_drops as f64);
+        r.s_steps.push(json!({"igmpd": i.steps, "kernel": k.steps}));
     }
     if only == Some("sustained") {
         return Ok(());
     }
 
     // join latency
-    let (mut p50, mut p99, mut kp50, mut kp99) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let i = join_latency(&opts, Mode::Igmpd)?;
         let k = join_latency(&opts, Mode::Kernel)?;
-        p50.push(pct(&i, 0.5));
-        p99.push(pct(&i, 0.99));
-        kp50.push(pct(&k, 0.5));
-        kp99.push(pct(&k, 0.99));
+        r.p50.push(pct(&i, 0.5));
+        r.p99.push(pct(&i, 0.99));
+        r.kp50.push(pct(&k, 0.5));
+        r.kp99.push(pct(&k, 0.99));
         eprintln!(
             "join latency: igmpd p50 {:.3} p99 {:.3} ms; kernel p50 {:.3} p99 {:.3} ms",
             pct(&i, 0.5),
@@ -133,7 +124,6 @@ fn main() -> Result<()> {
 
     // leave latency
     let lmis = [Duration::from_secs(1), Duration::from_millis(100)];
-    let mut leaves = Vec::new();
     for lmi in lmis {
         let (mut ig, mut ke) = (Vec::new(), Vec::new());
         for _ in 0..runs {
@@ -146,35 +136,17 @@ fn main() -> Result<()> {
             ig,
             ke
         );
-        leaves.push((lmi.as_millis() as u64, ig, ke));
+        r.leaves.push((lmi.as_millis() as u64, ig, ke));
     }
 
     // idle
-    let mut idles = Vec::new();
     for _ in 0..runs {
-        idles.push(idle(&opts)?);
+        r.idles.push(idle(&opts)?);
     }
-    let measured = Measured {
-        kernel_release,
-        cpus,
-        started,
-        conv,
-        rss_snoop,
-        s_ig,
-        s_ke,
-        s_drops,
-        s_steps,
-        p50,
-        p99,
-        kp50,
-        kp99,
-        leaves,
-        idles,
-    };
-    let path = results::write(&opts, &measured)?;
+    let path = results::write(&opts, &r)?;
     std::fs::write(
         opts.out.join("convergence.svg"),
-        chart::svg_chart(&measured.convergence()),
+        chart::svg_chart(&r.convergence()),
     )?;
-    summary::write(&opts, &measured, &path)
+    summary::write(&opts, &r, &path)
 }

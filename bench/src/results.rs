@@ -38,6 +38,29 @@ pub(crate) struct Measured {
 }
 
 impl Measured {
+    /// Nothing measured yet, on this machine, since `started`.
+    pub(crate) fn new(started: Instant) -> Result<Measured> {
+        Ok(Measured {
+            kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease")?
+                .trim()
+                .to_owned(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            started,
+            conv: Vec::new(),
+            rss_snoop: Vec::new(),
+            s_ig: Vec::new(),
+            s_ke: Vec::new(),
+            s_drops: Vec::new(),
+            s_steps: Vec::new(),
+            p50: Vec::new(),
+            p99: Vec::new(),
+            kp50: Vec::new(),
+            kp99: Vec::new(),
+            leaves: Vec::new(),
+            idles: Vec::new(),
+        })
+    }
+
     /// [`Mmm`] of one field of the idle runs.
     pub(crate) fn idle(&self, f: fn(&Idle) -> f64) -> Mmm {
         mmm(&self.idles.iter().map(f).collect::<Vec<_>>())
@@ -65,27 +88,11 @@ impl Measured {
 }
 
 /// Writes `results.json` into `opts.out`; returns its path.
-pub(crate) fn write(opts: &Opts, measured: &Measured) -> Result<PathBuf> {
-    let Measured {
-        kernel_release,
-        cpus,
-        started,
-        conv,
-        s_ig,
-        s_ke,
-        s_drops,
-        s_steps,
-        p50,
-        p99,
-        kp50,
-        kp99,
-        leaves,
-        idles,
-        ..
-    } = measured;
+pub(crate) fn write(opts: &Opts, r: &Measured) -> Result<PathBuf> {
     let runs = opts.runs;
-    let im = |f: fn(&Idle) -> f64| measured.idle(f);
-    let conv_json: Vec<Value> = conv
+    let im = |f: fn(&Idle) -> f64| r.idle(f);
+    let conv_json: Vec<Value> = r
+        .conv
         .iter()
         .map(|(n, ig, ke)| {
             let (i, k) = (mmm(ig), mmm(ke));
@@ -94,10 +101,10 @@ pub(crate) fn write(opts: &Opts, measured: &Measured) -> Result<PathBuf> {
                    "igmpd": j(i), "kernel": j(k)})
         })
         .collect();
-    let si = mmm(s_ig);
-    let sk = mmm(s_ke);
-    let (rss_idle, rss_10k) = measured.rss_snoop();
-    let leave_json: Vec<Value> = leaves
+    let si = mmm(&r.s_ig);
+    let sk = mmm(&r.s_ke);
+    let (rss_idle, rss_10k) = r.rss_snoop();
+    let leave_json: Vec<Value> = r.leaves
         .iter()
         .map(|(lmi, ig, ke)| {
             json!({"last_member_interval_ms": lmi, "igmpd": r2(mmm(ig).med), "kernel": r2(mmm(ke).med),
@@ -107,21 +114,21 @@ pub(crate) fn write(opts: &Opts, measured: &Measured) -> Result<PathBuf> {
     let results = json!({
         "runs": runs,
         "quick": opts.quick,
-        "machine": {"kernel": kernel_release, "cpus": cpus},
+        "machine": {"kernel": r.kernel_release, "cpus": r.cpus},
         "convergence": conv_json,
         "sustained": {
             "igmpd_reports_per_s": si.med.round(),
             "kernel_reports_per_s": sk.med.round(),
             "ratio": r2(si.med / sk.med.max(1e-9)),
-            "capture_drops": mmm(s_drops).med as u64,
+            "capture_drops": mmm(&r.s_drops).med as u64,
             "seconds_per_rate": opts.sustain.as_secs_f64(),
             "igmpd": j(si), "kernel": j(sk),
-            "steps": s_steps,
+            "steps": r.s_steps,
         },
-        "join_to_mdb_ms": {"p50": r2(mmm(p50).med * 100.0) / 100.0, "p99": r2(mmm(p99).med * 100.0) / 100.0,
+        "join_to_mdb_ms": {"p50": r2(mmm(&r.p50).med * 100.0) / 100.0, "p99": r2(mmm(&r.p99).med * 100.0) / 100.0,
                            "groups": opts.latency_groups, "rate_per_s": 200,
-                           "p50_range": j(mmm(p50)), "p99_range": j(mmm(p99)),
-                           "kernel_p50": mmm(kp50).med, "kernel_p99": mmm(kp99).med},
+                           "p50_range": j(mmm(&r.p50)), "p99_range": j(mmm(&r.p99)),
+                           "kernel_p50": mmm(&r.kp50).med, "kernel_p99": mmm(&r.kp99).med},
         "leave_ms": leave_json,
         "rss_kib": {"snoop_idle": rss_idle.med as u64, "snoop_10k_memberships": rss_10k.med as u64,
                     "query_idle_1_iface": im(|i| i.rss_1 as f64).med as u64,
@@ -132,9 +139,9 @@ pub(crate) fn write(opts: &Opts, measured: &Measured) -> Result<PathBuf> {
                  "status_ms": r2(im(|i| i.status_ms).med),
                  "wakeups_per_s_1_iface": r2(im(|i| i.wakeups_per_s_1).med),
                  "status_ms_1_iface": r2(im(|i| i.status_ms_1).med),
-                 "threads": idles.first().map_or(0, |i| i.threads),
+                 "threads": r.idles.first().map_or(0, |i| i.threads),
                  "window_s": opts.idle_window.as_secs_f64()},
-        "elapsed_s": started.elapsed().as_secs(),
+        "elapsed_s": r.started.elapsed().as_secs(),
     });
     let path = opts.out.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&results)? + "\n")?;

@@ -11,25 +11,13 @@ use crate::results::Measured;
 use crate::stats::{mmm, Mmm};
 
 /// Prints the summary and writes it to `summary.txt` in `opts.out`; `path` is results.json.
-pub(crate) fn write(opts: &Opts, measured: &Measured, path: &Path) -> Result<()> {
-    let Measured {
-        kernel_release,
-        cpus,
-        started,
-        conv,
-        s_ig,
-        s_ke,
-        p50,
-        p99,
-        kp99,
-        leaves,
-        ..
-    } = measured;
+pub(crate) fn write(opts: &Opts, r: &Measured, path: &Path) -> Result<()> {
     let runs = opts.runs;
-    let si = mmm(s_ig);
-    let sk = mmm(s_ke);
-    let (rss_idle, rss_10k) = measured.rss_snoop();
-    let im = |f: fn(&Idle) -> f64| measured.idle(f);
+    let (kernel_release, cpus) = (&r.kernel_release, r.cpus);
+    let si = mmm(&r.s_ig);
+    let sk = mmm(&r.s_ke);
+    let (rss_idle, rss_10k) = r.rss_snoop();
+    let im = |f: fn(&Idle) -> f64| r.idle(f);
     let mut t = String::new();
     let row = |t: &mut String, what: &str, m: Mmm, unit: &str, target: &str, ok: bool| {
         let _ = writeln!(
@@ -58,7 +46,7 @@ pub(crate) fn write(opts: &Opts, measured: &Measured, path: &Path) -> Result<()>
         "{:<36} {:>10} {:>10} {:>10} {:<6} {:<22} result",
         "measure", "min", "median", "max", "unit", "target"
     );
-    for (n, ig, ke) in conv {
+    for (n, ig, ke) in &r.conv {
         let (i, k) = (mmm(ig), mmm(ke));
         info(&mut t, &format!("convergence {n}: kernel"), k, "ms");
         let ratio = i.med / k.med.max(1e-9);
@@ -91,17 +79,17 @@ pub(crate) fn write(opts: &Opts, measured: &Measured, path: &Path) -> Result<()>
         &format!(">= 0.9x kernel ({sr:.2}x)"),
         sr >= 0.9,
     );
-    info(&mut t, "join->MDB p50: igmpd", mmm(p50), "ms");
+    info(&mut t, "join->MDB p50: igmpd", mmm(&r.p50), "ms");
     row(
         &mut t,
         "join->MDB p99: igmpd",
-        mmm(p99),
+        mmm(&r.p99),
         "ms",
         "<= 2 ms",
-        mmm(p99).med <= 2.0,
+        mmm(&r.p99).med <= 2.0,
     );
-    info(&mut t, "join->MDB p99: kernel", mmm(kp99), "ms");
-    for (lmi, ig, ke) in leaves {
+    info(&mut t, "join->MDB p99: kernel", mmm(&r.kp99), "ms");
+    for (lmi, ig, ke) in &r.leaves {
         info(
             &mut t,
             &format!("leave lmi {lmi} ms: kernel"),
@@ -181,7 +169,7 @@ pub(crate) fn write(opts: &Opts, measured: &Measured, path: &Path) -> Result<()>
         "\nwrote {} and {} in {} s",
         path.display(),
         opts.out.join("convergence.svg").display(),
-        started.elapsed().as_secs()
+        r.started.elapsed().as_secs()
     );
     print!("{t}");
     std::fs::write(opts.out.join("summary.txt"), t)?;

@@ -15,15 +15,40 @@ fn check(rc: libc::c_int, what: &str) -> Result<libc::c_int> {
     }
 }
 
-fn setsockopt_int(fd: &OwnedFd, level: i32, opt: i32, v: i32, what: &str) -> Result<()> {
-    // SAFETY: passes a pointer to a live c_int and its size.
+/// A new socket(2) of `domain` (raw, close-on-exec).
+fn socket(domain: libc::c_int, protocol: libc::c_int, what: &str) -> Result<OwnedFd> {
+    // SAFETY: plain socket(2) call.
+    let raw = check(
+        unsafe { libc::socket(domain, libc::SOCK_RAW | libc::SOCK_CLOEXEC, protocol) },
+        what,
+    )?;
+    // SAFETY: raw is a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// bind(2) to `addr`, a `sockaddr_ll` or `sockaddr_nl` (the only types passed here).
+fn bind<T>(fd: &OwnedFd, addr: &T, what: &str) -> Result<()> {
+    // SAFETY: pointer and size of a live socket address of the socket's family.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (addr as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    check(rc, what).map(drop)
+}
+
+/// setsockopt(2) of `opt` to `v`, a `c_int` or `timeval` (the only types passed here).
+fn setsockopt<T>(fd: &OwnedFd, level: i32, opt: i32, v: &T, what: &str) -> Result<()> {
+    // SAFETY: pointer to a live value of the type the option takes, and its size.
     let rc = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
             level,
             opt,
-            (&v as *const i32).cast(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
+            (v as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     check(rc, what).map(drop)
@@ -31,13 +56,7 @@ fn setsockopt_int(fd: &OwnedFd, level: i32, opt: i32, v: i32, what: &str) -> Res
 
 /// An AF_PACKET socket bound to `ifname` of the calling thread's namespace, for sending.
 pub(crate) fn packet_sender(ifname: &str) -> Result<OwnedFd> {
-    // SAFETY: plain socket(2) call.
-    let raw = check(
-        unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) },
-        "AF_PACKET socket",
-    )?;
-    // SAFETY: raw is a fresh descriptor owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = socket(libc::AF_PACKET, 0, "AF_PACKET socket")?;
     let name = std::ffi::CString::new(ifname)?;
     // SAFETY: a NUL-terminated string.
     let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
@@ -47,21 +66,19 @@ pub(crate) fn packet_sender(ifname: &str) -> Result<OwnedFd> {
     sll.sll_family = libc::AF_PACKET as u16;
     sll.sll_ifindex = ifindex as i32;
     sll.sll_protocol = 0;
-    // SAFETY: pointer and size of a live sockaddr_ll.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sll as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    check(rc, "bind AF_PACKET")?;
-    setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, 8 << 20, "SO_SNDBUF")?;
-    setsockopt_int(
+    bind(&fd, &sll, "bind AF_PACKET")?;
+    setsockopt(
+        &fd,
+        libc::SOL_SOCKET,
+        libc::SO_SNDBUF,
+        &(8 << 20),
+        "SO_SNDBUF",
+    )?;
+    setsockopt(
         &fd,
         libc::SOL_PACKET,
         libc::PACKET_QDISC_BYPASS,
-        1,
+        &1,
         "PACKET_QDISC_BYPASS",
     )?;
     Ok(fd)
@@ -118,63 +135,34 @@ pub(crate) fn send_frames(
     }
     Ok(done)
 }
+
 /// A NETLINK_ROUTE socket subscribed to RTNLGRP_MDB with a 64 MiB buffer and a 50 ms
 /// receive timeout.
 pub(crate) fn mdb_event_socket() -> Result<OwnedFd> {
-    // SAFETY: plain socket(2) call.
-    let raw = check(
-        unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        },
-        "netlink socket",
-    )?;
-    // SAFETY: fresh descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // SAFETY: sockaddr_nl is plain old data.
+    let fd = socket(libc::AF_NETLINK, libc::NETLINK_ROUTE, "netlink socket")?;
+    // SAFETY: sockaddr_nl is plain old data; all-zero is valid.
     let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     sa.nl_family = libc::AF_NETLINK as u16;
-    // SAFETY: pointer and size of a live sockaddr_nl.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    check(rc, "bind netlink")?;
-    setsockopt_int(
+    bind(&fd, &sa, "bind netlink")?;
+    setsockopt(
         &fd,
         libc::SOL_SOCKET,
         libc::SO_RCVBUFFORCE,
-        64 << 20,
+        &(64 << 20),
         "SO_RCVBUFFORCE",
     )?;
-    setsockopt_int(
+    setsockopt(
         &fd,
         libc::SOL_NETLINK,
         libc::NETLINK_ADD_MEMBERSHIP,
-        libc::RTNLGRP_MDB as i32,
+        &(libc::RTNLGRP_MDB as i32),
         "RTNLGRP_MDB",
     )?;
     let tv = libc::timeval {
         tv_sec: 0,
         tv_usec: 50_000,
     };
-    // SAFETY: pointer and size of a live timeval.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    check(rc, "SO_RCVTIMEO")?;
+    setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv, "SO_RCVTIMEO")?;
     Ok(fd)
 }
 

@@ -340,14 +340,6 @@ impl LabBuilder {
         for _ in &self.hosts {
             host_ns.push(Netns::new()?);
         }
-        // Interfaces created or moved into a namespace take its `default` IPv6 settings.
-        let no_dad = [
-            "sysctl",
-            "-q",
-            "-w",
-            "net.ipv6.conf.all.accept_dad=0",
-            "net.ipv6.conf.default.accept_dad=0",
-        ];
         // -e: the br_netfilter keys exist only when that module is loaded.
         sw.exec_ok(&[
             "sysctl",
@@ -361,7 +353,7 @@ impl LabBuilder {
             "net.ipv6.conf.default.accept_dad=0",
         ])?;
         for ns in &host_ns {
-            ns.exec_ok(&no_dad)?;
+            ns.disable_dad()?;
         }
 
         let bridge = "br0";
@@ -383,7 +375,7 @@ impl LabBuilder {
         if let Some(a) = bridge_ipv4 {
             batch += &format!("addr add {a}/24 dev {bridge}\n");
         }
-        ip_batch(&sw, &batch)?;
+        sw.ip_batch(&batch)?;
         // Bridge ports are not hosts: without this their own IPv6 stacks send MLD reports
         // for their link-local addresses that they never refresh (a port hands every frame
         // to the bridge, so it never hears a query), which looks like a host gone silent.
@@ -414,14 +406,11 @@ impl LabBuilder {
             }
             let argv: Vec<&str> = sysctls.iter().map(String::as_str).collect();
             ns.exec_ok(&argv)?;
-            ip_batch(
-                &ns,
-                &format!(
-                    "addr add {}/24 dev eth0\naddr add {}/64 dev eth0 nodad\nlink set eth0 up\n",
-                    v4(n),
-                    v6(u16::from(n))
-                ),
-            )?;
+            ns.ip_batch(&format!(
+                "addr add {}/24 dev eth0\naddr add {}/64 dev eth0 nodad\nlink set eth0 up\n",
+                v4(n),
+                v6(u16::from(n))
+            ))?;
             hosts.push(Host {
                 name: spec.name.clone(),
                 ns,
@@ -458,13 +447,6 @@ impl LabBuilder {
             subnet_v4: (v4(0), 24),
         })
     }
-}
-
-fn ip_batch(ns: &Netns, commands: &str) -> Result<()> {
-    let argv = ["ip", "-n", ns.name(), "-batch", "-"];
-    crate::cmd::run_ok(&argv, Some(commands.as_bytes()))
-        .with_context(|| format!("ip batch in {}:\n{commands}", ns.name()))
-        .map(drop)
 }
 
 /// Polls until `ifname` is up with a non-tentative IPv6 link-local address and no
