@@ -14,7 +14,7 @@
 //! - [`bed`]: the topology for either side; [`sender`]: the AF_PACKET frame sender;
 //!   [`watcher`]: MDB notifications; [`metrics`]: /proc process metrics; [`sys`]: the
 //!   system calls std lacks (the only `unsafe`)
-//! - [`scenarios`] and [`idle`]: the measurements
+//! - [`scenarios`] and [`idle`](mod@idle): the measurements
 //! - [`stats`], [`results`] (results.json), [`summary`] (summary.txt), [`chart`]
 //!   (convergence.svg)
 
