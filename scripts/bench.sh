@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # igmpd against the kernel's own snooping, side by side, in network namespaces of its own
-# (never this machine's interfaces). Builds release binaries, runs netns-tests'
-# `igmpd-bench` driver, prints a summary (min/median/max, targets, pass/fail) and writes
+# (never this machine's interfaces). Builds release binaries, runs the `igmpd-bench`
+# driver (bench/), prints a summary (min/median/max, targets, pass/fail) and writes
 # target/bench/results.json, target/bench/summary.txt and target/bench/convergence.svg.
 #
 #   scripts/bench.sh            3 runs, N = 1000/4000/10000, 10 s per sustained rate
@@ -30,7 +30,7 @@ igmpd=${IGMPD_BENCH_IGMPD:-}
 driver=${IGMPD_BENCH_DRIVER:-}
 if [ -z "$igmpd" ] || [ -z "$driver" ]; then
     echo "bench.sh: building release binaries (scripts/build-release.sh)" >&2
-    rel=$(scripts/build-release.sh -p igmpd -p igmpd-netns-tests --bin igmpd --bin igmpd-bench)
+    rel=$(scripts/build-release.sh -p igmpd -p igmpd-bench --bin igmpd --bin igmpd-bench)
     igmpd=$rel/igmpd
     driver=$rel/igmpd-bench
 fi

@@ -17,6 +17,16 @@ fi
 started=$(date +%s)
 section() { printf '\n=== %s (%ds)\n' "$*" "$(( $(date +%s) - started ))"; }
 
+# Snapshot before the tests. The leftover check at the end fails on namespaces named like
+# the tests' (igt<pid>-<n>), on any other namespace new since this snapshot, and on new
+# processes of the programs the tests run in their namespaces (each is stopped by PID when
+# its test ends).
+stray_names='igmpd mcast-member tcpdump zebra pimd'
+netns_list() { ip netns list | awk '{print $1}' | sort; }
+stray_pids() { for n in $stray_names; do pgrep -x "$n" || true; done | sort; }
+netns_before=$(netns_list)
+pids_before=$(stray_pids)
+
 section "install missing tools"
 scripts/install-deps.sh
 
@@ -40,15 +50,24 @@ if [ "$fuzz_secs" -gt 0 ]; then
 fi
 
 section "leftovers"
+failed=0
 left=$(ip netns list | awk '{print $1}' | grep -E '^igt[0-9]+-' || true)
 if [ -n "$left" ]; then
     echo "test.sh: tests left network namespaces behind: $left" >&2
-    exit 1
+    failed=1
 fi
-if pgrep -x igmpd >/dev/null || pgrep -x mcast-member >/dev/null; then
+new_netns=$(comm -13 <(printf '%s\n' "$netns_before") <(netns_list) | grep . || true)
+if [ -n "$new_netns" ]; then
+    echo "test.sh: network namespaces that were not there before the tests: $new_netns" >&2
+    failed=1
+fi
+new_pids=$(comm -13 <(printf '%s\n' "$pids_before") <(stray_pids) | grep . || true)
+if [ -n "$new_pids" ]; then
     echo "test.sh: tests left processes behind:" >&2
-    pgrep -a -x igmpd >&2 || true
-    pgrep -a -x mcast-member >&2 || true
+    ps -o pid=,args= -p "$(paste -sd, <<<"$new_pids")" >&2 || true
+    failed=1
+fi
+if [ "$failed" -ne 0 ]; then
     exit 1
 fi
 

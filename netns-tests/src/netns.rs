@@ -98,6 +98,29 @@ impl Netns {
         cmd::ip(&self.name, args)
     }
 
+    /// `ip -n NS -batch -` fed `commands` (one `ip` command a line, without the `ip`);
+    /// fails on a non-zero exit status.
+    pub fn ip_batch(&self, commands: &str) -> Result<()> {
+        let argv = ["ip", "-n", self.name.as_str(), "-batch", "-"];
+        cmd::run_ok(&argv, Some(commands.as_bytes()))
+            .with_context(|| format!("ip batch in {}:\n{commands}", self.name))
+            .map(drop)
+    }
+
+    /// Turns IPv6 duplicate address detection off for the interfaces created in or moved
+    /// into this namespace from now on (they take its `default` IPv6 settings), so their
+    /// addresses are usable at once.
+    pub fn disable_dad(&self) -> Result<()> {
+        self.exec_ok(&[
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv6.conf.default.accept_dad=0",
+        ])
+        .map(drop)
+    }
+
     /// Sets a sysctl in this namespace; see [`crate::sysctl`].
     pub fn sysctl(&self, key: &str, value: &str) -> Result<()> {
         cmd::sysctl(&self.name, key, value)

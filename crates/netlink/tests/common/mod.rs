@@ -1,7 +1,9 @@
 //! A tiny private network-namespace guard for the kernel tests: unique names
-//! (`igl` + pid + counter), deleted on drop (also on panic), and a way to run
-//! async test code on a thread that has entered the namespace, so every
-//! netlink socket it opens belongs to that namespace.
+//! (`igt<pid>-<n>`, the scheme of the igmpd-netns-tests lab, so scripts/test.sh's
+//! leftover check and the lab's reaper of namespaces whose creator died see them too;
+//! this test process never uses the lab, so the two counters cannot meet in one pid),
+//! deleted on drop (also on panic), and a way to run async test code on a thread that
+//! has entered the namespace, so every netlink socket it opens belongs to that namespace.
 
 #![allow(dead_code)]
 
@@ -27,7 +29,7 @@ pub struct Netns {
 impl Netns {
     pub fn new() -> Self {
         let name = format!(
-            "igl{}-{}",
+            "igt{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );

@@ -1,7 +1,6 @@
 //! Pieces the end-to-end test targets share: the story of issue 6 (a querier with short
 //! timers, hosts A and B joining one group that S sends to, B's firewall) and finding
-//! lookups. Each target includes it with `#[path = "common/mod.rs"] mod common;` and uses
-//! what it needs.
+//! lookups. Each target includes it with `mod common;` and uses what it needs.
 #![allow(dead_code)]
 
 use std::net::IpAddr;

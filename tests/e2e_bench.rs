@@ -1,8 +1,9 @@
 //! `scripts/bench.sh --quick` runs end to end and writes results.json with the contract
 //! fields (issue 8). Uses the debug binaries of this build (no nested cargo): `igmpd` and
-//! netns-tests' `igmpd-bench` driver next to it (`cargo build --workspace --all-targets`
-//! builds both; `IGMPD_BENCH_DRIVER` overrides the driver's path). The numbers of a debug
-//! build are not checked, only that every field is there and is a number.
+//! the `igmpd-bench` driver (package bench/) next to it (`cargo build --workspace
+//! --all-targets` builds both; `IGMPD_BENCH_DRIVER` overrides the driver's path). The
+//! numbers of a debug build are not checked, only that every field is there and is a
+//! number.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -23,7 +24,7 @@ fn driver() -> Result<PathBuf> {
         .join("igmpd-bench");
     ensure!(
         p.is_file(),
-        "{} missing: build it first (cargo build -p igmpd-netns-tests --bin igmpd-bench) \
+        "{} missing: build it first (cargo build -p igmpd-bench) \
          or set IGMPD_BENCH_DRIVER",
         p.display()
     );

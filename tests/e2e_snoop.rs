@@ -17,7 +17,6 @@ use igmpd_netns_tests::{
 };
 use serde_json::Value;
 
-#[path = "common/mod.rs"]
 mod common;
 use common::{member_silent, BIN, PORT};
 
@@ -927,13 +926,7 @@ fn a_port_added_at_runtime_is_snooped_and_a_deleted_one_forgotten() -> Result<()
     let sw = lab.switch().netns();
     // The new host, wired up the way the lab wires its own.
     let ns = igmpd_netns_tests::Netns::new()?;
-    ns.exec_ok(&[
-        "sysctl",
-        "-q",
-        "-w",
-        "net.ipv6.conf.all.accept_dad=0",
-        "net.ipv6.conf.default.accept_dad=0",
-    ])?;
+    ns.disable_dad()?;
     sw.ip(&[
         "link",
         "add",

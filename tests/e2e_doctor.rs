@@ -11,7 +11,6 @@ use anyhow::{ensure, Context, Result};
 use igmpd_netns_tests::{poll_until, BridgeConfig, Igmpd, Lab, Netns};
 use serde_json::Value;
 
-#[path = "common/mod.rs"]
 mod common;
 use common::{fast_querier, finding, hostfw, member_silent, Story, BIN, PORT};
 

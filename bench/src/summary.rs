@@ -1,0 +1,177 @@
+//! summary.txt (also printed): min/median/max of every measure, its target and PASS/FAIL.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::idle::Idle;
+use crate::opts::Opts;
+use crate::results::Measured;
+use crate::stats::{mmm, Mmm};
+
+/// Prints the summary and writes it to `summary.txt` in `opts.out`; `path` is results.json.
+pub(crate) fn write(opts: &Opts, r: &Measured, path: &Path) -> Result<()> {
+    let runs = opts.runs;
+    let (kernel_release, cpus) = (&r.kernel_release, r.cpus);
+    let si = mmm(&r.s_ig);
+    let sk = mmm(&r.s_ke);
+    let (rss_idle, rss_10k) = r.rss_snoop();
+    let im = |f: fn(&Idle) -> f64| r.idle(f);
+    let mut t = String::new();
+    let row = |t: &mut String, what: &str, m: Mmm, unit: &str, target: &str, ok: bool| {
+        let _ = writeln!(
+            t,
+            "{what:<36} {:>10.2} {:>10.2} {:>10.2} {unit:<6} {target:<22} {}",
+            m.min,
+            m.med,
+            m.max,
+            if ok { "PASS" } else { "FAIL" }
+        );
+    };
+    let info = |t: &mut String, what: &str, m: Mmm, unit: &str| {
+        let _ = writeln!(
+            t,
+            "{what:<36} {:>10.2} {:>10.2} {:>10.2} {unit:<6}",
+            m.min, m.med, m.max
+        );
+    };
+    let _ = writeln!(
+        t,
+        "\nigmpd bench: kernel {kernel_release}, {cpus} CPUs, {runs} run(s){}",
+        if opts.quick { " (--quick)" } else { "" }
+    );
+    let _ = writeln!(
+        t,
+        "{:<36} {:>10} {:>10} {:>10} {:<6} {:<22} result",
+        "measure", "min", "median", "max", "unit", "target"
+    );
+    for (n, ig, ke) in &r.conv {
+        let (i, k) = (mmm(ig), mmm(ke));
+        info(&mut t, &format!("convergence {n}: kernel"), k, "ms");
+        let ratio = i.med / k.med.max(1e-9);
+        let last = Some(n) == opts.sizes.last();
+        if last {
+            row(
+                &mut t,
+                &format!("convergence {n}: igmpd"),
+                i,
+                "ms",
+                &format!("<= 1.5x kernel ({ratio:.2}x)"),
+                ratio <= 1.5,
+            );
+        } else {
+            info(
+                &mut t,
+                &format!("convergence {n}: igmpd ({ratio:.2}x)"),
+                i,
+                "ms",
+            );
+        }
+    }
+    info(&mut t, "sustained lossless: kernel", sk, "rep/s");
+    let sr = si.med / sk.med.max(1e-9);
+    row(
+        &mut t,
+        "sustained lossless: igmpd",
+        si,
+        "rep/s",
+        &format!(">= 0.9x kernel ({sr:.2}x)"),
+        sr >= 0.9,
+    );
+    info(&mut t, "join->MDB p50: igmpd", mmm(&r.p50), "ms");
+    row(
+        &mut t,
+        "join->MDB p99: igmpd",
+        mmm(&r.p99),
+        "ms",
+        "<= 2 ms",
+        mmm(&r.p99).med <= 2.0,
+    );
+    info(&mut t, "join->MDB p99: kernel", mmm(&r.kp99), "ms");
+    for (lmi, ig, ke) in &r.leaves {
+        info(
+            &mut t,
+            &format!("leave lmi {lmi} ms: kernel"),
+            mmm(ke),
+            "ms",
+        );
+        row(
+            &mut t,
+            &format!("leave lmi {lmi} ms: igmpd"),
+            mmm(ig),
+            "ms",
+            "<= kernel (+5 ms)",
+            mmm(ig).med <= mmm(ke).med + 5.0,
+        );
+    }
+    info(&mut t, "RSS snoop idle", rss_idle, "KiB");
+    row(
+        &mut t,
+        "RSS snoop 10k memberships",
+        rss_10k,
+        "KiB",
+        "<= 16384 KiB",
+        rss_10k.med <= 16384.0,
+    );
+    row(
+        &mut t,
+        "RSS query idle, 1 iface",
+        im(|i| i.rss_1 as f64),
+        "KiB",
+        "<= 4096 KiB",
+        im(|i| i.rss_1 as f64).med <= 4096.0,
+    );
+    info(
+        &mut t,
+        "RSS query idle, 200 ifaces",
+        im(|i| i.rss_200 as f64),
+        "KiB",
+    );
+    row(
+        &mut t,
+        "query idle CPU, 200 ifaces",
+        im(|i| i.cpu_percent),
+        "%",
+        "<= 0.1 %",
+        im(|i| i.cpu_percent).med <= 0.1,
+    );
+    row(
+        &mut t,
+        "query wake-ups/s, 200 ifaces",
+        im(|i| i.wakeups_per_s),
+        "1/s",
+        "0 between deadlines",
+        im(|i| i.wakeups_per_s).med < 0.5,
+    );
+    info(
+        &mut t,
+        "query wake-ups/s, 1 iface",
+        im(|i| i.wakeups_per_s_1),
+        "1/s",
+    );
+    info(
+        &mut t,
+        "query CPU per round, 200 ifaces",
+        im(|i| i.cpu_ms_per_round),
+        "ms",
+    );
+    row(
+        &mut t,
+        "status --json, 200 ifaces",
+        im(|i| i.status_ms),
+        "ms",
+        "<= 10 ms",
+        im(|i| i.status_ms).med <= 10.0,
+    );
+    let _ = writeln!(
+        t,
+        "\nwrote {} and {} in {} s",
+        path.display(),
+        opts.out.join("convergence.svg").display(),
+        r.started.elapsed().as_secs()
+    );
+    print!("{t}");
+    std::fs::write(opts.out.join("summary.txt"), t)?;
+    Ok(())
+}
