@@ -913,7 +913,7 @@ fn nft_ports(lab: &Lab) -> Result<String> {
         .exec_ok(&["nft", "list", "set", "bridge", "igmpd_snoop_br0", "ports"])
 }
 
-/// A brand-new veth enslaved while igmpd runs: igmpd opens a socket on it, stops the
+/// A brand-new veth enslaved while igmpd runs: igmpd captures it in its ring, stops the
 /// kernel learning there, learns its host's joins and forwards to it; deleted, it is
 /// forgotten.
 #[test]
