@@ -92,6 +92,29 @@ fn netlink(msg: RtnlMessage, flags: u16) -> NetlinkMessage<RtnlMessage> {
     m
 }
 
+/// What the add, delete and get requests share: which entry they name (`src`, `vid`;
+/// each has the fields `entry: MdbEntry` and `source: Option<IpAddr>`).
+macro_rules! entry_setters {
+    () => {
+        /// The (S,G) entry of `SOURCE`: `src SOURCE`.
+        pub fn source(mut self, source: IpAddr) -> Self {
+            self.source = Some(source);
+            self
+        }
+
+        /// The entry of VLAN `VID`: `vid VID` (a VLAN-filtering bridge's).
+        pub fn vid(mut self, vid: u16) -> Self {
+            self.entry.vid = vid;
+            self
+        }
+
+        /// `MDBE_ATTR_SOURCE` when the request names an (S,G) entry.
+        fn source_attr(&self) -> Vec<MdbeAttribute> {
+            self.source.map(MdbeAttribute::Source).into_iter().collect()
+        }
+    };
+}
+
 /// `bridge mdb add` / `bridge mdb replace`.
 #[derive(Debug, Clone)]
 #[must_use = "requests do nothing until executed"]
@@ -122,17 +145,7 @@ impl MdbAddRequest {
         }
     }
 
-    /// An (S,G) entry: `src SOURCE`.
-    pub fn source(mut self, source: IpAddr) -> Self {
-        self.source = Some(source);
-        self
-    }
-
-    /// VLAN: `vid VID` (needs a VLAN-filtering bridge).
-    pub fn vid(mut self, vid: u16) -> Self {
-        self.entry.vid = vid;
-        self
-    }
+    entry_setters!();
 
     /// `permanent`: never ages out.
     pub fn permanent(mut self) -> Self {
@@ -173,10 +186,7 @@ impl MdbAddRequest {
 
     /// The netlink message this request sends (flags set, sequence 0).
     pub fn message(&self) -> NetlinkMessage<RtnlMessage> {
-        let mut attrs = Vec::new();
-        if let Some(s) = self.source {
-            attrs.push(MdbeAttribute::Source(s));
-        }
+        let mut attrs = self.source_attr();
         if let Some(m) = self.filter_mode {
             attrs.push(MdbeAttribute::GroupMode(m));
         }
@@ -239,23 +249,12 @@ impl MdbDelRequest {
         }
     }
 
-    /// Deletes the (S,G) entry: `src SOURCE`.
-    pub fn source(mut self, source: IpAddr) -> Self {
-        self.source = Some(source);
-        self
-    }
-
-    /// `vid VID`.
-    pub fn vid(mut self, vid: u16) -> Self {
-        self.entry.vid = vid;
-        self
-    }
+    entry_setters!();
 
     /// The netlink message this request sends.
     pub fn message(&self) -> NetlinkMessage<RtnlMessage> {
-        let attrs = self.source.map(MdbeAttribute::Source).into_iter().collect();
         netlink(
-            RtnlMessage::DelMdb(mdb_message(self.bridge, self.entry, attrs)),
+            RtnlMessage::DelMdb(mdb_message(self.bridge, self.entry, self.source_attr())),
             NLM_F_REQUEST | NLM_F_ACK,
         )
     }
@@ -363,23 +362,12 @@ impl MdbGetRequest {
         }
     }
 
-    /// The (S,G) entry: `src SOURCE`.
-    pub fn source(mut self, source: IpAddr) -> Self {
-        self.source = Some(source);
-        self
-    }
-
-    /// `vid VID`.
-    pub fn vid(mut self, vid: u16) -> Self {
-        self.entry.vid = vid;
-        self
-    }
+    entry_setters!();
 
     /// The netlink message this request sends.
     pub fn message(&self) -> NetlinkMessage<RtnlMessage> {
-        let attrs = self.source.map(MdbeAttribute::Source).into_iter().collect();
         netlink(
-            RtnlMessage::GetMdb(mdb_message(self.bridge, self.entry, attrs)),
+            RtnlMessage::GetMdb(mdb_message(self.bridge, self.entry, self.source_attr())),
             NLM_F_REQUEST,
         )
     }
