@@ -76,36 +76,16 @@ pub(super) fn apply_record<A: Ord + Copy>(
         // EXCLUDE (X,Y) + BLOCK (A) -> EXCLUDE (X+(A-Y), Y); (A-X-Y)=Group Timer;
         // Send Q(G,A-Y).
         (FilterMode::Exclude, RecordType::BlockOld) => {
-            let gt = group.group_timer;
-            for s in b {
-                group.sources.entry(*s).or_insert(Source {
-                    timer: Some(gt),
-                    rexmit: 0,
-                });
-            }
-            let a_minus_y: Vec<A> = b
-                .iter()
-                .copied()
-                .filter(|s| group.sources.get(s).is_some_and(|x| x.timer.is_some()))
-                .collect();
+            add_at_group_timer(group, b);
+            let a_minus_y = running(group, b);
             send_q_sources(group, now, timing, &a_minus_y);
         }
         // EXCLUDE (X,Y) + TO_EX (A) -> EXCLUDE (A-Y, Y*A); (A-X-Y)=Group Timer;
         // Delete (X-A); Delete (Y-A); Send Q(G,A-Y); Group Timer=GMI.
         (FilterMode::Exclude, RecordType::ChangeToExclude) => {
-            let gt = group.group_timer;
             group.sources.retain(|a, _| in_b(a));
-            for s in b {
-                group.sources.entry(*s).or_insert(Source {
-                    timer: Some(gt),
-                    rexmit: 0,
-                });
-            }
-            let a_minus_y: Vec<A> = b
-                .iter()
-                .copied()
-                .filter(|s| group.sources.get(s).is_some_and(|x| x.timer.is_some()))
-                .collect();
+            add_at_group_timer(group, b);
+            let a_minus_y = running(group, b);
             send_q_sources(group, now, timing, &a_minus_y);
             group.group_timer = gmi;
         }
@@ -124,6 +104,27 @@ pub(super) fn apply_record<A: Ord + Copy>(
         }
         (_, RecordType::Unknown(_)) => {}
     }
+}
+
+/// "(A-X-Y)=Group Timer" in EXCLUDE mode: sources of `a` not yet recorded get the group
+/// timer's value.
+fn add_at_group_timer<A: Ord + Copy>(group: &mut Group<A>, a: &[A]) {
+    let gt = group.group_timer;
+    for s in a {
+        group.sources.entry(*s).or_insert(Source {
+            timer: Some(gt),
+            rexmit: 0,
+        });
+    }
+}
+
+/// "A-Y" in EXCLUDE mode: the sources of `a` whose timers run (Y, the excluded ones, have
+/// none).
+fn running<A: Ord + Copy>(group: &Group<A>, a: &[A]) -> Vec<A> {
+    a.iter()
+        .copied()
+        .filter(|s| group.sources.get(s).is_some_and(|x| x.timer.is_some()))
+        .collect()
 }
 
 /// "(B)=GMI": sources in `b` get the timer `gmi`, created if missing.
