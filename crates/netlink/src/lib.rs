@@ -6,7 +6,9 @@
 //! ([`new_connection`]), builder requests equivalent to `bridge mdb ...`
 //! ([`Handle::mdb`]) and to the bridge/port settings igmpd needs
 //! ([`Handle::link`]), typed notifications ([`events`]) including socket
-//! overruns, and typed kernel errors ([`Error`]).
+//! overruns, typed kernel errors ([`Error`]), link attributes ([`links`]), the
+//! system monitor ([`monitor`]), and many requests per `send` on a socket of the
+//! caller's own with their acks read back per sequence number ([`batch`]).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), igmpd_netlink::Error> {
@@ -25,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod batch;
 mod connection;
 pub mod constants;
 mod error;

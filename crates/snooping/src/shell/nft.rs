@@ -16,6 +16,16 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tracing::warn;
+
+use super::daemon::SnoopDaemon;
+
+/// How long a port's removal waits before it leaves the port set: `ip link del BRIDGE`
+/// removes every port before the bridge goes; if it does, the table keeps the old ports
+/// until the bridge comes back, so that the kernel does not learn on the recreated
+/// bridge's ports before igmpd snoops them again.
+pub(super) const NFT_PORT_GONE_DELAY: Duration = Duration::from_millis(500);
+
 /// The table's name for `bridge`: `igmpd_snoop_<bridge>` with characters nft does not
 /// take in names replaced by `_`.
 pub fn table_name(bridge: &str) -> String {
@@ -98,6 +108,16 @@ pub fn install(bridge: &str, ports: &[u32]) -> std::io::Result<()> {
 pub fn remove(bridge: &str) -> std::io::Result<()> {
     let t = table_name(bridge);
     run_nft(&format!("table bridge {t}\ndelete table bridge {t}\n"))
+}
+
+impl SnoopDaemon {
+    /// The table for the current ports, now (a failure is logged: the old table stays).
+    pub(super) fn reinstall_nft(&mut self) {
+        self.nft_due = None;
+        if let Err(e) = install(&self.settings.bridge, &self.port_ifindexes()) {
+            warn!(bridge = %self.settings.bridge, error = %e, "cannot update the nftables table");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,24 +2,26 @@
 //! (only the latest state of an entry is written) and sent with many requests in flight on
 //! one netlink socket; never two at once for the same entry, so they cannot be reordered.
 //!
-//! Requests go out in batches: up to [`BATCH`] messages in one `send` on a socket of the
-//! writer's own (the kernel's rtnetlink handles every message of one send in that call),
-//! and the acks are read back in bulk. Measured (scripts/bench.sh): one request per
-//! syscall through the shared connection cost ~25 µs per new group against the kernel's
-//! own ~9 µs learning; the batch removes the per-request syscalls, futures and wake-ups.
+//! Requests go out in batches ([`igmpd_netlink::batch`]): up to [`BATCH`] messages in one
+//! `send` on a socket of the writer's own (the kernel's rtnetlink handles every message of
+//! one send in that call), and the acks are read back in bulk. Measured (scripts/bench.sh):
+//! one request per syscall through the shared connection cost ~25 µs per new group
+//! against the kernel's own ~9 µs learning; the batch removes the per-request syscalls,
+//! futures and wake-ups. What is here is igmpd's part: which entry an operation writes, the
+//! request for it, and the queue ([`Queue`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
+use igmpd_netlink::batch::{self, Batch};
 use igmpd_netlink::mdb::FilterMode;
-use igmpd_netlink::netlink_packet_core::{NetlinkMessage, NetlinkPayload};
-use igmpd_netlink::{
-    Error, Handle, KernelError, MdbAddRequest, MdbDelRequest, RequestKind, RtnlMessage,
-};
-use socket2::{Domain, Protocol, Socket, Type};
+use igmpd_netlink::netlink_packet_core::NetlinkMessage;
+use igmpd_netlink::{Error, Handle, MdbAddRequest, MdbDelRequest, RequestKind, RtnlMessage};
+use igmpd_runtime::reactor::register_readable;
+use socket2::Socket;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 
@@ -28,6 +30,12 @@ use crate::core::{EntryFilter, EntryKey, MdbOp};
 /// Requests in flight at once. Measured: a few hundred keep the kernel busy without
 /// growing the socket's queue without bound.
 pub const MAX_IN_FLIGHT: usize = 256;
+
+/// Messages per `send` of the batched writer.
+pub const BATCH: usize = 64;
+
+/// At most this many operations are written inline; more go to the writer thread.
+pub const INLINE_MAX: usize = 16;
 
 /// A command for the writer task.
 #[derive(Debug)]
@@ -58,10 +66,90 @@ pub struct WriteError {
     pub error: Error,
 }
 
+/// An entry of a bridge.
 type Key = (u32, EntryKey);
 
-/// Messages per `send` of the batched writer.
-pub const BATCH: usize = 64;
+/// A write and whether its entry is permanent.
+type Write = (MdbOp, bool);
+
+/// The writer's bookkeeping, without I/O: the latest operation per entry, the order in
+/// which entries wait, the entries with a write in flight (busy: a newer operation for
+/// one waits until that write ends), barriers, and how many operations were received.
+#[derive(Debug, Default)]
+struct Queue {
+    received: u64,
+    pending: HashMap<Key, Write>,
+    order: VecDeque<Key>,
+    busy: HashSet<Key>,
+    barriers: Vec<oneshot::Sender<()>>,
+}
+
+impl Queue {
+    /// Takes a command; false when the channel closed (None).
+    fn take(&mut self, cmd: Option<WriteCmd>) -> bool {
+        match cmd {
+            Some(WriteCmd::Op {
+                bridge,
+                op,
+                permanent,
+            }) => {
+                self.received += 1;
+                let key = (bridge, entry(&op));
+                let queued = self.pending.insert(key, (op, permanent)).is_some();
+                if !queued && !self.busy.contains(&key) {
+                    self.order.push_back(key);
+                }
+                true
+            }
+            Some(WriteCmd::Barrier(tx)) => {
+                self.barriers.push(tx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next write to start; its entry is busy until [`Queue::done`] or
+    /// [`Queue::again`].
+    fn next(&mut self) -> Option<(Key, Write)> {
+        loop {
+            let key = self.order.pop_front()?;
+            if let Some(w) = self.pending.remove(&key) {
+                self.busy.insert(key);
+                return Some((key, w));
+            }
+        }
+    }
+
+    /// The write of `key` ended (written or refused): a newer operation for it may go.
+    fn done(&mut self, key: Key) {
+        self.busy.remove(&key);
+        if self.pending.contains_key(&key) {
+            self.order.push_back(key);
+        }
+    }
+
+    /// The outcome of `w`, the write of `key`, was lost: it goes again, unless a newer
+    /// operation for the entry replaces it (writes are idempotent).
+    fn again(&mut self, key: Key, w: Write) {
+        self.busy.remove(&key);
+        self.pending.entry(key).or_insert(w);
+        self.order.push_back(key);
+    }
+
+    /// When nothing waits and nothing is in flight: `idle` learns how many operations were
+    /// received, and the barriers are answered. Returns whether that is so.
+    fn settle(&mut self, idle: &AtomicU64) -> bool {
+        if !self.pending.is_empty() || !self.busy.is_empty() {
+            return false;
+        }
+        idle.store(self.received, Ordering::Release);
+        for b in self.barriers.drain(..) {
+            let _ = b.send(());
+        }
+        true
+    }
+}
 
 /// Starts the writer on a thread of its own and returns a task that ends when it does.
 ///
@@ -135,26 +223,12 @@ pub async fn run(
     }
 }
 
-/// A non-blocking rtnetlink socket of the writer's own (requests and their acks only).
-fn route_socket() -> std::io::Result<Socket> {
-    let s = Socket::new(
-        Domain::from(libc::AF_NETLINK),
-        Type::RAW.cloexec(),
-        Some(Protocol::from(libc::NETLINK_ROUTE)),
-    )?;
-    s.set_nonblocking(true)?;
-    Ok(s)
-}
-
 fn open_socket() -> std::io::Result<AsyncFd<Socket>> {
-    let s = route_socket()?;
+    let s = batch::route_socket()?;
     // Room for the acks of everything in flight (rmem_max caps it; overruns re-send).
     let _ = s.set_recv_buffer_size(4 << 20);
     let _ = s.set_send_buffer_size(1 << 20);
-    // The AsyncFd owns the socket for its whole life: no other handle to the descriptor
-    // exists, which is what the deprecation of `new` asks callers to guarantee.
-    #[allow(deprecated)]
-    AsyncFd::new(s)
+    register_readable(s)
 }
 
 /// Writes on the caller's thread, for the few writes of a quiet moment.
@@ -169,22 +243,17 @@ fn open_socket() -> std::io::Result<AsyncFd<Socket>> {
 pub struct InlineWriter {
     sock: Socket,
     proto: u8,
-    seq: u32,
-    out: Vec<u8>,
+    batch: Batch,
     buf: Vec<u8>,
 }
-
-/// At most this many operations are written inline; more go to the writer thread.
-pub const INLINE_MAX: usize = 16;
 
 impl InlineWriter {
     /// A netlink socket of its own.
     pub fn open(proto: u8) -> std::io::Result<Self> {
         Ok(InlineWriter {
-            sock: route_socket()?,
+            sock: batch::route_socket()?,
             proto,
-            seq: 0,
-            out: Vec::new(),
+            batch: Batch::new(),
             buf: vec![0u8; 16 * 1024],
         })
     }
@@ -193,83 +262,30 @@ impl InlineWriter {
     /// be handed to the writer thread; writes are idempotent) and the refusals.
     pub fn write(&mut self, bridge: u32, ops: Vec<MdbOp>) -> (Vec<MdbOp>, Vec<WriteError>) {
         let mut sent: HashMap<u32, MdbOp> = HashMap::with_capacity(ops.len());
-        self.out.clear();
+        self.batch.clear();
         for op in ops {
-            self.seq = self.seq.wrapping_add(1).max(1);
-            encode(&mut self.out, self.seq, self.proto, bridge, &op, true);
-            sent.insert(self.seq, op);
+            let seq = self.batch.push(message(self.proto, bridge, &op, true));
+            sent.insert(seq, op);
         }
-        if self.sock.send(&self.out).is_err() {
+        if batch::send(&self.sock, &self.batch).is_err() {
             return (sent.into_values().collect(), Vec::new());
         }
         let mut refused = Vec::new();
         let proto = self.proto;
         while !sent.is_empty() {
-            let n = match self.sock.read(&mut self.buf) {
-                Ok(n) if n > 0 => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                _ => break,
-            };
-            acks(&self.buf[..n], &mut |seq, result| {
+            let r = batch::recv(&self.sock, &mut self.buf, |seq, result| {
                 let Some(op) = sent.remove(&seq) else { return };
-                if let Some(k) = result {
-                    let error = Error::from_kernel(kind(proto, &op), k);
-                    refused.extend(refusal(bridge, &op, error));
-                }
+                refused.extend(result.err().and_then(|k| refusal(proto, bridge, &op, k)));
             });
+            if !matches!(r, Ok(n) if n > 0) {
+                break;
+            }
         }
         (sent.into_values().collect(), refused)
     }
 }
 
-struct Sent {
-    key: Key,
-    /// The write itself, to send again if its ack is lost.
-    op: (MdbOp, bool),
-}
-
-/// Appends `op` as one request with sequence number `seq` to `out`.
-fn encode(out: &mut Vec<u8>, seq: u32, proto: u8, bridge: u32, op: &MdbOp, permanent: bool) {
-    let mut m = message(proto, bridge, op, permanent);
-    m.header.sequence_number = seq;
-    m.finalize();
-    let start = out.len();
-    out.resize(start + m.buffer_len(), 0);
-    m.serialize(&mut out[start..]);
-}
-
-/// What the kernel's answer to `op` is checked as.
-fn kind(proto: u8, op: &MdbOp) -> RequestKind {
-    match op {
-        MdbOp::Set(..) => RequestKind::MdbAdd {
-            protocol: Some(proto),
-        },
-        MdbOp::Delete(_) => RequestKind::MdbDel,
-    }
-}
-
-/// The entry `op` writes.
-fn entry(op: &MdbOp) -> EntryKey {
-    match op {
-        MdbOp::Set(k, _) | MdbOp::Delete(k) => *k,
-    }
-}
-
-/// A kernel refusal of `op` as a [`WriteError`]; None for deleting what is not there,
-/// which is what a delete wants.
-fn refusal(bridge: u32, op: &MdbOp, error: Error) -> Option<WriteError> {
-    let set = matches!(op, MdbOp::Set(..));
-    match error {
-        Error::EntryNotFound(_) if !set => None,
-        error => Some(WriteError {
-            bridge,
-            key: entry(op),
-            set,
-            error,
-        }),
-    }
-}
-
+/// The request that writes `op` on `bridge`.
 fn message(proto: u8, bridge: u32, op: &MdbOp, permanent: bool) -> NetlinkMessage<RtnlMessage> {
     match op {
         MdbOp::Set(k, f) => {
@@ -305,6 +321,83 @@ fn message(proto: u8, bridge: u32, op: &MdbOp, permanent: bool) -> NetlinkMessag
     }
 }
 
+/// What the kernel's answer to `op` is checked as.
+fn kind(proto: u8, op: &MdbOp) -> RequestKind {
+    match op {
+        MdbOp::Set(..) => RequestKind::MdbAdd {
+            protocol: Some(proto),
+        },
+        MdbOp::Delete(_) => RequestKind::MdbDel,
+    }
+}
+
+/// The entry `op` writes.
+fn entry(op: &MdbOp) -> EntryKey {
+    match op {
+        MdbOp::Set(k, _) | MdbOp::Delete(k) => *k,
+    }
+}
+
+/// The kernel's refusal of `op` as a [`WriteError`]; None for deleting what is not there,
+/// which is what a delete wants.
+fn refusal(
+    proto: u8,
+    bridge: u32,
+    op: &MdbOp,
+    k: igmpd_netlink::KernelError,
+) -> Option<WriteError> {
+    refused(bridge, op, Error::from_kernel(kind(proto, op), k))
+}
+
+/// [`refusal`] for an error already typed.
+fn refused(bridge: u32, op: &MdbOp, error: Error) -> Option<WriteError> {
+    let set = matches!(op, MdbOp::Set(..));
+    match error {
+        Error::EntryNotFound(_) if !set => None,
+        error => Some(WriteError {
+            bridge,
+            key: entry(op),
+            set,
+            error,
+        }),
+    }
+}
+
+/// Takes every command waiting in `rx` after `first`, so that batches fill. False when
+/// the channel closed.
+fn take_all(
+    q: &mut Queue,
+    rx: &mut mpsc::UnboundedReceiver<WriteCmd>,
+    first: Option<WriteCmd>,
+) -> bool {
+    let mut next = first;
+    loop {
+        if !q.take(next) {
+            return false;
+        }
+        next = match rx.try_recv() {
+            Ok(c) => Some(c),
+            Err(mpsc::error::TryRecvError::Empty) => return true,
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+        };
+    }
+}
+
+/// Writes in flight by sequence number.
+type InFlight = HashMap<u32, (Key, Write)>;
+
+/// Empties `out` and fills it with the next writes of `q`: at most [`BATCH`], and no more
+/// than [`MAX_IN_FLIGHT`] in flight. False when there is nothing to send.
+fn fill(q: &mut Queue, out: &mut Batch, in_flight: &mut InFlight, proto: u8) -> bool {
+    out.clear();
+    while out.len() < BATCH && in_flight.len() < MAX_IN_FLIGHT {
+        let Some((key, w)) = q.next() else { break };
+        let seq = out.push(message(proto, key.0, &w.0, w.1));
+        in_flight.insert(seq, (key, w));
+    }
+    !out.is_empty()
+}
+
 async fn run_batched(
     sock: AsyncFd<Socket>,
     proto: u8,
@@ -312,51 +405,25 @@ async fn run_batched(
     errors: mpsc::UnboundedSender<WriteError>,
     idle: Arc<AtomicU64>,
 ) {
-    let mut received: u64 = 0;
-    let mut pending: HashMap<Key, (MdbOp, bool)> = HashMap::new();
-    let mut queue: VecDeque<Key> = VecDeque::new();
-    let mut in_flight: HashMap<u32, Sent> = HashMap::new();
-    let mut busy: HashSet<Key> = HashSet::new();
-    let mut barriers: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut q = Queue::default();
+    let mut in_flight = InFlight::new();
     let mut open = true;
-    let mut seq: u32 = 1;
-    let mut out: Vec<u8> = Vec::with_capacity(BATCH * 128);
+    let mut out = Batch::with_capacity(BATCH * 128);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         // Send what may go, in batches.
-        while in_flight.len() < MAX_IN_FLIGHT && !queue.is_empty() {
-            out.clear();
-            let mut n = 0;
-            while n < BATCH && in_flight.len() < MAX_IN_FLIGHT {
-                let Some(key) = queue.pop_front() else { break };
-                let Some((op, permanent)) = pending.remove(&key) else {
-                    continue;
-                };
-                seq = seq.wrapping_add(1).max(1);
-                encode(&mut out, seq, proto, key.0, &op, permanent);
-                busy.insert(key);
-                in_flight.insert(
-                    seq,
-                    Sent {
-                        key,
-                        op: (op, permanent),
-                    },
-                );
-                n += 1;
-            }
-            if out.is_empty() {
+        while in_flight.len() < MAX_IN_FLIGHT {
+            if !fill(&mut q, &mut out, &mut in_flight, proto) {
                 break;
             }
             loop {
-                let r = sock.get_ref().send(&out);
-                match r {
-                    Ok(_) => break,
+                match batch::send(sock.get_ref(), &out) {
+                    Ok(()) => break,
+                    // The kernel takes requests inside the call; should it ever say
+                    // "later", try again shortly (the socket is registered for reading).
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        if let Ok(mut g) = sock.writable().await {
-                            g.clear_ready();
-                        }
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "MDB writer: send failed");
                         break;
@@ -364,106 +431,41 @@ async fn run_batched(
                 }
             }
         }
-        if pending.is_empty() && in_flight.is_empty() {
-            idle.store(received, Ordering::Release);
-            for b in barriers.drain(..) {
-                let _ = b.send(());
-            }
-            if !open {
-                return;
-            }
+        if q.settle(&idle) && !open {
+            return;
         }
         tokio::select! {
-            cmd = rx.recv(), if open => {
-                let mut next = cmd;
-                // Take everything queued now, so that batches fill.
-                loop {
-                    match next {
-                        Some(WriteCmd::Op { bridge, op, permanent }) => {
-                            received += 1;
-                            let key = (bridge, entry(&op));
-                            let queued = pending.insert(key, (op, permanent)).is_some();
-                            if !queued && !busy.contains(&key) {
-                                queue.push_back(key);
-                            }
-                        }
-                        Some(WriteCmd::Barrier(tx)) => barriers.push(tx),
-                        None => {
-                            open = false;
-                            break;
-                        }
-                    }
-                    match rx.try_recv() {
-                        Ok(c) => next = Some(c),
-                        Err(mpsc::error::TryRecvError::Empty) => break,
-                        Err(mpsc::error::TryRecvError::Disconnected) => next = None,
-                    }
-                }
-            }
+            cmd = rx.recv(), if open => open = take_all(&mut q, &mut rx, cmd),
             g = sock.readable(), if !in_flight.is_empty() => {
                 let Ok(mut g) = g else { continue };
                 loop {
-                    let r = g.get_inner().read(&mut buf);
-                    let n = match r {
+                    let r = batch::recv(g.get_inner(), &mut buf, |seq, result| {
+                        let Some((key, (op, _))) = in_flight.remove(&seq) else { return };
+                        q.done(key);
+                        if let Some(e) = result.err().and_then(|k| refusal(proto, key.0, &op, k)) {
+                            let _ = errors.send(e);
+                        }
+                    });
+                    match r {
                         Ok(0) => break,
-                        Ok(n) => n,
+                        Ok(_) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                             g.clear_ready();
                             break;
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                         Err(e) => {
                             // ENOBUFS: acks were lost. Writes are idempotent (replace;
                             // deleting what is gone is fine): send them all again.
                             tracing::debug!(error = %e, "MDB writer: ack overrun; re-sending in-flight writes");
-                            for (_, s) in in_flight.drain() {
-                                busy.remove(&s.key);
-                                pending.entry(s.key).or_insert(s.op);
-                                queue.push_back(s.key);
+                            for (_, (key, w)) in in_flight.drain() {
+                                q.again(key, w);
                             }
                             break;
                         }
-                    };
-                    acks(&buf[..n], &mut |seq, result| {
-                        let Some(s) = in_flight.remove(&seq) else { return };
-                        busy.remove(&s.key);
-                        if pending.contains_key(&s.key) {
-                            queue.push_back(s.key);
-                        }
-                        if let Some(k) = result {
-                            let op = &s.op.0;
-                            if let Some(e) = refusal(s.key.0, op, Error::from_kernel(kind(proto, op), k)) {
-                                let _ = errors.send(e);
-                            }
-                        }
-                    });
+                    }
                 }
             }
         }
-    }
-}
-
-/// Calls `f(seq, None)` for each ack in `b`, `f(seq, Some(error))` for each refusal.
-fn acks(mut b: &[u8], f: &mut dyn FnMut(u32, Option<KernelError>)) {
-    while b.len() >= 16 {
-        let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        if len < 16 || len > b.len() {
-            return;
-        }
-        let seq = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
-        if let Ok(m) = NetlinkMessage::<RtnlMessage>::deserialize(&b[..len]) {
-            if let NetlinkPayload::Error(e) = &m.payload {
-                if e.code.is_none() {
-                    f(seq, None);
-                } else {
-                    f(
-                        seq,
-                        Some(KernelError::from_error_message(e, m.header.flags)),
-                    );
-                }
-            }
-        }
-        b = &b[((len + 3) & !3).min(b.len())..];
     }
 }
 
@@ -474,20 +476,14 @@ async fn run_single(
     errors: mpsc::UnboundedSender<WriteError>,
     idle: Arc<AtomicU64>,
 ) {
-    let mut received: u64 = 0;
-    let mut pending: HashMap<Key, (MdbOp, bool)> = HashMap::new();
-    let mut queue: VecDeque<Key> = VecDeque::new();
-    let mut in_flight: HashSet<Key> = HashSet::new();
+    let mut q = Queue::default();
     let mut futs = FuturesUnordered::new();
-    let mut barriers: Vec<oneshot::Sender<()>> = Vec::new();
     let mut open = true;
     loop {
         while futs.len() < MAX_IN_FLIGHT {
-            let Some(key) = queue.pop_front() else { break };
-            let Some((op, permanent)) = pending.remove(&key) else {
-                continue;
+            let Some((key, (op, permanent))) = q.next() else {
+                break;
             };
-            in_flight.insert(key);
             let h = handle.clone();
             futs.push(async move {
                 let r = h
@@ -496,37 +492,20 @@ async fn run_single(
                 (key, op, r)
             });
         }
-        if pending.is_empty() && futs.is_empty() {
-            idle.store(received, Ordering::Release);
-            for b in barriers.drain(..) {
-                let _ = b.send(());
-            }
-            if !open {
-                return;
-            }
+        if q.settle(&idle) && !open {
+            return;
         }
         tokio::select! {
-            cmd = rx.recv(), if open => match cmd {
-                Some(WriteCmd::Op { bridge, op, permanent }) => {
-                    received += 1;
-                    let key = (bridge, entry(&op));
-                    let queued = pending.insert(key, (op, permanent)).is_some();
-                    if !queued && !in_flight.contains(&key) {
-                        queue.push_back(key);
-                    }
-                }
-                Some(WriteCmd::Barrier(tx)) => barriers.push(tx),
-                None => open = false,
-            },
+            cmd = rx.recv(), if open => open = q.take(cmd),
             Some((key, op, r)) = futs.next(), if !futs.is_empty() => {
-                in_flight.remove(&key);
-                if pending.contains_key(&key) {
-                    queue.push_back(key);
-                }
-                if let Some(e) = r.err().and_then(|error| refusal(key.0, &op, error)) {
+                q.done(key);
+                if let Some(e) = r.err().and_then(|error| refused(key.0, &op, error)) {
                     let _ = errors.send(e);
                 }
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

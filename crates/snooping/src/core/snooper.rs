@@ -1,0 +1,519 @@
+//! The snooping state of one bridge: its VLANs' [`Domain`]s, and what they share (the MDB
+//! diff, router ports, counters, the outputs). Lifecycle and timers here; what a captured
+//! frame does is in `input`.
+//!
+//! - A port that goes down or leaves loses its state and entries: its hosts cannot be
+//!   reached (the kernel drops the learned entries of a disabled port too).
+//! - MDB entries igmpd left (its protocol value) are adopted at start as memberships with
+//!   a fresh group membership interval: refreshed by hosts that still report (RFC 9776
+//!   §6.4.1 rows from an empty record recreate their state), removed when they do not.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use igmpd_querier::core::membership::Change;
+use igmpd_querier::core::observer::Finding;
+use igmpd_querier::core::{Config, Forwarding, Instant, Membership, Report};
+use igmpd_wire::RecordType;
+
+use super::family::{Family, Slot};
+use super::{
+    Counters, Domain, EntryFilter, EntryKey, MdbTable, Output, RouterPorts, SetOutcome,
+    SnoopConfig, SnoopEvent,
+};
+
+/// One VLAN's domains: the one place where the two families are listed (everything else
+/// goes through [`Slot`], [`DomainOp`] or [`DomainVisitor`]). `pub` in a private module
+/// (for [`Slot`]): not reachable outside the crate; so is [`Shared`].
+#[derive(Debug, Clone)]
+pub struct Vlan {
+    pub(super) igmp: Option<Domain<Ipv4Addr>>,
+    pub(super) mld: Option<Domain<Ipv6Addr>>,
+}
+
+/// Something done to each domain of a VLAN, written once for both families (a closure
+/// cannot be generic over them).
+pub(super) trait DomainOp {
+    fn apply<A: Slot>(&mut self, sh: &mut Shared, vid: u16, d: &mut Domain<A>);
+}
+
+/// Something read from each [`Domain`] of the snooper, written once for both families
+/// (see [`Snooper::visit`]).
+pub trait DomainVisitor {
+    /// Called for every VLAN (in VID order) and family (IGMP first) that has a domain.
+    fn visit<A: Family>(&mut self, vid: u16, d: &Domain<A>);
+}
+
+impl Vlan {
+    fn each_mut(&mut self, sh: &mut Shared, vid: u16, op: &mut impl DomainOp) {
+        if let Some(d) = self.igmp.as_mut() {
+            op.apply(sh, vid, d);
+        }
+        if let Some(d) = self.mld.as_mut() {
+            op.apply(sh, vid, d);
+        }
+    }
+
+    fn each(&self, vid: u16, v: &mut impl DomainVisitor) {
+        if let Some(d) = &self.igmp {
+            v.visit(vid, d);
+        }
+        if let Some(d) = &self.mld {
+            v.visit(vid, d);
+        }
+    }
+}
+
+/// Everything but the domains, so domain code can borrow both.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub(super) cfg: SnoopConfig,
+    pub(super) mdb: MdbTable,
+    pub(super) routers: RouterPorts,
+    pub(super) out: Vec<Output>,
+    pub(super) counters: Counters,
+    /// Bridge ports that are up.
+    pub(super) ports: BTreeSet<u32>,
+    pub(super) bridge_up: bool,
+    pub(super) v4: Option<Ipv4Addr>,
+    pub(super) v6: Option<Ipv6Addr>,
+}
+
+impl Shared {
+    /// The MDB entry `group` of `port` should have, from its membership (RFC 9776 §6.3).
+    fn desired<A: Slot>(&self, m: &Membership<A>, group: &A) -> Option<EntryFilter> {
+        let fwd = m.forwarding(group)?;
+        let filtering = A::source_filtering(&self.cfg);
+        let wide = |v: Vec<A>| v.into_iter().map(Into::into).collect::<Vec<IpAddr>>();
+        Some(match fwd {
+            Forwarding::Include(s) if s.is_empty() => return None,
+            Forwarding::Exclude(y) if y.is_empty() => EntryFilter::Any,
+            _ if !filtering => EntryFilter::Any,
+            Forwarding::Include(s) => EntryFilter::Include(wide(s)),
+            Forwarding::Exclude(y) => EntryFilter::Exclude(wide(y)),
+        })
+    }
+
+    /// Turns a port's membership changes into MDB writes and log events.
+    pub(super) fn apply_changes<A: Slot>(
+        &mut self,
+        vid: u16,
+        port: u32,
+        m: &Membership<A>,
+        changes: &mut Vec<Change<A>>,
+    ) {
+        for c in changes.drain(..) {
+            let (group, log) = match c {
+                Change::GroupAdded { group } => (group, Some(true)),
+                Change::GroupRemoved { group } => (group, Some(false)),
+                Change::Forwarding { group } => (group, None),
+                Change::Compat { .. } => continue,
+            };
+            let key = EntryKey {
+                port,
+                vid,
+                group: group.into(),
+            };
+            let want = self.desired(m, &group);
+            let outcome = self.set_desired(key, want);
+            if outcome == SetOutcome::Refused && log == Some(true) {
+                self.out.push(Output::Event(SnoopEvent::Refused {
+                    port,
+                    vid,
+                    group: key.group,
+                }));
+            }
+            if let Some(added) = log {
+                self.out.push(Output::Event(SnoopEvent::PortGroup {
+                    port,
+                    vid,
+                    group: key.group,
+                    added,
+                }));
+            }
+        }
+    }
+
+    /// Sets what `key` should be in the MDB, its writes going to the outputs.
+    pub(super) fn set_desired(&mut self, key: EntryKey, want: Option<EntryFilter>) -> SetOutcome {
+        let mut ops = Vec::new();
+        let outcome = self.mdb.set_desired(key, want, &mut ops);
+        self.out.extend(ops.into_iter().map(Output::Mdb));
+        outcome
+    }
+
+    /// Tells the kernel about router ports that changed.
+    pub(super) fn reflect_routers(&mut self) {
+        let set = self.routers.router_set(self.ports.iter().copied());
+        for (port, router) in self.routers.reflect(set) {
+            self.out.push(Output::RouterPort { port, router });
+        }
+    }
+}
+
+/// The snooping state of one bridge.
+#[derive(Debug, Clone)]
+pub struct Snooper {
+    pub(super) vlans: BTreeMap<u16, Vlan>,
+    pub(super) sh: Shared,
+}
+
+/// The state of `vid`, created (and its queriers started when the bridge is up) on first
+/// use.
+pub(super) fn vlan_entry<'a>(
+    vlans: &'a mut BTreeMap<u16, Vlan>,
+    sh: &mut Shared,
+    now: Instant,
+    vid: u16,
+) -> &'a mut Vlan {
+    vlans.entry(vid).or_insert_with(|| {
+        let passive = !sh.cfg.querier;
+        let mk = |c: &Option<Config>| {
+            c.clone().map(|mut c| {
+                c.passive = passive;
+                c
+            })
+        };
+        // A VLAN's own section overrides the bridge's settings (the config's precedence).
+        let (igmp, mld) = match sh.cfg.vlans.get(&vid) {
+            Some((i, m)) => (mk(i), mk(m)),
+            None => (mk(&sh.cfg.igmp), mk(&sh.cfg.mld)),
+        };
+        let mut v = Vlan {
+            igmp: igmp.map(|c| Domain::new(c, sh.v4, now)),
+            mld: mld.map(|c| Domain::new(c, sh.v6, now)),
+        };
+        if sh.bridge_up {
+            v.each_mut(sh, vid, &mut LinkUp(now));
+        }
+        v
+    })
+}
+
+/// [`Domain::link_up`].
+struct LinkUp(Instant);
+
+impl DomainOp for LinkUp {
+    fn apply<A: Slot>(&mut self, sh: &mut Shared, vid: u16, d: &mut Domain<A>) {
+        d.link_up(sh, self.0, vid);
+    }
+}
+
+/// [`Domain::set_address`].
+struct SetAddress(Instant);
+
+impl DomainOp for SetAddress {
+    fn apply<A: Slot>(&mut self, sh: &mut Shared, vid: u16, d: &mut Domain<A>) {
+        d.set_address(sh, self.0, vid);
+    }
+}
+
+/// [`Domain::poll`].
+struct Poll(Instant);
+
+impl DomainOp for Poll {
+    fn apply<A: Slot>(&mut self, sh: &mut Shared, vid: u16, d: &mut Domain<A>) {
+        d.poll(sh, self.0, vid);
+    }
+}
+
+/// [`Domain::drop_port`].
+struct DropPort(u32);
+
+impl DomainOp for DropPort {
+    fn apply<A: Slot>(&mut self, sh: &mut Shared, vid: u16, d: &mut Domain<A>) {
+        d.drop_port(sh, vid, self.0);
+    }
+}
+
+/// The earliest [`Domain::next_deadline`].
+struct Deadline(Option<Instant>);
+
+impl DomainVisitor for Deadline {
+    fn visit<A: Family>(&mut self, _: u16, d: &Domain<A>) {
+        if let Some(t) = d.next_deadline() {
+            self.0 = Some(self.0.map_or(t, |n| n.min(t)));
+        }
+    }
+}
+
+/// Every [`Domain::findings`], named after the bridge (VLAN `vid` as `bridge.vid`).
+struct Findings<'a> {
+    now: Instant,
+    bridge: &'a str,
+    querier: bool,
+    out: Vec<Finding>,
+}
+
+impl DomainVisitor for Findings<'_> {
+    fn visit<A: Family>(&mut self, vid: u16, d: &Domain<A>) {
+        let iface = if vid == 0 {
+            self.bridge.to_owned()
+        } else {
+            format!("{}.{vid}", self.bridge)
+        };
+        self.out.extend(d.findings(self.now, &iface, self.querier));
+    }
+}
+
+/// The MDB keys of every group of the domains visited.
+struct Keys(Vec<EntryKey>);
+
+impl DomainVisitor for Keys {
+    fn visit<A: Family>(&mut self, vid: u16, d: &Domain<A>) {
+        self.0.extend(
+            d.groups()
+                .map(|(port, group)| EntryKey { port, vid, group }),
+        );
+    }
+}
+
+impl Snooper {
+    /// A snooper for a bridge that is not up yet.
+    pub fn new(cfg: SnoopConfig) -> Self {
+        let limit = cfg.entry_limit;
+        let routers = RouterPorts::new(cfg.router_ports.clone());
+        Snooper {
+            vlans: BTreeMap::new(),
+            sh: Shared {
+                cfg,
+                mdb: MdbTable::new(limit),
+                routers,
+                out: Vec::new(),
+                counters: Counters::default(),
+                ports: BTreeSet::new(),
+                bridge_up: false,
+                v4: None,
+                v6: None,
+            },
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SnoopConfig {
+        &self.sh.cfg
+    }
+
+    /// Takes the outputs produced so far.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Output> {
+        self.sh.out.drain(..)
+    }
+
+    /// The MDB table.
+    pub fn mdb(&self) -> &MdbTable {
+        &self.sh.mdb
+    }
+
+    /// Router ports.
+    pub fn routers(&self) -> &RouterPorts {
+        &self.sh.routers
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> &Counters {
+        &self.sh.counters
+    }
+
+    /// Ports that are up, in ifindex order.
+    pub fn ports(&self) -> impl Iterator<Item = u32> + '_ {
+        self.sh.ports.iter().copied()
+    }
+
+    /// VLANs with state, 0 first.
+    pub fn vids(&self) -> impl Iterator<Item = u16> + '_ {
+        self.vlans.keys().copied()
+    }
+
+    /// IGMP domain of `vid`.
+    pub fn igmp(&self, vid: u16) -> Option<&Domain<Ipv4Addr>> {
+        Ipv4Addr::domain(self.vlans.get(&vid)?)
+    }
+
+    /// MLD domain of `vid`.
+    pub fn mld(&self, vid: u16) -> Option<&Domain<Ipv6Addr>> {
+        Ipv6Addr::domain(self.vlans.get(&vid)?)
+    }
+
+    /// Shows `v` every domain: VLANs in VID order, IGMP before MLD.
+    pub fn visit(&self, v: &mut impl DomainVisitor) {
+        for (vid, vlan) in &self.vlans {
+            vlan.each(*vid, v);
+        }
+    }
+
+    fn each_mut(&mut self, op: &mut impl DomainOp) {
+        for (vid, v) in self.vlans.iter_mut() {
+            v.each_mut(&mut self.sh, *vid, op);
+        }
+    }
+
+    /// The current findings of every VLAN and family (none while the bridge is down):
+    /// what the observers make of the queries and reports seen, plus
+    /// `snooping-without-querier`. `bridge` names the bridge (VLAN `vid` appears as
+    /// `bridge.vid`).
+    pub fn findings(&self, now: Instant, bridge: &str) -> Vec<Finding> {
+        if !self.sh.bridge_up {
+            return Vec::new();
+        }
+        let mut f = Findings {
+            now,
+            bridge,
+            querier: self.sh.cfg.querier,
+            out: Vec::new(),
+        };
+        self.visit(&mut f);
+        f.out
+    }
+
+    /// Whether the bridge is up.
+    pub fn bridge_is_up(&self) -> bool {
+        self.sh.bridge_up
+    }
+
+    /// A write the shell sent failed: the entry's kernel state is unknown and is written
+    /// again at its next change.
+    pub fn mdb_write_failed(&mut self, key: &EntryKey) {
+        self.sh.mdb.write_failed(key);
+    }
+
+    /// Changes the MDB key limit.
+    pub fn set_entry_limit(&mut self, limit: usize) {
+        self.sh.cfg.entry_limit = limit;
+        self.sh.mdb.set_limit(limit);
+    }
+
+    /// Whether the kernel bridge filters sources, per family (its IGMP/MLD version).
+    pub fn set_source_filtering(&mut self, v4: bool, v6: bool) {
+        self.sh.cfg.source_filtering_v4 = v4;
+        self.sh.cfg.source_filtering_v6 = v6;
+    }
+
+    /// A VLAN was configured on the bridge (VLAN-filtering bridges): its querier starts.
+    pub fn add_vlan(&mut self, now: Instant, vid: u16) {
+        vlan_entry(&mut self.vlans, &mut self.sh, now, vid);
+    }
+
+    /// A VLAN was removed: its state and entries go.
+    pub fn remove_vlan(&mut self, vid: u16) {
+        let Some(v) = self.vlans.remove(&vid) else {
+            return;
+        };
+        let mut keys = Keys(Vec::new());
+        v.each(vid, &mut keys);
+        for key in keys.0 {
+            self.sh.set_desired(key, None);
+        }
+    }
+
+    /// The bridge is up: the querier instances start (startup queries with `--querier`).
+    pub fn bridge_up(&mut self, now: Instant) {
+        self.sh.bridge_up = true;
+        vlan_entry(&mut self.vlans, &mut self.sh, now, 0);
+        self.each_mut(&mut LinkUp(now));
+    }
+
+    /// The bridge went down or away: all state goes, without MDB writes (the kernel refuses
+    /// them on a down bridge; what it kept is adopted again at the next start).
+    pub fn bridge_down(&mut self) {
+        self.sh.bridge_up = false;
+        self.vlans.clear();
+        self.sh.mdb.clear();
+        self.sh.routers.clear_learned();
+        self.sh.ports.clear();
+        let changes = self.sh.routers.reflect(BTreeSet::new());
+        // Nothing to tell the kernel about ports of a bridge that is down; forget them.
+        drop(changes);
+    }
+
+    /// The bridge's addresses (IPv4 primary, IPv6 link-local), the queriers' sources.
+    pub fn set_addresses(&mut self, now: Instant, v4: Option<Ipv4Addr>, v6: Option<Ipv6Addr>) {
+        self.sh.v4 = v4;
+        self.sh.v6 = v6;
+        self.each_mut(&mut SetAddress(now));
+    }
+
+    /// A port is up in the bridge (added, or came up).
+    pub fn port_up(&mut self, port: u32) {
+        if self.sh.ports.insert(port) {
+            self.sh.reflect_routers();
+        }
+    }
+
+    /// A port went down or left the bridge: its hosts cannot be reached, so its state and
+    /// entries go (the kernel drops the learned entries of a disabled port too).
+    pub fn port_down(&mut self, port: u32) {
+        if !self.sh.ports.remove(&port) {
+            return;
+        }
+        self.each_mut(&mut DropPort(port));
+        // Entries adopted at start on a port without state yet.
+        for key in self.sh.mdb.entries_of_port(port) {
+            self.sh.set_desired(key, None);
+        }
+        self.sh.routers.forget_port(port);
+        self.sh.reflect_routers();
+    }
+
+    /// An MDB entry with igmpd's protocol value found at start (left by an earlier run):
+    /// it keeps forwarding, and becomes a membership with a fresh group membership
+    /// interval, refreshed by hosts that still report and removed when they do not.
+    pub fn adopt(&mut self, now: Instant, key: EntryKey, filter: EntryFilter, permanent: bool) {
+        if !self.sh.ports.contains(&key.port) {
+            // Not a port we know (gone, or down): delete it.
+            self.sh.mdb.adopt(key, filter, permanent);
+            self.sh.set_desired(key, None);
+            return;
+        }
+        self.sh.mdb.adopt(key, filter.clone(), permanent);
+        match key.group {
+            IpAddr::V4(g) => self.adopt_in::<Ipv4Addr>(now, key, g, &filter),
+            IpAddr::V6(g) => self.adopt_in::<Ipv6Addr>(now, key, g, &filter),
+        }
+    }
+
+    fn adopt_in<A: Slot>(&mut self, now: Instant, key: EntryKey, g: A, filter: &EntryFilter) {
+        let srcs: Vec<A> = filter
+            .sources()
+            .iter()
+            .filter_map(|s| A::from_ip(*s))
+            .collect();
+        // The record that recreates the entry's state (RFC 9776 §6.4.1 rows from an empty
+        // record): IS_IN(A) -> INCLUDE(A); IS_EX(Y) -> EXCLUDE({}, Y); IS_EX({}) -> (*,G).
+        let record = match filter {
+            EntryFilter::Include(_) => Report::Record(RecordType::ModeIsInclude, g, srcs),
+            EntryFilter::Exclude(_) | EntryFilter::Any => {
+                Report::Record(RecordType::ModeIsExclude, g, srcs)
+            }
+        };
+        let vlan = vlan_entry(&mut self.vlans, &mut self.sh, now, key.vid);
+        let Some(d) = A::domain_mut(vlan) else {
+            // Family not snooped now: the entry goes.
+            self.sh.set_desired(key, None);
+            return;
+        };
+        let timing = d.port_timing();
+        let m = d.ports.entry(key.port).or_default();
+        let mut changes = Vec::new();
+        m.report(now, &timing, None, &record, &mut changes);
+        // Adopted entries are not news: only write if the state differs (a temporary entry
+        // becomes permanent).
+        changes.retain(|c| !matches!(c, Change::GroupAdded { .. }));
+        self.sh.apply_changes(key.vid, key.port, m, &mut changes);
+    }
+
+    /// When [`Snooper::poll`] next has work.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mut next = Deadline(self.sh.routers.next_deadline());
+        self.visit(&mut next);
+        next.0
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn poll(&mut self, now: Instant) {
+        self.each_mut(&mut Poll(now));
+        if self.sh.routers.next_deadline().is_some_and(|t| t <= now) {
+            self.sh.routers.expire(now);
+            self.sh.reflect_routers();
+        }
+    }
+}

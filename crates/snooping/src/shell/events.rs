@@ -1,0 +1,254 @@
+//! rtnetlink events: the bridge (up, down, deleted, recreated, its multicast settings),
+//! its ports (joined, left, up, down, renamed) and its addresses (the queriers' sources);
+//! after an overrun, everything is read again.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use futures::{StreamExt, TryStreamExt};
+use igmpd_netlink::links::{self, BridgeLink};
+use igmpd_netlink::monitor::{address_event, SystemEvent};
+use igmpd_netlink::netlink_packet_core::{
+    NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use igmpd_netlink::netlink_packet_route::address::AddressMessage;
+use igmpd_netlink::netlink_packet_route::link::LinkMessage;
+use igmpd_netlink::netlink_packet_route::RouteNetlinkMessage;
+use igmpd_netlink::{Event as NlEvent, RtnlMessage};
+use igmpd_querier::adapter;
+use tracing::{info, warn};
+
+use super::daemon::SnoopDaemon;
+use super::nft::NFT_PORT_GONE_DELAY;
+
+impl SnoopDaemon {
+    pub(super) async fn handle_event(&mut self, e: NlEvent) {
+        match e {
+            NlEvent::Route(RouteNetlinkMessage::NewLink(m)) => self.on_link(&m, false).await,
+            NlEvent::Route(RouteNetlinkMessage::DelLink(m)) => self.on_link(&m, true).await,
+            NlEvent::Route(RouteNetlinkMessage::NewAddress(a))
+                if Some(a.header.index) == self.bridge_ifindex() =>
+            {
+                self.apply_address(&a, true);
+                self.push_addresses();
+            }
+            NlEvent::Route(RouteNetlinkMessage::DelAddress(a))
+                if Some(a.header.index) == self.bridge_ifindex() =>
+            {
+                self.apply_address(&a, false);
+                self.push_addresses();
+            }
+            NlEvent::Overrun => {
+                warn!("rtnetlink events were lost; reading links again");
+                self.resync_links().await;
+            }
+            _ => {}
+        }
+    }
+
+    async fn resync_links(&mut self) {
+        let Ok(links) = self
+            .handle
+            .link()
+            .dump(Default::default())
+            .try_collect::<Vec<LinkMessage>>()
+            .await
+        else {
+            return;
+        };
+        if !links
+            .iter()
+            .any(|l| links::name(l) == Some(self.settings.bridge.as_str()))
+        {
+            self.bridge_gone();
+        }
+        let current: BTreeSet<u32> = links
+            .iter()
+            .filter(|l| {
+                self.bridge_ifindex().is_some() && links::master(l) == self.bridge_ifindex()
+            })
+            .map(|l| l.header.index)
+            .collect();
+        for p in self.ports.keys().copied().collect::<Vec<_>>() {
+            if !current.contains(&p) {
+                self.remove_port(p);
+            }
+        }
+        for l in &links {
+            self.on_link(l, false).await;
+        }
+        self.refresh_addresses().await;
+    }
+
+    fn bridge_gone(&mut self) {
+        self.nft_due = None;
+        self.deactivate();
+        self.bridge = None;
+        info!(bridge = %self.settings.bridge, "bridge deleted: waiting for it to come back");
+    }
+
+    async fn on_link(&mut self, m: &LinkMessage, removed: bool) {
+        let index = m.header.index;
+        let name = links::name(m);
+        let is_ours = Some(index) == self.bridge_ifindex()
+            || (name == Some(self.settings.bridge.as_str()) && links::is_bridge(m));
+        if is_ours {
+            if removed {
+                self.bridge_gone();
+                return;
+            }
+            // AF_BRIDGE notifications about the bridge carry no link info.
+            if !links::is_bridge(m) {
+                return;
+            }
+            self.on_bridge(BridgeLink::from_message(m)).await;
+            return;
+        }
+        if !self.active {
+            return;
+        }
+        let master = links::master(m);
+        let known = self.ports.contains_key(&index);
+        let bridge = self.bridge_ifindex();
+        if removed
+            || (known && master.is_some_and(|x| Some(x) != bridge))
+            || (known && master.is_none() && m.header.interface_family == Default::default())
+        {
+            if known {
+                self.remove_port(index);
+                // Not at once (see NFT_PORT_GONE_DELAY).
+                self.nft_due = Some(self.now() + NFT_PORT_GONE_DELAY);
+            }
+            return;
+        }
+        if master.is_none() || master != bridge {
+            return;
+        }
+        let up = links::is_up(m);
+        if !known {
+            let mode = match links::port_mcast_router(m) {
+                Some(r) => r,
+                None => match self.handle.link().get(index).await {
+                    Ok(l) => links::port_mcast_router(&l).unwrap_or(1),
+                    Err(_) => 1,
+                },
+            };
+            let name = name.unwrap_or_default().to_owned();
+            self.add_port(index, name, up, mode);
+            self.reinstall_nft();
+            return;
+        }
+        let Some(p) = self.ports.get_mut(&index) else {
+            return;
+        };
+        if let Some(n) = name {
+            if n != p.name {
+                p.name = n.to_owned();
+                self.reinstall_nft();
+            }
+        }
+        let Some(p) = self.ports.get_mut(&index) else {
+            return;
+        };
+        if p.up != up {
+            p.up = up;
+            info!(bridge = %self.settings.bridge, port = %p.name, up, "port state");
+            if up {
+                self.snooper.port_up(index);
+            } else {
+                self.snooper.port_down(index);
+            }
+        }
+    }
+
+    /// A link message of our bridge: recreated, its settings, up or down.
+    async fn on_bridge(&mut self, info: BridgeLink) {
+        let recreated = self
+            .bridge
+            .as_ref()
+            .is_some_and(|b| b.ifindex != info.ifindex);
+        if recreated {
+            self.bridge_gone();
+        }
+        let was_up = self.bridge.as_ref().is_some_and(|b| b.up) && self.active;
+        let filtering = (info.igmp_v3, info.mld_v2);
+        let fresh = self.bridge.is_none();
+        self.bridge = Some(info);
+        self.snooper.set_source_filtering(filtering.0, filtering.1);
+        if fresh {
+            if let Err(e) = self.configure_router_ports().await {
+                warn!(error = %e, "configured router ports");
+            }
+        }
+        let up = self.bridge.as_ref().is_some_and(|b| b.up);
+        if up && !was_up {
+            if let Err(e) = self.activate().await {
+                warn!(bridge = %self.settings.bridge, error = %e, "cannot start snooping");
+            }
+        } else if !up && was_up {
+            self.deactivate();
+        }
+    }
+
+    /// Reads the bridge's addresses anew.
+    pub(super) async fn refresh_addresses(&mut self) {
+        let Some(bridge) = self.bridge_ifindex() else {
+            return;
+        };
+        let mut msg = NetlinkMessage::from(RtnlMessage::Route(RouteNetlinkMessage::GetAddress(
+            AddressMessage::default(),
+        )));
+        msg.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        let Ok(mut replies) = self.handle.request(msg) else {
+            return;
+        };
+        self.v4.clear();
+        self.v6_ll.clear();
+        while let Some(m) = replies.next().await {
+            if let NetlinkPayload::InnerMessage(RtnlMessage::Route(
+                RouteNetlinkMessage::NewAddress(a),
+            )) = m.payload
+            {
+                if a.header.index == bridge {
+                    self.apply_address(&a, true);
+                }
+            }
+        }
+        self.push_addresses();
+    }
+
+    fn apply_address(&mut self, m: &AddressMessage, present: bool) {
+        let Some(SystemEvent::Address {
+            addr,
+            present,
+            usable,
+            ..
+        }) = address_event(m, present)
+        else {
+            return;
+        };
+        let keep = present && usable;
+        match addr {
+            IpAddr::V4(a) => set_member(&mut self.v4, a, keep),
+            IpAddr::V6(a) if adapter::is_link_local(&a) => set_member(&mut self.v6_ll, a, keep),
+            IpAddr::V6(_) => {}
+        }
+    }
+
+    /// The lowest usable address of each family (IPv6: link-local) is the queriers'.
+    fn push_addresses(&mut self) {
+        let now = self.now();
+        let (v4, v6) = (self.v4.first().copied(), self.v6_ll.first().copied());
+        self.snooper.set_addresses(now, v4, v6);
+        self.flush_outputs();
+    }
+}
+
+/// `a` in `set` or not.
+fn set_member<T: Ord>(set: &mut BTreeSet<T>, a: T, member: bool) {
+    if member {
+        set.insert(a);
+    } else {
+        set.remove(&a);
+    }
+}

@@ -1,0 +1,82 @@
+//! What the core asks for ([`Output`]): queries sent on the bridge (which floods them to
+//! every port), MDB writes, router-port changes, log lines.
+
+use igmpd_querier::adapter;
+use igmpd_wire::VlanTag;
+use tracing::{debug, info, warn};
+
+use super::daemon::SnoopDaemon;
+use crate::core::{AnyQuery, Output, SnoopEvent};
+
+impl SnoopDaemon {
+    /// Carries out every output of the core so far (MDB writes together, at the end).
+    pub(super) fn flush_outputs(&mut self) {
+        let bridge = self.bridge_ifindex();
+        let outs: Vec<Output> = self.snooper.drain().collect();
+        let mut mdb = Vec::new();
+        for o in outs {
+            match o {
+                Output::Mdb(op) => {
+                    if bridge.is_some() {
+                        mdb.push(op);
+                    }
+                }
+                Output::Query { vid, query } => self.send_query(vid, &query),
+                Output::RouterPort { port, router } => self.set_router(port, router),
+                Output::Event(e) => self.log_event(&e),
+            }
+        }
+        if let (Some(bridge), false) = (bridge, mdb.is_empty()) {
+            self.write_mdb(bridge, mdb);
+        }
+    }
+
+    fn log_event(&self, e: &SnoopEvent) {
+        match e {
+            SnoopEvent::PortGroup {
+                port,
+                vid,
+                group,
+                added,
+            } => {
+                debug!(port = %self.port_name(*port), vid, %group, added, "membership")
+            }
+            // One line for the first ten, then at every power of two: a flood of joins
+            // at the limit must not become a flood of log lines.
+            SnoopEvent::Refused { port, vid, group }
+                if {
+                    let n = self.snooper.mdb().refused_total();
+                    n <= 10 || n.is_power_of_two()
+                } =>
+            {
+                warn!(
+                    bridge = %self.settings.bridge, port = %self.port_name(*port), vid, %group,
+                    limit = self.snooper.mdb().limit(),
+                    refused = self.snooper.mdb().refused_total(),
+                    "group refused: the bridge's MDB is at igmpd's limit below mcast_hash_max (the kernel would turn snooping off at the limit); raise it with --raise-hash-max"
+                )
+            }
+            SnoopEvent::Refused { .. } => {}
+            SnoopEvent::Querier { vid, proto, event } => {
+                info!(bridge = %self.settings.bridge, vid, proto = proto.name(), event = ?event, "querier")
+            }
+        }
+    }
+
+    fn send_query(&self, vid: u16, q: &AnyQuery) {
+        let (Some(s), Some(b)) = (&self.bridge_socket, &self.bridge) else {
+            return;
+        };
+        let frame = match q {
+            AnyQuery::V4(q) => Some(adapter::igmp_query_frame(b.mac, q)),
+            AnyQuery::V6(q) => adapter::mld_query_frame(b.mac, q),
+        };
+        let Some(mut frame) = frame else { return };
+        if vid != 0 {
+            frame.ethernet.vlan = Some(VlanTag::new(vid));
+        }
+        if let Err(e) = s.send(&frame.to_bytes()) {
+            warn!(bridge = %self.settings.bridge, error = %e, "sending a query failed");
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The bridge's ports: added and removed (their send-only socket, ALLMULTI for the capture
+//! ring, the ring's filter), `--router-port` names, and their `mcast_router` mode: `2`
+//! while the core says the port is a multicast router port (RFC 4541 §2.1.1), the value
+//! from before igmpd otherwise and at exit.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use igmpd_netlink::links;
+use igmpd_netlink::netlink_packet_route::link::BridgeMulticastRouterType;
+use igmpd_packet::PacketSocket;
+use tracing::{debug, info, warn};
+
+use super::daemon::{SnoopDaemon, StartError};
+use crate::core::Snooper;
+
+/// `mcast_router 2`: a permanent multicast router port.
+const ROUTER: u8 = 2;
+
+/// The name of `port` in `ports`, or its ifindex when it is not (or no longer) a port.
+pub(super) fn port_name(ports: &BTreeMap<u32, Port>, port: u32) -> String {
+    ports
+        .get(&port)
+        .map_or_else(|| port.to_string(), |x| x.name.clone())
+}
+
+pub(super) struct Port {
+    pub(super) name: String,
+    pub(super) up: bool,
+    /// Sends reports forwarded out of the port (receives nothing: the ring captures).
+    pub(super) socket: Option<PacketSocket>,
+    /// `mcast_router` before igmpd changed it.
+    pub(super) original_router: u8,
+    /// `mcast_router` as igmpd last set it (or found it).
+    pub(super) current_router: u8,
+}
+
+impl SnoopDaemon {
+    /// Resolves `--router-port` names to ifindexes (at start, and after the bridge is
+    /// recreated).
+    pub(super) async fn configure_router_ports(&mut self) -> Result<(), StartError> {
+        let mut set = BTreeSet::new();
+        for name in &self.settings.router_ports {
+            let l =
+                self.handle.link().get_by_name(name).await.map_err(|_| {
+                    StartError::NotAPort(name.clone(), self.settings.bridge.clone())
+                })?;
+            if links::master(&l) != self.bridge_ifindex() {
+                return Err(StartError::NotAPort(
+                    name.clone(),
+                    self.settings.bridge.clone(),
+                ));
+            }
+            set.insert(l.header.index);
+        }
+        let mut cfg = self.snooper.config().clone();
+        cfg.router_ports = set;
+        self.snooper = Snooper::new(cfg);
+        Ok(())
+    }
+
+    pub(super) fn add_port(&mut self, ifindex: u32, name: String, up: bool, current_router: u8) {
+        if self.ports.contains_key(&ifindex) {
+            return;
+        }
+        // A run before this one (killed) may have made it a router port: its saved value
+        // is the one from before igmpd.
+        let original_router = match self.saved_router.get(&ifindex) {
+            Some((n, v)) if *n == name => *v,
+            _ => current_router,
+        };
+        let mut port = Port {
+            name: name.clone(),
+            up,
+            socket: None,
+            original_router,
+            current_router,
+        };
+        match PacketSocket::open_tx(ifindex) {
+            Ok(s) => port.socket = Some(s),
+            Err(e) => {
+                warn!(port = %name, error = %e, "cannot open a packet socket on the port: reports are not forwarded out of it")
+            }
+        }
+        if let Err(e) = self.capture.allmulti(ifindex, true) {
+            debug!(port = %name, error = %e, "PACKET_MR_ALLMULTI failed");
+        }
+        info!(bridge = %self.settings.bridge, port = %name, up, "port added");
+        self.ports.insert(ifindex, port);
+        // While activating, the filter is set once for all ports.
+        if self.active {
+            self.update_capture();
+        }
+        if up {
+            self.snooper.port_up(ifindex);
+        }
+    }
+
+    pub(super) fn remove_port(&mut self, ifindex: u32) {
+        if let Some(p) = self.ports.remove(&ifindex) {
+            // Fails when the interface is already gone (the kernel dropped it then).
+            let _ = self.capture.allmulti(ifindex, false);
+            self.update_capture();
+            info!(bridge = %self.settings.bridge, port = %p.name, "port removed");
+            self.snooper.port_down(ifindex);
+        }
+    }
+
+    pub(super) fn port_ifindexes(&self) -> Vec<u32> {
+        self.ports.keys().copied().collect()
+    }
+
+    /// The port's name, or its ifindex when it is not (or no longer) a port.
+    pub(super) fn port_name(&self, port: u32) -> String {
+        port_name(&self.ports, port)
+    }
+
+    /// Points the capture ring's filter at the current ports.
+    pub(super) fn update_capture(&self) {
+        if let Err(e) = self.capture.set_ports(&self.port_ifindexes()) {
+            warn!(bridge = %self.settings.bridge, error = %e, "cannot set the capture filter");
+        }
+    }
+
+    /// The core made `port` a multicast router port (or no longer one): `mcast_router 2`,
+    /// or back to the value from before igmpd. Saved first (see `router_state`), so that a
+    /// killed igmpd's successor restores that value, not the `2`.
+    pub(super) fn set_router(&mut self, port: u32, router: bool) {
+        if router {
+            self.save_router_state();
+        }
+        let Some(p) = self.ports.get_mut(&port) else {
+            return;
+        };
+        let mode = if router { ROUTER } else { p.original_router };
+        p.current_router = mode;
+        info!(bridge = %self.settings.bridge, port = %p.name, router, "multicast router port");
+        let h = self.handle.clone();
+        let name = p.name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = h
+                .link()
+                .set_port_mcast_router(port, BridgeMulticastRouterType::from(mode))
+                .await
+            {
+                warn!(port = %name, error = %e, "cannot set mcast_router");
+            }
+        });
+    }
+
+    /// At exit: every port's `mcast_router` as it was before igmpd.
+    pub(super) async fn restore_routers(&self) {
+        for (port, p) in &self.ports {
+            if p.current_router != p.original_router {
+                let mode = BridgeMulticastRouterType::from(p.original_router);
+                if let Err(e) = self.handle.link().set_port_mcast_router(*port, mode).await {
+                    warn!(port = %p.name, error = %e, "cannot restore mcast_router");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The status document of `igmpd snoop` (`igmpd status`): `bridges` (the bridge, its
+//! ports' memberships, router ports, counters), `interfaces` with `--querier` (the
+//! untagged queriers as `igmpd query` shows them), and the findings. Built from the core's
+//! state and the daemon's view of the bridge ([`View`]), without I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use igmpd_netlink::links::BridgeLink;
+use igmpd_querier::core::{Instance, Instant, Membership};
+use igmpd_querier::view::{instance_status, ms_until};
+use igmpd_runtime::status::{
+    BridgeCounters, BridgeQuerierStatus, BridgeStatus, FamilyStatus, FindingDoc, IfaceStatus,
+    PortGroupStatus, PortStatus, RouterPortStatus, SourceStatus, StatusDoc,
+};
+
+use super::daemon::SnoopDaemon;
+use super::ports::{port_name, Port};
+use crate::core::{Domain, DomainVisitor, Family, Snooper};
+
+/// What the status shows besides the core's state.
+pub(super) struct View<'a> {
+    pub(super) bridge_name: &'a str,
+    pub(super) bridge: Option<&'a BridgeLink>,
+    pub(super) active: bool,
+    pub(super) querier: bool,
+    pub(super) ports: &'a BTreeMap<u32, Port>,
+    pub(super) mdb_errors: u64,
+    pub(super) capture_drops: u64,
+    pub(super) decode_drops: u64,
+    pub(super) adopted: u64,
+}
+
+impl SnoopDaemon {
+    /// The status document: `bridges` (and `interfaces` with `--querier`).
+    pub fn status(&mut self) -> StatusDoc {
+        let now = self.now();
+        self.capture.collect_drops();
+        let view = View {
+            bridge_name: &self.settings.bridge,
+            bridge: self.bridge.as_ref(),
+            active: self.active,
+            querier: self.settings.querier,
+            ports: &self.ports,
+            mdb_errors: self.writes.failed,
+            capture_drops: self.capture.drops,
+            decode_drops: self.capture.decode_drops,
+            adopted: self.adopted,
+        };
+        status_doc(&view, &self.snooper, now)
+    }
+}
+
+/// The whole document.
+pub(super) fn status_doc(v: &View<'_>, snooper: &Snooper, now: Instant) -> StatusDoc {
+    StatusDoc {
+        interfaces: v.querier.then(|| vec![interface_status(v, snooper, now)]),
+        bridges: Some(vec![bridge_status(v, snooper, now)]),
+        findings: snooper
+            .findings(now, v.bridge_name)
+            .iter()
+            .map(FindingDoc::from)
+            .collect(),
+    }
+}
+
+fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus {
+    let name = |p: u32| port_name(v.ports, p);
+    let mut groups = PortGroups {
+        now,
+        groups: v.ports.keys().map(|p| (*p, Vec::new())).collect(),
+    };
+    snooper.visit(&mut groups);
+    let ports = groups
+        .groups
+        .into_iter()
+        .map(|(p, groups)| PortStatus {
+            name: name(p),
+            ifindex: p,
+            up: v.ports.get(&p).is_some_and(|x| x.up),
+            groups,
+        })
+        .collect();
+    let routers = snooper.routers();
+    let mut router_ports: Vec<RouterPortStatus> = routers
+        .configured()
+        .iter()
+        .map(|p| RouterPortStatus {
+            name: name(*p),
+            vid: None,
+            reasons: vec!["configured"],
+            families: vec!["igmp", "mld"],
+            expires_in_ms: None,
+        })
+        .collect();
+    for ((vid, p), l) in routers.learned() {
+        let reasons: BTreeSet<&'static str> = l.timers.keys().map(|(_, r)| r.name()).collect();
+        let families: BTreeSet<&'static str> = l.timers.keys().map(|(f, _)| f.name()).collect();
+        router_ports.push(RouterPortStatus {
+            name: name(*p),
+            vid: (*vid != 0).then_some(*vid),
+            reasons: reasons.into_iter().collect(),
+            families: families.into_iter().collect(),
+            expires_in_ms: l.timers.values().max().map(|t| ms_until(now, *t)),
+        });
+    }
+    let c = snooper.counters();
+    let mdb = snooper.mdb();
+    let b = v.bridge;
+    BridgeStatus {
+        name: v.bridge_name.to_owned(),
+        ifindex: b.map(|b| b.ifindex),
+        up: b.is_some_and(|b| b.up),
+        active: v.active,
+        querier: v.querier,
+        mcast_hash_max: b.map(|b| b.hash_max),
+        entry_limit: mdb.limit(),
+        mdb_keys: mdb.keys_in_use(),
+        mdb_entries: mdb.programmed().count(),
+        igmp: snooper.igmp(0).map(|d| bridge_querier(d.instance())),
+        mld: snooper.mld(0).map(|d| bridge_querier(d.instance())),
+        counters: BridgeCounters {
+            reports: c.reports,
+            queries: c.queries,
+            forwarded: c.forwarded,
+            groups_refused: mdb.refused_total(),
+            groups_refused_now: mdb.refused_now() as u64,
+            source_lists_degraded: mdb.degraded_total(),
+            mdb_errors: v.mdb_errors,
+            capture_drops: v.capture_drops,
+            decode_drops: v.decode_drops,
+            mld_bad_source: c.bad_source,
+            adopted: v.adopted,
+        },
+        router_ports,
+        ports,
+    }
+}
+
+/// The querier sections as `igmpd query` shows them, for the bridge (untagged).
+fn interface_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> IfaceStatus {
+    IfaceStatus {
+        name: v.bridge_name.to_owned(),
+        ifindex: v.bridge.map(|b| b.ifindex),
+        up: v.bridge.is_some_and(|b| b.up),
+        igmp: snooper.igmp(0).map(|d| querier_section(d, now)),
+        mld: snooper.mld(0).map(|d| querier_section(d, now)),
+    }
+}
+
+fn querier_section<A: Family>(d: &Domain<A>, now: Instant) -> FamilyStatus {
+    instance_status(d.instance(), now, A::PROTO, BTreeMap::new())
+}
+
+/// The querier a bridge follows, as its (untagged) instance knows it.
+fn bridge_querier<A: Family>(i: &Instance<A>) -> BridgeQuerierStatus {
+    BridgeQuerierStatus {
+        querier_address: i.querier_address().map(|a| a.to_string()),
+        robustness: i.robustness(),
+        query_interval_ms: i.query_interval().as_millis() as u64,
+        group_membership_interval_ms: i.group_membership_interval().as_millis() as u64,
+    }
+}
+
+/// Every port's memberships, VLAN by VLAN, IGMP before MLD.
+struct PortGroups {
+    now: Instant,
+    groups: BTreeMap<u32, Vec<PortGroupStatus>>,
+}
+
+impl DomainVisitor for PortGroups {
+    fn visit<A: Family>(&mut self, vid: u16, d: &Domain<A>) {
+        for (port, m) in d.ports() {
+            self.groups
+                .entry(port)
+                .or_default()
+                .extend(port_groups(m, vid, self.now));
+        }
+    }
+}
+
+fn port_groups<A: Family>(m: &Membership<A>, vid: u16, now: Instant) -> Vec<PortGroupStatus> {
+    let ms = |t: Instant| ms_until(now, t);
+    m.groups()
+        .map(|g| PortGroupStatus {
+            group: g.group.to_string(),
+            vid: (vid != 0).then_some(vid),
+            filter_mode: g.mode.name(),
+            sources: g
+                .sources
+                .iter()
+                .map(|(s, t)| SourceStatus {
+                    address: s.to_string(),
+                    expires_in_ms: t.map_or(0, ms),
+                })
+                .collect(),
+            hosts: g.reporters.iter().map(|(r, _)| r.to_string()).collect(),
+            compat_version: g.compat.version(A::PROTO),
+            expires_in_ms: g.expires.map_or(0, ms),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
