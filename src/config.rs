@@ -500,6 +500,147 @@ query_interval = "30s"
         assert!(errs("[interface.e]\nno_igmp = true\nno_mld = true\n")[0].contains("nothing"));
     }
 
+    /// One key at every layer: the highest layer that writes it wins, and a layer that
+    /// does not write it falls through to the next one down.
+    #[test]
+    fn each_layer_wins_over_the_layers_below() {
+        let robustness = |src: &str| {
+            let c = ok(src);
+            let i = c
+                .interfaces
+                .first()
+                .map(|i| i.igmp.as_ref().unwrap().robustness);
+            let b = c.bridges.first().map(|b| {
+                let v = b.vlans.get(&10).map(|v| v.0.as_ref().unwrap().robustness);
+                (b.igmp.as_ref().unwrap().robustness, v)
+            });
+            (i, b)
+        };
+        let all = "[interface.eth0]\n[bridge.br0]\n[bridge.br0.vlan.10]\n";
+        assert_eq!(robustness(all), (Some(2), Some((2, Some(2)))));
+        let defaults = format!("[defaults]\nrobustness = 3\n{all}");
+        assert_eq!(robustness(&defaults), (Some(3), Some((3, Some(3)))));
+        assert_eq!(
+            robustness(
+                "[defaults]\nrobustness = 3\n[interface.eth0]\nrobustness = 4\n[bridge.br0]\nrobustness = 5\n[bridge.br0.vlan.10]\n"
+            ),
+            (Some(4), Some((5, Some(5))))
+        );
+        assert_eq!(
+            robustness(
+                "[defaults]\nrobustness = 3\n[bridge.br0]\n[bridge.br0.vlan.10]\nrobustness = 6\n"
+            ),
+            (None, Some((3, Some(6))))
+        );
+        // A boolean written false overrides a lower layer's true.
+        let c =
+            ok("[defaults]\nno_mld = true\n[interface.eth0]\nno_mld = false\n[interface.eth1]\n");
+        assert!(c.interfaces[0].mld.is_some() && c.interfaces[1].mld.is_none());
+        // `passive` is the queriers' own: a bridge's instances are passive unless it queries.
+        let c = ok("[defaults]\npassive = true\n[interface.eth0]\n[bridge.br0]\nquerier = true\n[bridge.br0.vlan.10]\npassive = true\n");
+        assert!(c.interfaces[0].igmp.as_ref().unwrap().passive);
+        assert!(!c.bridges[0].igmp.as_ref().unwrap().passive);
+        assert!(!c.bridges[0].vlans[&10].0.as_ref().unwrap().passive);
+    }
+
+    /// The per-family configs `igmpd query IFACE FLAGS...` runs with.
+    fn query_flags(flags: &[&str]) -> (Option<Config>, Option<Config>) {
+        use clap::Parser;
+        let argv = ["igmpd", "query", "eth0"].iter().chain(flags);
+        let crate::Command::Query(a) = crate::Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        crate::query::configs(
+            &a.protocol,
+            a.startup_query_interval,
+            a.startup_query_count,
+            a.passive,
+        )
+        .unwrap()
+    }
+
+    /// `igmpd snoop BRIDGE FLAGS...` as the [`Bridge`] a config section resolves to.
+    fn snoop_flags(flags: &[&str]) -> Bridge {
+        use clap::Parser;
+        let argv = ["igmpd", "snoop", "br0"].iter().chain(flags);
+        let crate::Command::Snoop(a) = crate::Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        let (igmp, mld) = crate::query::configs(&a.protocol, None, None, !a.querier).unwrap();
+        Bridge {
+            name: a.bridge,
+            igmp,
+            mld,
+            querier: a.querier,
+            router_ports: a.router_port,
+            raise_hash_max: a.raise_hash_max,
+            vlans: BTreeMap::new(),
+        }
+    }
+
+    /// Every key with a value, and the flags that say the same.
+    const SAME: &[(&str, &str, &[&str])] = &[
+        ("igmp_version", "2", &["--igmp-version", "2"]),
+        ("mld_version", "1", &["--mld-version", "1"]),
+        ("no_igmp", "true", &["--no-igmp"]),
+        ("no_mld", "true", &["--no-mld"]),
+        ("query_interval", "\"1m\"", &["--query-interval", "1m"]),
+        (
+            "query_response_interval",
+            "\"2.5s\"",
+            &["--query-response-interval", "2.5s"],
+        ),
+        ("robustness", "4", &["--robustness", "4"]),
+        (
+            "last_member_query_interval",
+            "\"300ms\"",
+            &["--last-member-query-interval", "300ms"],
+        ),
+        (
+            "last_member_query_count",
+            "3",
+            &["--last-member-query-count", "3"],
+        ),
+        (
+            "startup_query_interval",
+            "\"7s\"",
+            &["--startup-query-interval", "7s"],
+        ),
+        ("startup_query_count", "5", &["--startup-query-count", "5"]),
+        ("passive", "true", &["--passive"]),
+        ("querier", "true", &["--querier"]),
+        (
+            "router_ports",
+            "[\"p1\", \"p2\"]",
+            &["--router-port", "p1", "--router-port", "p2"],
+        ),
+        ("raise_hash_max", "8192", &["--raise-hash-max", "8192"]),
+    ];
+
+    /// A key in `[interface.NAME]` means what its flag means to `igmpd query`, and in
+    /// `[bridge.NAME]` what it means to `igmpd snoop`.
+    #[test]
+    fn each_key_means_what_its_flag_means() {
+        let snoop_only = ["querier", "router_ports", "raise_hash_max"];
+        for (key, value, flags) in SAME {
+            if !snoop_only.contains(key) {
+                let c = ok(&format!("[interface.eth0]\n{key} = {value}\n"));
+                let i = &c.interfaces[0];
+                assert_eq!((i.igmp.clone(), i.mld.clone()), query_flags(flags), "{key}");
+            }
+            // Startup queries have no `snoop` flags; passive is not a bridge key.
+            if !key.starts_with("startup_") && *key != "passive" {
+                let c = ok(&format!("[bridge.br0]\n{key} = {value}\n"));
+                assert_eq!(c.bridges[0], snoop_flags(flags), "{key}");
+            }
+        }
+        // And nothing written is what no flag means.
+        let c = ok("[interface.eth0]\n[bridge.br0]\n");
+        let i = &c.interfaces[0];
+        assert_eq!((i.igmp.clone(), i.mld.clone()), query_flags(&[]));
+        assert_eq!(c.bridges[0], snoop_flags(&[]));
+    }
+
     #[test]
     fn shipped_example_is_accepted() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/igmpd.toml");
