@@ -23,26 +23,8 @@ use igmpd_wire::frame::{Ipv4Header, Ipv6Header, Packet};
 use igmpd_wire::{igmp, mrd, Frame, IgmpQuery, IgmpRepr, IgmpVersion, MldRepr, MrdRepr};
 use serde_json::{json, Value};
 
+use crate::cli::DoctorArgs;
 use crate::firewall;
-
-/// `igmpd doctor` arguments.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DoctorArgs {
-    /// The interface to examine.
-    #[arg(value_name = "IFACE")]
-    pub iface: String,
-    /// How long to listen [default: until a general query of each family was seen and
-    /// answered or not, at most 130 s].
-    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
-    pub duration: Option<Duration>,
-    /// Ask actively: find the LAN's live hosts and make their answers reach this host
-    /// (see the output for what it sends and leaves behind).
-    #[arg(long)]
-    pub probe: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// The longest the doctor listens by default: one default query interval plus a response.
 const DEFAULT_CAP: Duration = Duration::from_secs(130);

@@ -11,16 +11,17 @@ use anyhow::{Context, Result};
 use igmpd_querier::shell::{QueryDaemon, Reconfigure};
 use igmpd_runtime::control::ControlRequest;
 use igmpd_runtime::status::StatusDoc;
-use igmpd_snooping::shell::{SnoopDaemon, SnoopSettings};
+use igmpd_snooping::shell::SnoopDaemon;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::{self, Bridge, RunConfig};
+use crate::cli::RunArgs;
+use crate::config::{self, RunConfig};
 use crate::control::{self, Admins, ControlSocket, Request};
 use crate::sdnotify::{self, Notifier};
-use crate::RunArgs;
+use crate::settings::Bridge;
 
 /// How long a daemon may take to answer a status request before the watchdog stays quiet.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -130,24 +131,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     }))
 }
 
-fn snoop_settings(b: &Bridge, socket: &Path) -> SnoopSettings {
-    SnoopSettings {
-        bridge: b.name.clone(),
-        igmp: b.igmp.clone(),
-        mld: b.mld.clone(),
-        querier: b.querier,
-        router_ports: b.router_ports.clone(),
-        raise_hash_max: b.raise_hash_max,
-        vlans: b.vlans.clone(),
-        state_dir: socket
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .map(Path::to_path_buf),
-    }
-}
-
 async fn start_bridge(b: Bridge, socket: &Path) -> Result<Running> {
-    let daemon = SnoopDaemon::start(snoop_settings(&b, socket))
+    let daemon = SnoopDaemon::start(b.settings(socket))
         .await
         .with_context(|| format!("bridge {}", b.name))?;
     let (control, rx) = mpsc::channel(16);
@@ -163,7 +148,7 @@ async fn start_bridge(b: Bridge, socket: &Path) -> Result<Running> {
             error!(bridge = %name, error = %e, "snooping stopped");
         }
     });
-    info!(bridge = %b.name, querier = b.querier, "snooping");
+    info!(bridge = %b.name, querier = b.snooping.querier, "snooping");
     Ok(Running {
         cfg: b,
         control,
