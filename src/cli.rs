@@ -82,7 +82,7 @@ pub enum Command {
     },
     /// Print the man page or shell completions (for packagers).
     #[command(hide = true, subcommand)]
-    Generate(crate::generate::What),
+    Generate(crate::cmd::generate::What),
 }
 
 /// `igmpd run`.

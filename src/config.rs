@@ -246,27 +246,6 @@ pub fn load(path: &Path) -> Result<RunConfig, Vec<String>> {
     parse(&name, &src)
 }
 
-/// `igmpd check-config`.
-pub fn check(path: &Path) -> Result<()> {
-    match load(path) {
-        Ok(c) => {
-            println!(
-                "{}: ok ({} interface(s), {} bridge(s))",
-                path.display(),
-                c.interfaces.len(),
-                c.bridges.len()
-            );
-            Ok(())
-        }
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            anyhow::bail!("{}: {} error(s)", path.display(), errors.len())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,7 +433,7 @@ query_interval = "30s"
         let Command::Snoop(a) = Cli::try_parse_from(argv).unwrap().command else {
             unreachable!()
         };
-        crate::snoop::bridge(a).unwrap()
+        crate::cmd::snoop::bridge(a).unwrap()
     }
 
     /// Every key with a value, and the flags that say the same.

@@ -33,14 +33,6 @@ const PROBE_MAX_RESP: Duration = Duration::from_secs(2);
 /// Largest subnet the probe scans for live hosts.
 const MAX_SCAN: u32 = 1024;
 
-/// Runs the doctor; returns the exit status: 0 nothing wrong, 1 a warning or error found.
-pub fn run(args: DoctorArgs) -> Result<u8> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(diagnose(args))
-}
-
 struct Iface {
     ifindex: u32,
     mac: [u8; 6],
@@ -185,7 +177,8 @@ fn mac_str(m: &[u8]) -> String {
         .join(":")
 }
 
-async fn diagnose(args: DoctorArgs) -> Result<u8> {
+/// Runs the doctor; returns the exit status: 0 nothing wrong, 1 a warning or error found.
+pub async fn diagnose(args: &DoctorArgs) -> Result<u8> {
     let monitor = Monitor::new().context("opening rtnetlink")?;
     let iface = resolve(&monitor, &args.iface).await?;
     if !iface.up {

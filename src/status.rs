@@ -220,7 +220,7 @@ fn render_bridges(doc: &Value, out: &mut String) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use igmpd_runtime::status::{
         BridgeCounters, BridgeQuerierStatus, BridgeStatus, FamilyStatus, FindingDoc, GroupStatus,
         IfaceStatus, PortGroupStatus, PortStatus, ReporterStatus, RouterPortStatus, SourceStatus,
@@ -240,7 +240,7 @@ mod tests {
         }
     }
 
-    fn querier_iface() -> IfaceStatus {
+    pub(crate) fn querier_iface() -> IfaceStatus {
         IfaceStatus {
             name: "eth0".into(),
             ifindex: Some(3),
@@ -285,7 +285,7 @@ mod tests {
         }
     }
 
-    fn down_iface() -> IfaceStatus {
+    pub(crate) fn down_iface() -> IfaceStatus {
         IfaceStatus {
             name: "eth9".into(),
             ifindex: None,
@@ -295,7 +295,7 @@ mod tests {
         }
     }
 
-    fn bridge() -> BridgeStatus {
+    pub(crate) fn bridge() -> BridgeStatus {
         BridgeStatus {
             name: "br0".into(),
             ifindex: Some(7),
@@ -392,7 +392,7 @@ mod tests {
         }
     }
 
-    fn finding(code: &'static str, severity: &'static str, hint: &str) -> FindingDoc {
+    pub(crate) fn finding(code: &'static str, severity: &'static str, hint: &str) -> FindingDoc {
         FindingDoc {
             code,
             severity,
