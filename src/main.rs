@@ -11,7 +11,6 @@ mod config;
 mod control;
 mod doctor;
 mod duration;
-mod firewall;
 mod logging;
 mod options;
 mod privs;

@@ -5,7 +5,8 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-fn ms(v: &Value) -> String {
+/// A JSON number of milliseconds as a duration (`2m5s`), `-` when it is none.
+pub fn ms(v: &Value) -> String {
     match v.as_u64() {
         Some(ms) => crate::duration::format(std::time::Duration::from_millis(ms)),
         None => "-".into(),
