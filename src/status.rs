@@ -13,99 +13,44 @@ pub fn ms(v: &Value) -> String {
     }
 }
 
+/// The items of a JSON array (none when `v` is not one).
+pub fn list(v: &Value) -> impl Iterator<Item = &Value> {
+    v.as_array().into_iter().flatten()
+}
+
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
 }
 
-/// Renders the status document.
+/// A number, `-` when it is null (an ifindex, a VLAN).
+fn num(v: &Value) -> String {
+    v.as_u64().map_or("-".into(), |n| n.to_string())
+}
+
+/// The strings of a JSON array (hosts, reasons).
+fn strs(v: &Value) -> Vec<&str> {
+    list(v).filter_map(Value::as_str).collect()
+}
+
+/// A source's timer, or `blocked` when it does not run.
+fn source_state(src: &Value) -> String {
+    if src["expires_in_ms"].as_u64().unwrap_or(0) == 0 {
+        "blocked".to_string()
+    } else {
+        ms(&src["expires_in_ms"])
+    }
+}
+
+/// Renders the status document: interfaces, bridges, findings.
 pub fn render(doc: &Value) -> String {
     let mut out = String::new();
-    for iface in doc["interfaces"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "{} (ifindex {}) {}",
-            s(&iface["name"]),
-            iface["ifindex"]
-                .as_u64()
-                .map_or("-".into(), |i| i.to_string()),
-            if iface["up"].as_bool() == Some(true) {
-                "up"
-            } else {
-                "down"
-            }
-        );
-        for proto in ["igmp", "mld"] {
-            let p = &iface[proto];
-            if p.is_null() {
-                continue;
-            }
-            let _ = write!(out, "  {proto} v{} {}", p["version"], s(&p["role"]));
-            match p["role"].as_str() {
-                Some("non-querier") | Some("passive") => {
-                    let _ = write!(out, " querier {}", s(&p["querier_address"]));
-                    if p["other_querier_expires_in_ms"].as_u64().unwrap_or(0) > 0 {
-                        let _ = write!(
-                            out,
-                            " (present for {})",
-                            ms(&p["other_querier_expires_in_ms"])
-                        );
-                    }
-                }
-                _ => {
-                    let _ = write!(out, " address {}", s(&p["address"]));
-                }
-            }
-            let _ = writeln!(
-                out,
-                "  robustness {}  interval {}  queries sent {}",
-                p["robustness"],
-                ms(&p["query_interval_ms"]),
-                p["queries_sent"]
-            );
-            let drops: Vec<String> = p["drops"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
-            if !drops.is_empty() {
-                let _ = writeln!(out, "    dropped: {}", drops.join(", "));
-            }
-            let groups = p["groups"].as_array().cloned().unwrap_or_default();
-            if groups.is_empty() {
-                let _ = writeln!(out, "    no groups");
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "    {:<40} {:<8} {:>10} {:>4}  last reporter",
-                "group", "mode", "expires", "ver"
-            );
-            for g in &groups {
-                let _ = writeln!(
-                    out,
-                    "    {:<40} {:<8} {:>10} {:>4}  {}",
-                    s(&g["group"]),
-                    s(&g["filter_mode"]),
-                    ms(&g["expires_in_ms"]),
-                    format!("v{}", g["compat_version"]),
-                    s(&g["last_reporter"])
-                );
-                for src in g["sources"].as_array().into_iter().flatten() {
-                    let t = src["expires_in_ms"].as_u64().unwrap_or(0);
-                    let state = if t == 0 {
-                        "blocked".to_string()
-                    } else {
-                        ms(&src["expires_in_ms"])
-                    };
-                    let _ = writeln!(out, "      source {:<33} {:>10}", s(&src["address"]), state);
-                }
-            }
-        }
+    for iface in list(&doc["interfaces"]) {
+        render_interface(iface, &mut out);
     }
-    render_bridges(doc, &mut out);
-    let findings = doc["findings"].as_array().cloned().unwrap_or_default();
+    for b in list(&doc["bridges"]) {
+        render_bridge(b, &mut out);
+    }
+    let findings: Vec<&Value> = list(&doc["findings"]).collect();
     if !findings.is_empty() {
         let _ = writeln!(out, "findings:");
         for f in findings {
@@ -124,97 +69,151 @@ pub fn render(doc: &Value) -> String {
     out
 }
 
-/// `igmpd snoop`'s bridges: router ports, then one table of port memberships.
-fn render_bridges(doc: &Value, out: &mut String) {
-    for b in doc["bridges"].as_array().into_iter().flatten() {
-        let c = &b["counters"];
-        let _ = writeln!(
-            out,
-            "bridge {} {}  entries {} (keys {} of limit {}, mcast_hash_max {})",
-            s(&b["name"]),
-            if b["active"].as_bool() == Some(true) {
-                "snooping"
-            } else {
-                "down"
-            },
-            b["mdb_entries"],
-            b["mdb_keys"],
-            b["entry_limit"],
-            b["mcast_hash_max"]
-        );
-        let _ = writeln!(
-            out,
-            "  reports {}  queries {}  forwarded {}  refused {}  mdb errors {}  capture drops {}",
-            c["reports"],
-            c["queries"],
-            c["forwarded"],
-            c["groups_refused"],
-            c["mdb_errors"],
-            c["capture_drops"]
-        );
-        let routers: Vec<String> = b["router_ports"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| {
-                let why: Vec<&str> = r["reasons"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                format!("{} ({})", s(&r["name"]), why.join(","))
-            })
-            .collect();
-        let _ = writeln!(
-            out,
-            "  router ports: {}",
-            if routers.is_empty() {
-                "none".to_string()
-            } else {
-                routers.join(", ")
-            }
-        );
-        let _ = writeln!(
-            out,
-            "  {:<12} {:<40} {:>5} {:<8} {:>10}  hosts / sources",
-            "port", "group", "vid", "mode", "expires"
-        );
-        for p in b["ports"].as_array().into_iter().flatten() {
-            for g in p["groups"].as_array().into_iter().flatten() {
-                let hosts: Vec<&str> = g["hosts"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                let _ = writeln!(
-                    out,
-                    "  {:<12} {:<40} {:>5} {:<8} {:>10}  {}",
-                    s(&p["name"]),
-                    s(&g["group"]),
-                    g["vid"].as_u64().map_or("-".into(), |v| v.to_string()),
-                    s(&g["filter_mode"]),
-                    ms(&g["expires_in_ms"]),
-                    hosts.join(" ")
-                );
-                for src in g["sources"].as_array().into_iter().flatten() {
-                    let t = src["expires_in_ms"].as_u64().unwrap_or(0);
-                    let state = if t == 0 {
-                        "blocked".to_string()
-                    } else {
-                        ms(&src["expires_in_ms"])
-                    };
-                    let _ = writeln!(
+/// A querier interface: a line per family, then its groups and their sources.
+fn render_interface(iface: &Value, out: &mut String) {
+    let up = if iface["up"].as_bool() == Some(true) {
+        "up"
+    } else {
+        "down"
+    };
+    let _ = writeln!(
+        out,
+        "{} (ifindex {}) {up}",
+        s(&iface["name"]),
+        num(&iface["ifindex"])
+    );
+    for proto in ["igmp", "mld"] {
+        let p = &iface[proto];
+        if p.is_null() {
+            continue;
+        }
+        let _ = write!(out, "  {proto} v{} {}", p["version"], s(&p["role"]));
+        match p["role"].as_str() {
+            Some("non-querier") | Some("passive") => {
+                let _ = write!(out, " querier {}", s(&p["querier_address"]));
+                if p["other_querier_expires_in_ms"].as_u64().unwrap_or(0) > 0 {
+                    let _ = write!(
                         out,
-                        "  {:<12}   source {:<31} {:>5} {:<8} {:>10}",
-                        "",
-                        s(&src["address"]),
-                        "",
-                        "",
-                        state
+                        " (present for {})",
+                        ms(&p["other_querier_expires_in_ms"])
                     );
                 }
+            }
+            _ => {
+                let _ = write!(out, " address {}", s(&p["address"]));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  robustness {}  interval {}  queries sent {}",
+            p["robustness"],
+            ms(&p["query_interval_ms"]),
+            p["queries_sent"]
+        );
+        let drops: Vec<String> = p["drops"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        if !drops.is_empty() {
+            let _ = writeln!(out, "    dropped: {}", drops.join(", "));
+        }
+        let groups: Vec<&Value> = list(&p["groups"]).collect();
+        if groups.is_empty() {
+            let _ = writeln!(out, "    no groups");
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "    {:<40} {:<8} {:>10} {:>4}  last reporter",
+            "group", "mode", "expires", "ver"
+        );
+        for g in groups {
+            let _ = writeln!(
+                out,
+                "    {:<40} {:<8} {:>10} {:>4}  {}",
+                s(&g["group"]),
+                s(&g["filter_mode"]),
+                ms(&g["expires_in_ms"]),
+                format!("v{}", g["compat_version"]),
+                s(&g["last_reporter"])
+            );
+            for src in list(&g["sources"]) {
+                let state = source_state(src);
+                let _ = writeln!(out, "      source {:<33} {:>10}", s(&src["address"]), state);
+            }
+        }
+    }
+}
+
+/// `igmpd snoop`'s bridge: counters, router ports, then one table of port memberships.
+fn render_bridge(b: &Value, out: &mut String) {
+    let c = &b["counters"];
+    let _ = writeln!(
+        out,
+        "bridge {} {}  entries {} (keys {} of limit {}, mcast_hash_max {})",
+        s(&b["name"]),
+        if b["active"].as_bool() == Some(true) {
+            "snooping"
+        } else {
+            "down"
+        },
+        b["mdb_entries"],
+        b["mdb_keys"],
+        b["entry_limit"],
+        b["mcast_hash_max"]
+    );
+    let _ = writeln!(
+        out,
+        "  reports {}  queries {}  forwarded {}  refused {}  mdb errors {}  capture drops {}",
+        c["reports"],
+        c["queries"],
+        c["forwarded"],
+        c["groups_refused"],
+        c["mdb_errors"],
+        c["capture_drops"]
+    );
+    let routers: Vec<String> = list(&b["router_ports"])
+        .map(|r| format!("{} ({})", s(&r["name"]), strs(&r["reasons"]).join(",")))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  router ports: {}",
+        if routers.is_empty() {
+            "none".to_string()
+        } else {
+            routers.join(", ")
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  {:<12} {:<40} {:>5} {:<8} {:>10}  hosts / sources",
+        "port", "group", "vid", "mode", "expires"
+    );
+    for p in list(&b["ports"]) {
+        for g in list(&p["groups"]) {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<40} {:>5} {:<8} {:>10}  {}",
+                s(&p["name"]),
+                s(&g["group"]),
+                num(&g["vid"]),
+                s(&g["filter_mode"]),
+                ms(&g["expires_in_ms"]),
+                strs(&g["hosts"]).join(" ")
+            );
+            for src in list(&g["sources"]) {
+                let _ = writeln!(
+                    out,
+                    "  {:<12}   source {:<31} {:>5} {:<8} {:>10}",
+                    "",
+                    s(&src["address"]),
+                    "",
+                    "",
+                    source_state(src)
+                );
             }
         }
     }

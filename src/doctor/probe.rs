@@ -73,29 +73,31 @@ fn advertise(sock: &PacketSocket, iface: &Iface, sent: &mut Vec<String>) -> Resu
         query_interval: 0,
         robustness: 0,
     };
-    let f = Frame::igmp(
+    let igmp = Frame::igmp(
         iface.mac,
         None,
         Ipv4Header::igmp(src4, mrd::ALL_SNOOPERS_V4),
         IgmpRepr::Mrd(adv),
     );
-    sock.send(&f.to_bytes())?;
-    sent.push(format!(
-        "an IGMP Multicast Router Advertisement (RFC 4286) to {}",
-        mrd::ALL_SNOOPERS_V4
-    ));
-    if let Some(ll) = iface.v6_ll {
-        let f = Frame::mld(
-            iface.mac,
-            None,
-            Ipv6Header::mld(ll, mrd::ALL_SNOOPERS_V6),
-            MldRepr::Mrd(adv),
-        );
-        sock.send(&f.to_bytes())?;
-        sent.push(format!(
+    let igmp = (
+        igmp,
+        format!(
+            "an IGMP Multicast Router Advertisement (RFC 4286) to {}",
+            mrd::ALL_SNOOPERS_V4
+        ),
+    );
+    let mld = iface.v6_ll.map(|ll| {
+        let ip = Ipv6Header::mld(ll, mrd::ALL_SNOOPERS_V6);
+        let f = Frame::mld(iface.mac, None, ip, MldRepr::Mrd(adv));
+        let what = format!(
             "an MLD Multicast Router Advertisement to {}",
             mrd::ALL_SNOOPERS_V6
-        ));
+        );
+        (f, what)
+    });
+    for (frame, what) in std::iter::once(igmp).chain(mld) {
+        sock.send(&frame.to_bytes())?;
+        sent.push(what);
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use super::findings::Answered;
 use super::memberships::Local;
 use super::probe::{LiveHost, Probe};
 use super::Iface;
-use crate::status::ms;
+use crate::status::{list, ms};
 
 /// Everything the report says.
 pub struct Report<'a> {
@@ -105,63 +105,48 @@ fn membership(g: IpAddr, sent: &[(Instant, BTreeSet<IpAddr>)], answered: Option<
 /// The report as text.
 pub fn text(doc: &Value) -> String {
     let mut out = String::new();
+    let addresses: Vec<&str> = list(&doc["addresses"]).filter_map(Value::as_str).collect();
     let _ = writeln!(
         out,
         "igmpd doctor {} ({}) listened {}",
-        doc["iface"].as_str().unwrap_or(""),
-        doc["addresses"]
-            .as_array()
-            .map(|a| a
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(", "))
-            .unwrap_or_default(),
+        s(&doc["iface"]),
+        addresses.join(", "),
         ms(&doc["listened_ms"])
     );
-    let _ = writeln!(out, "\nqueriers seen:");
-    let qs = doc["queriers"].as_array().cloned().unwrap_or_default();
-    if qs.is_empty() {
-        let _ = writeln!(out, "  none");
-    }
-    for q in qs {
-        let _ = writeln!(
-            out,
-            "  {:<4} {:<26} v{}  interval {}  robustness {}  max resp {}  ({} general queries)",
-            q["family"].as_str().unwrap_or("").to_uppercase(),
-            q["address"].as_str().unwrap_or(""),
+    section(&mut out, "queriers seen", &doc["queriers"], "none", |q| {
+        format!(
+            "{:<4} {:<26} v{}  interval {}  robustness {}  max resp {}  ({} general queries)",
+            s(&q["family"]).to_uppercase(),
+            s(&q["address"]),
             q["version"],
             ms(&q["interval_ms"]),
             q["robustness"],
             ms(&q["max_resp_ms"]),
             q["general_queries"]
-        );
-    }
-    let _ = writeln!(out, "\nthis host's groups:");
-    let ms_ = doc["memberships"].as_array().cloned().unwrap_or_default();
-    if ms_.is_empty() {
-        let _ = writeln!(out, "  none");
-    }
-    for m in ms_ {
-        let state = match m["answered"].as_bool() {
-            Some(true) => "answered the querier",
-            Some(false) => "NOT answered",
-            None => "no query seen",
-        };
-        let _ = writeln!(out, "  {:<30} {}", m["group"].as_str().unwrap_or(""), state);
-    }
+        )
+    });
+    section(
+        &mut out,
+        "this host's groups",
+        &doc["memberships"],
+        "none",
+        |m| {
+            let state = match m["answered"].as_bool() {
+                Some(true) => "answered the querier",
+                Some(false) => "NOT answered",
+                None => "no query seen",
+            };
+            format!("{:<30} {}", s(&m["group"]), state)
+        },
+    );
     if let Some(p) = doc.get("probe") {
         let _ = writeln!(out, "\nprobe sent:");
-        for s in p["sent"].as_array().into_iter().flatten() {
-            let _ = writeln!(out, "  - {}", s.as_str().unwrap_or(""));
+        for sent in list(&p["sent"]) {
+            let _ = writeln!(out, "  - {}", s(sent));
         }
-        let _ = writeln!(
-            out,
-            "probe leaves behind: {}",
-            p["leaves_behind"].as_str().unwrap_or("")
-        );
+        let _ = writeln!(out, "probe leaves behind: {}", s(&p["leaves_behind"]));
         let _ = writeln!(out, "live hosts:");
-        for h in p["live_hosts"].as_array().into_iter().flatten() {
+        for h in list(&p["live_hosts"]) {
             let ans = match (
                 h["answered_igmp"].as_bool(),
                 h["answered_mld"].as_bool(),
@@ -173,31 +158,43 @@ pub fn text(doc: &Value) -> String {
                 (_, _, Some(true)) => "a querier (it does not hear its own queries)",
                 _ => "answered nothing",
             };
-            let _ = writeln!(
-                out,
-                "  {:<26} {}  {}",
-                h["address"].as_str().unwrap_or(""),
-                h["mac"].as_str().unwrap_or(""),
-                ans
-            );
+            let _ = writeln!(out, "  {:<26} {}  {}", s(&h["address"]), s(&h["mac"]), ans);
         }
     }
-    let fs = doc["findings"].as_array().cloned().unwrap_or_default();
-    let _ = writeln!(out, "\nfindings:");
-    if fs.is_empty() {
-        let _ = writeln!(out, "  none: queriers and this host look healthy");
-    }
-    for f in fs {
-        let _ = writeln!(
-            out,
-            "  {} {}: {}",
-            f["severity"].as_str().unwrap_or("").to_uppercase(),
-            f["code"].as_str().unwrap_or(""),
-            f["message"].as_str().unwrap_or("")
-        );
-        let _ = writeln!(out, "    fix: {}", f["hint"].as_str().unwrap_or(""));
-    }
+    let healthy = "none: queriers and this host look healthy";
+    section(&mut out, "findings", &doc["findings"], healthy, |f| {
+        format!(
+            "{} {}: {}\n    fix: {}",
+            s(&f["severity"]).to_uppercase(),
+            s(&f["code"]),
+            s(&f["message"]),
+            s(&f["hint"])
+        )
+    });
     out
+}
+
+/// A blank line, `title:`, then a line per item of `items` (indented), or `none`.
+fn section(
+    out: &mut String,
+    title: &str,
+    items: &Value,
+    none: &str,
+    line: impl Fn(&Value) -> String,
+) {
+    let _ = writeln!(out, "\n{title}:");
+    let mut empty = true;
+    for item in list(items) {
+        empty = false;
+        let _ = writeln!(out, "  {}", line(item));
+    }
+    if empty {
+        let _ = writeln!(out, "  {none}");
+    }
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
 }
 
 #[cfg(test)]
