@@ -9,7 +9,7 @@
 //! | --- | --- | --- |
 //! | [`ProtocolArgs`] | `query`, `snoop` | `[defaults]`, `[interface.NAME]`, `[bridge.NAME]`, `[bridge.NAME.vlan.VID]` |
 //! | [`StartupArgs`] | `query` | the same |
-//! | [`PassiveArgs`] | `query` | `[defaults]`, `[interface.NAME]`, `[bridge.NAME.vlan.VID]` (where a bridge's querier decides) |
+//! | [`PassiveArgs`] | `query` | `[defaults]`, `[interface.NAME]`; also read in `[bridge.NAME.vlan.VID]`, where the bridge's `querier` decides instead |
 //! | [`SnoopingArgs`] | `snoop` | `[bridge.NAME]` |
 
 use std::ops::RangeInclusive;
@@ -78,7 +78,7 @@ pub enum Command {
         hex: String,
         /// What the bytes start with.
         #[arg(long, value_enum, default_value = "ethernet")]
-        layer: Layer,
+        layer: FirstHeader,
     },
     /// Print the man page or shell completions (for packagers).
     #[command(hide = true, subcommand)]
@@ -232,7 +232,7 @@ pub struct DoctorArgs {
 
 /// What `igmpd decode`'s bytes start with.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Layer {
+pub enum FirstHeader {
     /// An Ethernet header (as AF_PACKET or tcpdump -xx shows).
     Ethernet,
     /// An IPv4 or IPv6 header.

@@ -4,10 +4,10 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::cli::Layer;
+use crate::cli::FirstHeader;
 
 /// Decodes `hex` (spaces, colons and newlines ignored) from `layer` on and prints it.
-pub fn run(hex: &str, layer: Layer) -> Result<()> {
+pub fn run(hex: &str, layer: FirstHeader) -> Result<()> {
     let text = decode(&bytes(hex)?, layer)?;
     let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(())
@@ -27,10 +27,10 @@ fn bytes(hex: &str) -> Result<Vec<u8>> {
         .collect::<Result<_, _>>()?)
 }
 
-fn decode(bytes: &[u8], layer: Layer) -> Result<String> {
+fn decode(bytes: &[u8], layer: FirstHeader) -> Result<String> {
     match layer {
-        Layer::Ethernet => igmpd_wire::parse_ethernet(bytes).map(|f| format!("{f:?}")),
-        Layer::Ip => igmpd_wire::parse_ip(bytes).map(|p| format!("{p:?}")),
+        FirstHeader::Ethernet => igmpd_wire::parse_ethernet(bytes).map(|f| format!("{f:?}")),
+        FirstHeader::Ip => igmpd_wire::parse_ip(bytes).map(|p| format!("{p:?}")),
     }
     .map_err(|e| anyhow::anyhow!("cannot decode ({}): {e}", e.reason()))
 }
@@ -62,12 +62,12 @@ mod tests {
             .iter()
             .map(|b| format!("{b:02x}:"))
             .collect();
-        let text = decode(&bytes(&hex).unwrap(), Layer::Ethernet).unwrap();
+        let text = decode(&bytes(&hex).unwrap(), FirstHeader::Ethernet).unwrap();
         assert!(
             text.contains("Query") && text.contains("10.0.0.1"),
             "{text}"
         );
-        let err = decode(&[0x45], Layer::Ip).unwrap_err().to_string();
+        let err = decode(&[0x45], FirstHeader::Ip).unwrap_err().to_string();
         assert!(err.starts_with("cannot decode ("), "{err}");
     }
 }
