@@ -1,5 +1,8 @@
-//! The config file of `igmpd run` (TOML). Every flag of `igmpd query` and `igmpd snoop`
-//! has a key of the same name (underscores for dashes). Precedence, highest first:
+//! The config file of `igmpd run` (TOML). Every option flag of `igmpd query` and
+//! `igmpd snoop` is a key of the same name (underscores for dashes; the repeatable
+//! `--router-port` is the list `router_ports`); `--control-socket` is the top-level
+//! `control_socket`. Flags and keys are one definition, the option groups of `crate::cli`;
+//! a section here is a set of those groups. Precedence, highest first:
 //! `[bridge.NAME.vlan.VID]` > `[interface.NAME]` / `[bridge.NAME]` > `[defaults]` > the
 //! built-in defaults (the flags' defaults).
 //!
@@ -19,162 +22,74 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Result;
-use igmpd_querier::core::Config;
 use igmpd_querier::shell::InterfaceSettings;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use toml::Spanned;
 
-use crate::ProtocolArgs;
+use crate::cli::{
+    PassiveLayer, ProtocolLayer, SnoopingLayer, StartupLayer, IGMP_VERSIONS, MLD_VERSIONS,
+};
+use crate::options::{section, Layer};
+use crate::settings::{self, Bridge, Families};
 
 /// Default config path.
 pub const DEFAULT_PATH: &str = "/etc/igmpd/igmpd.toml";
 
-/// A duration written as in the flags: "125s", "500ms", "1m30s".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dur(pub Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        crate::duration::parse(&s)
-            .map(Dur)
-            .map_err(serde::de::Error::custom)
-    }
+section! {
+    /// `[defaults]`, `[interface.NAME]` and `[bridge.NAME.vlan.VID]`: the options of
+    /// `igmpd query`, each unset unless written; one layer of the precedence chain.
+    struct Options { protocol: ProtocolLayer, startup: StartupLayer, passive: PassiveLayer }
 }
 
-/// The protocol options, each unset unless written: one layer of the precedence chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Options {
-    igmp_version: Option<u8>,
-    mld_version: Option<u8>,
-    no_igmp: Option<bool>,
-    no_mld: Option<bool>,
-    query_interval: Option<Dur>,
-    query_response_interval: Option<Dur>,
-    robustness: Option<u8>,
-    last_member_query_interval: Option<Dur>,
-    last_member_query_count: Option<u8>,
-    startup_query_interval: Option<Dur>,
-    startup_query_count: Option<u8>,
-    passive: Option<bool>,
+section! {
+    /// `[bridge.NAME]`: the options of `igmpd snoop`, the startup queries (when it
+    /// queries) and its VLANs' sections.
+    struct BridgeSection {
+        protocol: ProtocolLayer, startup: StartupLayer, snooping: SnoopingLayer;
+        vlan: BTreeMap<u16, Spanned<Options>>
+    }
 }
 
 impl Options {
     /// `self` over `lower`: every key set here wins.
     fn over(&self, lower: &Options) -> Options {
-        macro_rules! pick {
-            ($($f:ident),*) => { Options { $($f: self.$f.or(lower.$f)),* } };
+        Options {
+            protocol: self.protocol.over(&lower.protocol),
+            startup: self.startup.over(&lower.startup),
+            passive: self.passive.over(&lower.passive),
         }
-        pick!(
-            igmp_version,
-            mld_version,
-            no_igmp,
-            no_mld,
-            query_interval,
-            query_response_interval,
-            robustness,
-            last_member_query_interval,
-            last_member_query_count,
-            startup_query_interval,
-            startup_query_count,
-            passive
-        )
     }
 
-    /// The per-family configs, checked like the flags are.
-    fn configs(&self) -> Result<(Option<Config>, Option<Config>)> {
-        let b = Builtin::get();
-        let p = ProtocolArgs {
-            igmp_version: self.igmp_version.unwrap_or(b.igmp_version),
-            mld_version: self.mld_version.unwrap_or(b.mld_version),
-            no_mld: self.no_mld.unwrap_or(false),
-            no_igmp: self.no_igmp.unwrap_or(false),
-            query_interval: self.query_interval.map_or(b.query_interval, |d| d.0),
-            query_response_interval: self
-                .query_response_interval
-                .map_or(b.query_response_interval, |d| d.0),
-            robustness: self.robustness.unwrap_or(b.robustness),
-            last_member_query_interval: self
-                .last_member_query_interval
-                .map_or(b.last_member_query_interval, |d| d.0),
-            last_member_query_count: self.last_member_query_count,
-        };
-        for (v, name, max) in [
-            (p.igmp_version, "igmp_version", 3),
-            (p.mld_version, "mld_version", 2),
+    /// The per-family configs, checked like the flags are (their value parsers included).
+    /// `passive`: what a bridge's querier says; None: as written.
+    fn families(&self, passive: Option<bool>) -> Result<Families> {
+        let p = self.protocol.resolve();
+        for (v, name, range) in [
+            (p.igmp_version, "igmp_version", IGMP_VERSIONS),
+            (p.mld_version, "mld_version", MLD_VERSIONS),
         ] {
-            if v == 0 || v > max {
-                anyhow::bail!("{name} must be 1..={max}, not {v}");
+            if !range.contains(&i64::from(v)) {
+                anyhow::bail!(
+                    "{name} must be {}..={}, not {v}",
+                    range.start(),
+                    range.end()
+                );
             }
         }
-        crate::query::configs(
-            &p,
-            self.startup_query_interval.map(|d| d.0),
-            self.startup_query_count,
-            self.passive.unwrap_or(false),
-        )
+        let passive = passive.unwrap_or_else(|| self.passive.resolve().passive);
+        settings::families(&p, &self.startup.resolve(), passive)
     }
-}
-
-/// The built-in defaults: those of the `query` flags, read from the clap definition so the
-/// two cannot differ.
-struct Builtin(ProtocolArgs);
-
-impl Builtin {
-    fn get() -> ProtocolArgs {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct P {
-            #[command(flatten)]
-            p: ProtocolArgs,
-        }
-        Builtin(P::parse_from(["igmpd"]).p).0
-    }
-}
-
-/// A `[bridge.NAME]` section: the [`Options`] keys (listed again: serde's flatten cannot
-/// deny unknown keys) and the snooping ones.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BridgeSection {
-    igmp_version: Option<u8>,
-    mld_version: Option<u8>,
-    no_igmp: Option<bool>,
-    no_mld: Option<bool>,
-    query_interval: Option<Dur>,
-    query_response_interval: Option<Dur>,
-    robustness: Option<u8>,
-    last_member_query_interval: Option<Dur>,
-    last_member_query_count: Option<u8>,
-    startup_query_interval: Option<Dur>,
-    startup_query_count: Option<u8>,
-    querier: Option<bool>,
-    #[serde(default)]
-    router_ports: Vec<String>,
-    raise_hash_max: Option<u32>,
-    #[serde(default)]
-    vlan: BTreeMap<u16, Spanned<Options>>,
 }
 
 impl BridgeSection {
+    /// The bridge's own keys as a layer over `[defaults]` (`passive` is not one of them).
     fn options(&self) -> Options {
         Options {
-            igmp_version: self.igmp_version,
-            mld_version: self.mld_version,
-            no_igmp: self.no_igmp,
-            no_mld: self.no_mld,
-            query_interval: self.query_interval,
-            query_response_interval: self.query_response_interval,
-            robustness: self.robustness,
-            last_member_query_interval: self.last_member_query_interval,
-            last_member_query_count: self.last_member_query_count,
-            startup_query_interval: self.startup_query_interval,
-            startup_query_count: self.startup_query_count,
-            passive: None,
+            protocol: self.protocol.clone(),
+            startup: self.startup.clone(),
+            passive: PassiveLayer::default(),
         }
     }
 }
@@ -190,25 +105,6 @@ struct File {
     interface: BTreeMap<String, Spanned<Options>>,
     #[serde(default)]
     bridge: BTreeMap<String, Spanned<BridgeSection>>,
-}
-
-/// One snooped bridge, resolved.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Bridge {
-    /// Bridge name.
-    pub name: String,
-    /// IGMP settings of the bridge (None: not snooped).
-    pub igmp: Option<Config>,
-    /// MLD settings.
-    pub mld: Option<Config>,
-    /// Run the querier on the bridge.
-    pub querier: bool,
-    /// Configured router ports.
-    pub router_ports: Vec<String>,
-    /// Raise mcast_hash_max at start.
-    pub raise_hash_max: Option<u32>,
-    /// Per-VLAN settings that differ from the bridge's: (IGMP, MLD) per VID.
-    pub vlans: BTreeMap<u16, (Option<Config>, Option<Config>)>,
 }
 
 /// A checked config file.
@@ -273,7 +169,7 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
     let global = f.defaults.clone();
     let mut interfaces = Vec::new();
     for (name, o) in &f.interface {
-        match o.get_ref().over(&global).configs() {
+        match o.get_ref().over(&global).families(None) {
             Ok((igmp, mld)) => interfaces.push(InterfaceSettings {
                 name: name.clone(),
                 igmp,
@@ -285,11 +181,11 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
     let mut bridges = Vec::new();
     for (name, b) in &f.bridge {
         let sec = b.get_ref();
-        let querier = sec.querier.unwrap_or(false);
-        // As in `igmpd snoop`: without a querier the bridge's instances are passive.
-        let mut bo = sec.options().over(&global);
-        bo.passive = Some(!querier);
-        let (igmp, mld) = match bo.configs() {
+        let snooping = sec.snooping.resolve();
+        // As in `igmpd snoop`: the querier decides whether the instances are passive.
+        let passive = Some(Bridge::passive(&snooping));
+        let bo = sec.options().over(&global);
+        let (igmp, mld) = match bo.families(passive) {
             Ok(c) => c,
             Err(e) => {
                 err(b.span(), &format!("bridge.{name}"), e);
@@ -306,9 +202,7 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
                 );
                 continue;
             }
-            let mut vo = v.get_ref().over(&bo);
-            vo.passive = Some(!querier);
-            match vo.configs() {
+            match v.get_ref().over(&bo).families(passive) {
                 Ok(c) => {
                     vlans.insert(*vid, c);
                 }
@@ -319,9 +213,7 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
             name: name.clone(),
             igmp,
             mld,
-            querier,
-            router_ports: sec.router_ports.clone(),
-            raise_hash_max: sec.raise_hash_max,
+            snooping,
             vlans,
         });
     }
@@ -354,31 +246,14 @@ pub fn load(path: &Path) -> Result<RunConfig, Vec<String>> {
     parse(&name, &src)
 }
 
-/// `igmpd check-config`.
-pub fn check(path: &Path) -> Result<()> {
-    match load(path) {
-        Ok(c) => {
-            println!(
-                "{}: ok ({} interface(s), {} bridge(s))",
-                path.display(),
-                c.interfaces.len(),
-                c.bridges.len()
-            );
-            Ok(())
-        }
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            anyhow::bail!("{}: {} error(s)", path.display(), errors.len())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use igmpd_querier::core::Generation;
+    use clap::Parser;
+    use igmpd_querier::core::{Config, Generation};
+    use std::time::Duration;
+
+    use crate::cli::{Cli, Command};
 
     fn ok(src: &str) -> RunConfig {
         parse("t.toml", src).unwrap_or_else(|e| panic!("{e:?}"))
@@ -441,9 +316,9 @@ query_interval = "30s"
         // Built-in where nobody says: the response interval.
         assert_eq!(eth1.query_response_interval, Duration::from_secs(10));
         let br = &c.bridges[0];
-        assert!(br.querier);
-        assert_eq!(br.router_ports, ["p1", "p2"]);
-        assert_eq!(br.raise_hash_max, Some(8192));
+        assert!(br.snooping.querier);
+        assert_eq!(br.snooping.router_ports, ["p1", "p2"]);
+        assert_eq!(br.snooping.raise_hash_max, Some(8192));
         let bi = br.igmp.as_ref().unwrap();
         assert_eq!(
             (bi.robustness, bi.query_interval, bi.passive),
@@ -498,6 +373,205 @@ query_interval = "30s"
         assert!(errs("[bridge.br0.vlan.4095]\n")[0].contains("vlan.4095"));
         assert!(errs("")[0].contains("nothing to run"));
         assert!(errs("[interface.e]\nno_igmp = true\nno_mld = true\n")[0].contains("nothing"));
+    }
+
+    /// One key at every layer: the highest layer that writes it wins, and a layer that
+    /// does not write it falls through to the next one down.
+    #[test]
+    fn each_layer_wins_over_the_layers_below() {
+        let robustness = |src: &str| {
+            let c = ok(src);
+            let i = c
+                .interfaces
+                .first()
+                .map(|i| i.igmp.as_ref().unwrap().robustness);
+            let b = c.bridges.first().map(|b| {
+                let v = b.vlans.get(&10).map(|v| v.0.as_ref().unwrap().robustness);
+                (b.igmp.as_ref().unwrap().robustness, v)
+            });
+            (i, b)
+        };
+        let all = "[interface.eth0]\n[bridge.br0]\n[bridge.br0.vlan.10]\n";
+        assert_eq!(robustness(all), (Some(2), Some((2, Some(2)))));
+        let defaults = format!("[defaults]\nrobustness = 3\n{all}");
+        assert_eq!(robustness(&defaults), (Some(3), Some((3, Some(3)))));
+        assert_eq!(
+            robustness(
+                "[defaults]\nrobustness = 3\n[interface.eth0]\nrobustness = 4\n[bridge.br0]\nrobustness = 5\n[bridge.br0.vlan.10]\n"
+            ),
+            (Some(4), Some((5, Some(5))))
+        );
+        assert_eq!(
+            robustness(
+                "[defaults]\nrobustness = 3\n[bridge.br0]\n[bridge.br0.vlan.10]\nrobustness = 6\n"
+            ),
+            (None, Some((3, Some(6))))
+        );
+        // A boolean written false overrides a lower layer's true.
+        let c =
+            ok("[defaults]\nno_mld = true\n[interface.eth0]\nno_mld = false\n[interface.eth1]\n");
+        assert!(c.interfaces[0].mld.is_some() && c.interfaces[1].mld.is_none());
+        // `passive` is the queriers' own: a bridge's instances are passive unless it queries.
+        let c = ok("[defaults]\npassive = true\n[interface.eth0]\n[bridge.br0]\nquerier = true\n[bridge.br0.vlan.10]\npassive = true\n");
+        assert!(c.interfaces[0].igmp.as_ref().unwrap().passive);
+        assert!(!c.bridges[0].igmp.as_ref().unwrap().passive);
+        assert!(!c.bridges[0].vlans[&10].0.as_ref().unwrap().passive);
+    }
+
+    /// The per-family configs `igmpd query IFACE FLAGS...` runs with.
+    fn query_flags(flags: &[&str]) -> (Option<Config>, Option<Config>) {
+        let argv = ["igmpd", "query", "eth0"].iter().chain(flags);
+        let Command::Query(a) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        settings::families(&a.protocol, &a.startup, a.passive.passive).unwrap()
+    }
+
+    /// `igmpd snoop BRIDGE FLAGS...` as the [`Bridge`] it runs.
+    fn snoop_flags(flags: &[&str]) -> Bridge {
+        let argv = ["igmpd", "snoop", "br0"].iter().chain(flags);
+        let Command::Snoop(a) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        crate::cmd::snoop::bridge(a).unwrap()
+    }
+
+    /// Every key with a value, and the flags that say the same.
+    const SAME: &[(&str, &str, &[&str])] = &[
+        ("igmp_version", "2", &["--igmp-version", "2"]),
+        ("mld_version", "1", &["--mld-version", "1"]),
+        ("no_igmp", "true", &["--no-igmp"]),
+        ("no_mld", "true", &["--no-mld"]),
+        ("query_interval", "\"1m\"", &["--query-interval", "1m"]),
+        (
+            "query_response_interval",
+            "\"2.5s\"",
+            &["--query-response-interval", "2.5s"],
+        ),
+        ("robustness", "4", &["--robustness", "4"]),
+        (
+            "last_member_query_interval",
+            "\"300ms\"",
+            &["--last-member-query-interval", "300ms"],
+        ),
+        (
+            "last_member_query_count",
+            "3",
+            &["--last-member-query-count", "3"],
+        ),
+        (
+            "startup_query_interval",
+            "\"7s\"",
+            &["--startup-query-interval", "7s"],
+        ),
+        ("startup_query_count", "5", &["--startup-query-count", "5"]),
+        ("passive", "true", &["--passive"]),
+        ("querier", "true", &["--querier"]),
+        (
+            "router_ports",
+            "[\"p1\", \"p2\"]",
+            &["--router-port", "p1", "--router-port", "p2"],
+        ),
+        ("raise_hash_max", "8192", &["--raise-hash-max", "8192"]),
+    ];
+
+    /// A key in `[interface.NAME]` means what its flag means to `igmpd query`, and in
+    /// `[bridge.NAME]` what it means to `igmpd snoop`.
+    #[test]
+    fn each_key_means_what_its_flag_means() {
+        let snoop_only = ["querier", "router_ports", "raise_hash_max"];
+        for (key, value, flags) in SAME {
+            if !snoop_only.contains(key) {
+                let c = ok(&format!("[interface.eth0]\n{key} = {value}\n"));
+                let i = &c.interfaces[0];
+                assert_eq!((i.igmp.clone(), i.mld.clone()), query_flags(flags), "{key}");
+            }
+            // Startup queries have no `snoop` flags; passive is not a bridge key.
+            if !key.starts_with("startup_") && *key != "passive" {
+                let c = ok(&format!("[bridge.br0]\n{key} = {value}\n"));
+                assert_eq!(c.bridges[0], snoop_flags(flags), "{key}");
+            }
+        }
+        for k in Options::keys().iter().chain(BridgeSection::keys()) {
+            assert!(
+                *k == "vlan" || SAME.iter().any(|s| s.0 == *k),
+                "no row for {k}"
+            );
+        }
+        // And nothing written is what no flag means.
+        let c = ok("[interface.eth0]\n[bridge.br0]\n");
+        let i = &c.interfaces[0];
+        assert_eq!((i.igmp.clone(), i.mld.clone()), query_flags(&[]));
+        assert_eq!(c.bridges[0], snoop_flags(&[]));
+    }
+
+    /// Options whose key is not their flag's long name with underscores.
+    const RENAMED: &[(&str, &str)] = &[("router_ports", "router-port")];
+    /// Flags of `query` and `snoop` that are no section key: the daemon's control socket is
+    /// a top-level key of the file (`control_socket`).
+    const NOT_SECTION_KEYS: &[&str] = &["control_socket"];
+
+    /// The option flags of `igmpd SUB` as (config key, long name), in `--help` order.
+    fn option_flags(sub: &str) -> Vec<(String, String)> {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        let sub = cmd.find_subcommand(sub).unwrap();
+        sub.get_arguments()
+            .filter(|a| !a.is_positional())
+            .filter(|a| !NOT_SECTION_KEYS.contains(&a.get_id().as_str()))
+            .map(|a| (a.get_id().to_string(), a.get_long().unwrap().to_string()))
+            .collect()
+    }
+
+    /// Flags and config keys cannot drift apart: the keys of `[defaults]`,
+    /// `[interface.NAME]` and `[bridge.NAME.vlan.VID]` are `igmpd query`'s option flags, the
+    /// keys of `[bridge.NAME]` are `igmpd snoop`'s plus the startup queries and `vlan`, each
+    /// named as its flag (underscores for dashes) but for [`RENAMED`].
+    #[test]
+    fn every_flag_is_a_key_and_every_key_a_flag() {
+        let (query, snoop) = (option_flags("query"), option_flags("snoop"));
+        for (key, long) in query.iter().chain(&snoop) {
+            let renamed = RENAMED.iter().find(|(k, _)| k == key).map(|(_, l)| *l);
+            assert_eq!(
+                renamed.map_or_else(|| key.replace('_', "-"), str::to_owned),
+                *long,
+                "--{long} has the key {key}"
+            );
+        }
+        let keys = |flags: &[(String, String)]| -> Vec<String> {
+            flags.iter().map(|(k, _)| k.clone()).collect()
+        };
+        assert_eq!(keys(&query), Options::keys(), "[interface.NAME] keys");
+        // A bridge takes snoop's flags, the startup queries (for --querier) and its VLANs.
+        let startup = <StartupLayer as Layer>::KEYS;
+        let bridge: Vec<String> = BridgeSection::keys()
+            .iter()
+            .filter(|k| !startup.contains(k) && **k != "vlan")
+            .map(|k| k.to_string())
+            .collect();
+        assert_eq!(bridge, keys(&snoop), "[bridge.NAME] keys");
+        assert!(startup.iter().all(|k| Options::keys().contains(k)));
+    }
+
+    /// The shipped example names every key (commented out where the built-in default is
+    /// the example).
+    #[test]
+    fn shipped_example_names_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/igmpd.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let written = |k: &str| {
+            text.lines()
+                .map(|l| l.trim_start_matches(['#', ' ']))
+                .any(|l| l.starts_with(&format!("{k} =")) || l.contains(&format!(".{k}.")))
+        };
+        let top = ["control_socket", "control_group"];
+        for k in top
+            .iter()
+            .chain(Options::keys())
+            .chain(BridgeSection::keys())
+        {
+            assert!(written(k), "dist/igmpd.toml does not name {k}");
+        }
     }
 
     #[test]

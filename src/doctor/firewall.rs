@@ -354,6 +354,17 @@ fn rule_texts(text: &str) -> BTreeMap<u64, String> {
 
 /// Analyses `iptables-save` output (filter table, INPUT chain).
 pub fn analyze_iptables(save: &str, tool: &'static str, probe: &Probe) -> Verdict {
+    // Dropped in the INPUT chain of the filter table, by `rule` or by its policy.
+    let dropped = |rule| {
+        Verdict::Dropped(Culprit {
+            tool,
+            family: String::new(),
+            table: "filter".into(),
+            chain: "INPUT".into(),
+            rule,
+            handle: None,
+        })
+    };
     let mut in_filter = false;
     let mut policy = None;
     let mut rules = Vec::new();
@@ -413,28 +424,12 @@ pub fn analyze_iptables(save: &str, tool: &'static str, probe: &Probe) -> Verdic
                 ))
             }
             (Some(true), "ACCEPT") => return Verdict::Accepted,
-            (Some(true), "DROP" | "REJECT") => {
-                return Verdict::Dropped(Culprit {
-                    tool,
-                    family: String::new(),
-                    table: "filter".into(),
-                    chain: "INPUT".into(),
-                    rule: Some(r.clone()),
-                    handle: None,
-                })
-            }
+            (Some(true), "DROP" | "REJECT") => return dropped(Some(r.clone())),
             _ => {}
         }
     }
     if policy.as_deref() == Some("DROP") {
-        return Verdict::Dropped(Culprit {
-            tool,
-            family: String::new(),
-            table: "filter".into(),
-            chain: "INPUT".into(),
-            rule: None,
-            handle: None,
-        });
+        return dropped(None);
     }
     Verdict::Accepted
 }

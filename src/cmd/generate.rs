@@ -20,12 +20,12 @@ pub enum What {
 }
 
 /// Prints `what` to stdout.
-pub fn print(what: What) -> anyhow::Result<()> {
+pub fn run(what: What) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match what {
         What::Man => out.write_all(&man()?)?,
         What::Completions { shell } => {
-            clap_complete::generate(shell, &mut crate::Cli::command(), "igmpd", &mut out)
+            clap_complete::generate(shell, &mut crate::cli::Cli::command(), "igmpd", &mut out)
         }
     }
     Ok(())
@@ -65,7 +65,7 @@ applies to every subcommand. See dist/igmpd.service.
 /// The man page: the top-level page, then one section per visible subcommand with its
 /// synopsis, description and options.
 pub fn man() -> anyhow::Result<Vec<u8>> {
-    let cmd = crate::Cli::command();
+    let cmd = crate::cli::Cli::command();
     let mut out = Vec::new();
     let man = clap_mangen::Man::new(cmd.clone())
         .section("8")
@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn man_page_covers_every_visible_subcommand_and_flag() {
         let text = String::from_utf8(man().unwrap()).unwrap();
-        for sub in crate::Cli::command()
+        for sub in crate::cli::Cli::command()
             .get_subcommands()
             .filter(|s| !s.is_hide_set())
         {
@@ -160,7 +160,7 @@ mod tests {
             clap_complete::Shell::Fish,
         ] {
             let mut out = Vec::new();
-            clap_complete::generate(shell, &mut crate::Cli::command(), "igmpd", &mut out);
+            clap_complete::generate(shell, &mut crate::cli::Cli::command(), "igmpd", &mut out);
             let text = String::from_utf8(out).unwrap();
             assert!(text.contains("check-config"), "{shell}");
         }

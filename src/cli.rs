@@ -1,0 +1,240 @@
+//! The command line: every subcommand and flag, and the one list of protocol options.
+//!
+//! The option groups below are each written once ([`options!`]): a group is a set of
+//! flags and, under the same names with underscores, the keys of the config sections it
+//! belongs to (see `crate::config`). `--help`, the man page and the completions are
+//! generated from these definitions (`igmpd generate`).
+//!
+//! | group | flags of | keys of |
+//! | --- | --- | --- |
+//! | [`ProtocolArgs`] | `query`, `snoop` | `[defaults]`, `[interface.NAME]`, `[bridge.NAME]`, `[bridge.NAME.vlan.VID]` |
+//! | [`StartupArgs`] | `query` | the same |
+//! | [`PassiveArgs`] | `query` | `[defaults]`, `[interface.NAME]`; also read in `[bridge.NAME.vlan.VID]`, where the bridge's `querier` decides instead |
+//! | [`SnoopingArgs`] | `snoop` | `[bridge.NAME]` |
+
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser};
+
+use crate::options::options;
+use crate::{config, control};
+
+/// Userspace IGMP/MLD querier and snooping bridge for Linux.
+#[derive(Debug, Parser)]
+#[command(name = "igmpd", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Run everything a config file says (queriers on several interfaces, snooping on
+    /// several bridges) in one process with one control socket. SIGHUP or `igmpd reload`
+    /// re-reads the file.
+    Run(RunArgs),
+    /// Check a config file: print each error with its file, line and key.
+    CheckConfig {
+        /// The file to check.
+        #[arg(value_name = "PATH", default_value = config::DEFAULT_PATH)]
+        path: PathBuf,
+    },
+    /// Make a running `igmpd run` re-read its config file (as SIGHUP does). Needs root or
+    /// the config's `control_group`.
+    Reload {
+        /// Control socket of the daemon to ask.
+        #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
+        control_socket: PathBuf,
+    },
+    /// Run an IGMP/MLD querier on one or more interfaces.
+    Query(QueryArgs),
+    /// Do IGMP/MLD snooping for a Linux bridge and program its multicast database.
+    ///
+    /// igmpd learns memberships from every port (the kernel's learning is stopped by an
+    /// nftables table `igmpd_snoop_BRIDGE`, removed at exit), forwards reports to router
+    /// ports, and writes permanent MDB entries with protocol 73 (`proto 73` in
+    /// `bridge -d mdb show`); entries of other protocols are never touched.
+    Snoop(SnoopArgs),
+    /// Show the state of a running igmpd.
+    Status {
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Control socket of the daemon to ask.
+        #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
+        control_socket: PathBuf,
+    },
+    /// Find why multicast stops on a LAN: queriers, this host's answers and firewall,
+    /// silent hosts. Exit status 0: nothing wrong; 1: a warning or error; 2: could not run.
+    Doctor(DoctorArgs),
+    /// Decode a hex-encoded IGMP/MLD frame or IP packet and print what it holds.
+    Decode {
+        /// The bytes as hex digits; spaces and colons are ignored.
+        hex: String,
+        /// What the bytes start with.
+        #[arg(long, value_enum, default_value = "ethernet")]
+        layer: FirstHeader,
+    },
+    /// Print the man page or shell completions (for packagers).
+    #[command(hide = true, subcommand)]
+    Generate(crate::cmd::generate::What),
+}
+
+/// `igmpd run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The config file.
+    #[arg(long, value_name = "PATH", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Where `igmpd status` and `igmpd reload` reach this daemon [default: the config's
+    /// `control_socket`, else /run/igmpd/igmpd.sock].
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
+}
+
+/// `igmpd query`.
+#[derive(Debug, Clone, Args)]
+pub struct QueryArgs {
+    /// Interfaces to query on (plain, VLAN or bridge interfaces).
+    #[arg(value_name = "IFACE", required = true)]
+    pub ifaces: Vec<String>,
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+    #[command(flatten)]
+    pub startup: StartupArgs,
+    #[command(flatten)]
+    pub passive: PassiveArgs,
+    /// Where `igmpd status` reaches this daemon.
+    #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
+    pub control_socket: PathBuf,
+}
+
+/// `igmpd snoop`.
+#[derive(Debug, Clone, Args)]
+pub struct SnoopArgs {
+    /// The bridge (its multicast snooping must be on: `mcast_snooping 1`).
+    #[arg(value_name = "BRIDGE")]
+    pub bridge: String,
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+    #[command(flatten)]
+    pub snooping: SnoopingArgs,
+    /// Where `igmpd status` reaches this daemon.
+    #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
+    pub control_socket: PathBuf,
+}
+
+/// The IGMP versions igmpd queries with (the flag's range and the config key's).
+pub const IGMP_VERSIONS: RangeInclusive<i64> = 1..=3;
+/// The MLD versions.
+pub const MLD_VERSIONS: RangeInclusive<i64> = 1..=2;
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::duration::parse(s)
+}
+
+options! {
+    /// Protocol timers and versions, shared by `query` and `snoop`.
+    pub struct ProtocolArgs / ProtocolLayer {
+        /// IGMP version to query with.
+        #[arg(long, value_name = "1|2|3", default_value_t = 3, value_parser = clap::value_parser!(u8).range(IGMP_VERSIONS))]
+        pub igmp_version: u8,
+        /// MLD version to query with.
+        #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(MLD_VERSIONS))]
+        pub mld_version: u8,
+        /// Do not run MLD (IPv6).
+        #[arg(long)]
+        pub no_mld: bool,
+        /// Do not run IGMP (IPv4).
+        #[arg(long)]
+        pub no_igmp: bool,
+        /// Query Interval (RFC 9776 §8.2).
+        #[arg(long, value_name = "DUR", default_value = "125s", value_parser = parse_duration)]
+        pub query_interval: Duration,
+        /// Query Response Interval, the Max Resp Time of general queries (§8.3).
+        #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+        pub query_response_interval: Duration,
+        /// Robustness Variable (§8.1).
+        #[arg(long, value_name = "N", default_value_t = 2)]
+        pub robustness: u8,
+        /// Last Member Query Interval (§8.8).
+        #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+        pub last_member_query_interval: Duration,
+        /// Last Member Query Count (§8.9) [default: the robustness variable].
+        #[arg(long, value_name = "N")]
+        pub last_member_query_count: Option<u8>,
+    }
+}
+
+options! {
+    /// The startup queries of `query` (RFC 9776 §8.6, §8.7).
+    pub struct StartupArgs / StartupLayer {
+        /// Startup Query Interval (§8.6) [default: a quarter of the query interval].
+        #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+        pub startup_query_interval: Option<Duration>,
+        /// Startup Query Count (§8.7) [default: the robustness variable].
+        #[arg(long, value_name = "N")]
+        pub startup_query_count: Option<u8>,
+    }
+}
+
+options! {
+    /// A querier that only listens (`query`; on a bridge `--querier` decides).
+    pub struct PassiveArgs / PassiveLayer {
+        /// Track state and take part in nothing: never send a query.
+        #[arg(long)]
+        pub passive: bool,
+    }
+}
+
+options! {
+    /// What `snoop` adds.
+    pub struct SnoopingArgs / SnoopingLayer {
+        /// Run the querier of `igmpd query` on the bridge (turn the kernel's off:
+        /// `mcast_querier 0`).
+        #[arg(long)]
+        pub querier: bool,
+        /// A port with a multicast router behind it: gets every report and all multicast
+        /// (repeatable). Others are learned from queries, PIM hellos and MRD.
+        #[arg(long = "router-port", value_name = "PORT")]
+        pub router_ports: Vec<String>,
+        /// Raise the bridge's mcast_hash_max to N at start. igmpd keeps its entries below that
+        /// limit (the kernel turns snooping off for the whole bridge when it is reached) and
+        /// refuses new groups there.
+        #[arg(long, value_name = "N")]
+        pub raise_hash_max: Option<u32>,
+    }
+}
+
+/// `igmpd doctor` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// The interface to examine.
+    #[arg(value_name = "IFACE")]
+    pub iface: String,
+    /// How long to listen [default: until a general query of each family was seen and
+    /// answered or not, at most 130 s].
+    #[arg(long, value_name = "DUR", value_parser = crate::duration::parse)]
+    pub duration: Option<Duration>,
+    /// Ask actively: find the LAN's live hosts and make their answers reach this host
+    /// (see the output for what it sends and leaves behind).
+    #[arg(long)]
+    pub probe: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `igmpd decode`'s bytes start with.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FirstHeader {
+    /// An Ethernet header (as AF_PACKET or tcpdump -xx shows).
+    Ethernet,
+    /// An IPv4 or IPv6 header.
+    Ip,
+}

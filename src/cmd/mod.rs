@@ -1,0 +1,91 @@
+//! One module per subcommand, and what the daemons among them share: a current-thread
+//! runtime, a single daemon's control socket, SIGINT and SIGTERM.
+
+pub mod check_config;
+pub mod decode;
+pub mod doctor;
+pub mod generate;
+pub mod query;
+pub mod reload;
+pub mod run;
+pub mod snoop;
+pub mod status;
+
+use std::future::Future;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use igmpd_runtime::control::ControlRequest;
+use tokio::sync::mpsc;
+
+use crate::cli::Command;
+use crate::control::ControlSocket;
+
+/// Runs `command`; its exit status.
+pub fn run(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Run(args) => run::run(args),
+        Command::CheckConfig { path } => check_config::run(&path),
+        Command::Reload { control_socket } => reload::run(&control_socket),
+        Command::Query(args) => query::run(args),
+        Command::Snoop(args) => snoop::run(args),
+        Command::Status {
+            json,
+            control_socket,
+        } => status::run(json, &control_socket),
+        Command::Doctor(args) => return doctor::run(args),
+        Command::Decode { hex, layer } => decode::run(&hex, layer),
+        Command::Generate(what) => generate::run(what),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failed(&e, ExitCode::FAILURE),
+    }
+}
+
+/// Says why a command failed: one line, no backtrace (these are users' errors, not ours).
+pub fn failed(e: &anyhow::Error, code: ExitCode) -> ExitCode {
+    eprintln!("igmpd: {e:#}");
+    code
+}
+
+/// Runs `f` to completion on a current-thread runtime: every daemon is one thread (which
+/// dropping capabilities relies on, see `crate::privs`).
+pub fn block_on<F: Future>(f: F) -> Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(f))
+}
+
+/// Serves a single daemon's control socket at `path` (`igmpd query`, `igmpd snoop`) while
+/// `daemon`, given the requests, runs; stops serving when it returns.
+pub async fn with_control<F, Fut>(path: &Path, daemon: F) -> Result<Fut::Output>
+where
+    F: FnOnce(mpsc::Receiver<ControlRequest>) -> Fut,
+    Fut: Future,
+{
+    let control = ControlSocket::bind(path)?;
+    let (tx, rx) = mpsc::channel(16);
+    let server = tokio::spawn(control.serve(tx));
+    let out = daemon(rx).await;
+    server.abort();
+    let _ = server.await;
+    Ok(out)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,36 @@
+//! `igmpd query IFACE...`: the querier daemon.
+
+use anyhow::Result;
+use igmpd_querier::shell::{InterfaceSettings, QueryDaemon};
+use tracing::info;
+
+use super::{block_on, shutdown_signal, with_control};
+use crate::cli::QueryArgs;
+use crate::settings::families;
+
+/// Runs the querier until SIGINT or SIGTERM.
+pub fn run(args: QueryArgs) -> Result<()> {
+    let (igmp, mld) = families(&args.protocol, &args.startup, args.passive.passive)?;
+    let mut names = args.ifaces.clone();
+    names.sort();
+    names.dedup();
+    let settings: Vec<InterfaceSettings> = names
+        .into_iter()
+        .map(|name| InterfaceSettings {
+            name,
+            igmp: igmp.clone(),
+            mld: mld.clone(),
+        })
+        .collect();
+    block_on(async move {
+        let daemon = QueryDaemon::start(settings).await?;
+        let (ifaces, socket) = (&args.ifaces, &args.control_socket);
+        with_control(socket, |rx| async move {
+            info!(interfaces = ?ifaces, control_socket = %socket.display(), "igmpd query running");
+            daemon.run(rx, shutdown_signal()).await;
+        })
+        .await?;
+        info!("stopped");
+        Ok(())
+    })?
+}

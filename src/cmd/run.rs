@@ -1,0 +1,351 @@
+//! `igmpd run`: everything the config file says in one process with one control socket.
+//! One [`QueryDaemon`] holds every querier interface (reconfigured in place on reload);
+//! each bridge runs its own [`SnoopDaemon`], restarted only when its settings change. A
+//! coordinator task owns the control socket, SIGHUP, sd_notify and the watchdog.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use igmpd_querier::shell::{QueryDaemon, Reconfigure};
+use igmpd_runtime::control::ControlRequest;
+use igmpd_runtime::status::StatusDoc;
+use igmpd_snooping::shell::SnoopDaemon;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{spawn_local, JoinHandle};
+use tracing::{error, info, warn};
+
+use super::{block_on, shutdown_signal};
+use crate::cli::RunArgs;
+use crate::config::{self, RunConfig};
+use crate::control::{self, Admins, ControlSocket, Request};
+use crate::sdnotify::{self, Notifier};
+use crate::settings::Bridge;
+
+/// How long a daemon may take to answer a status request before the watchdog stays quiet.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs until SIGINT or SIGTERM.
+pub fn run(args: RunArgs) -> Result<()> {
+    let cfg = config::load(&args.config).map_err(|e| anyhow::anyhow!("{}", e.join("; ")))?;
+    let socket = args
+        .control_socket
+        .clone()
+        .or_else(|| cfg.control_socket.clone())
+        .unwrap_or_else(|| PathBuf::from(control::DEFAULT_PATH));
+    let admins = Admins {
+        gid: cfg
+            .control_group
+            .as_deref()
+            .map(control::resolve_group)
+            .transpose()?,
+    };
+    let local = tokio::task::LocalSet::new();
+    block_on(local.run_until(async move {
+        let control = ControlSocket::bind(&socket)?;
+        // Everything that needed more than the network capabilities is done: the config is
+        // read and the socket bound. One thread so far, so this covers the process.
+        crate::privs::drop_to_net_caps().context("cannot drop capabilities")?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let notifier = Notifier::from_env();
+        let (ctl_tx, mut ctl_rx) = mpsc::channel(16);
+        let server = spawn_local(control.serve_requests(ctl_tx, admins));
+
+        let (interfaces, bridges) = (cfg.interfaces.len(), cfg.bridges.len());
+        let mut daemons = Daemons::start(args.config.clone(), socket.clone(), cfg).await?;
+        info!(config = %args.config.display(), interfaces, bridges, control_socket = %socket.display(), "igmpd running");
+        notifier.ready("running");
+
+        let watchdog = sdnotify::watchdog_interval();
+        let mut tick = watchdog.map(|d| tokio::time::interval(d.max(Duration::from_millis(10))));
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = hup.recv() => {
+                    info!("SIGHUP: reloading");
+                    let _ = daemons.reload(&notifier).await;
+                }
+                Some(req) = ctl_rx.recv() => match req {
+                    Request::Status(reply) => {
+                        // None drops `reply`: the client hears "a daemon did not answer".
+                        if let Some(doc) = daemons.status().await {
+                            let _ = reply.send(doc);
+                        }
+                    }
+                    Request::Reload(reply) => {
+                        info!("reload requested on the control socket");
+                        let _ = reply.send(daemons.reload(&notifier).await);
+                    }
+                },
+                // Only exists with a watchdog: no wake-ups otherwise.
+                _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
+                    // Every event loop must answer, or systemd hears nothing.
+                    if daemons.status().await.is_some() {
+                        notifier.notify("WATCHDOG=1");
+                    } else {
+                        warn!("a daemon loop did not answer: no watchdog ping");
+                    }
+                }
+            }
+        }
+        notifier.stopping();
+        info!("stopping");
+        daemons.stop().await;
+        server.abort();
+        let _ = server.await;
+        info!("stopped");
+        Ok(())
+    }))?
+}
+
+/// The querier task: one [`QueryDaemon`] for every interface of the config.
+struct Querier {
+    control: mpsc::Sender<ControlRequest>,
+    reconfigure: mpsc::Sender<Reconfigure>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// One bridge's [`SnoopDaemon`] task and the settings it runs with.
+struct Running {
+    cfg: Bridge,
+    control: mpsc::Sender<ControlRequest>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// What `igmpd run` runs: the config file, the configuration it runs, and its daemons.
+struct Daemons {
+    /// The config file.
+    path: PathBuf,
+    /// The control socket (the bridges keep their state next to it).
+    socket: PathBuf,
+    current: RunConfig,
+    querier: Querier,
+    bridges: BTreeMap<String, Running>,
+}
+
+impl Daemons {
+    async fn start(path: PathBuf, socket: PathBuf, cfg: RunConfig) -> Result<Daemons> {
+        let daemon = QueryDaemon::start(cfg.interfaces.clone()).await?;
+        let (control, control_rx) = mpsc::channel(16);
+        let (reconfigure, reconfigure_rx) = mpsc::channel(1);
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let task =
+            spawn_local(daemon.run_reconfigurable(control_rx, reconfigure_rx, until(stop_rx)));
+        let querier = Querier {
+            control,
+            reconfigure,
+            stop,
+            task,
+        };
+        let mut bridges = BTreeMap::new();
+        for b in &cfg.bridges {
+            let r = Running::start(b.clone(), &socket).await?;
+            bridges.insert(b.name.clone(), r);
+        }
+        Ok(Daemons {
+            path,
+            socket,
+            current: cfg,
+            querier,
+            bridges,
+        })
+    }
+
+    /// Asks every daemon for its status and merges the documents; None if one did not
+    /// answer.
+    async fn status(&self) -> Option<StatusDoc> {
+        let querier = ask(&self.querier.control).await?;
+        let mut bridges = Vec::with_capacity(self.bridges.len());
+        for b in self.bridges.values() {
+            bridges.push(ask(&b.control).await?);
+        }
+        Some(merged(querier, bridges))
+    }
+
+    /// Re-reads the file and applies it; a bad file changes nothing.
+    async fn reload(&mut self, notifier: &Notifier) -> Result<(), String> {
+        notifier.reloading();
+        let r = self.apply().await;
+        if let Err(e) = &r {
+            error!(config = %self.path.display(), "reload rejected, running configuration kept: {e}");
+        }
+        notifier.ready("running");
+        r
+    }
+
+    async fn apply(&mut self) -> Result<(), String> {
+        let new = config::load(&self.path).map_err(|e| e.join("; "))?;
+        let current = &self.current;
+        if new.control_socket != current.control_socket
+            || new.control_group != current.control_group
+        {
+            warn!("control_socket and control_group changes take effect at the next start");
+        }
+        let gone = || "the querier loop is gone".to_string();
+        let (done, rx) = oneshot::channel();
+        self.querier
+            .reconfigure
+            .send(Reconfigure {
+                settings: new.interfaces.clone(),
+                done,
+            })
+            .await
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())??;
+        let mut failures = Vec::new();
+        let names: Vec<String> = self.bridges.keys().cloned().collect();
+        for name in names {
+            let keep = new
+                .bridges
+                .iter()
+                .any(|b| b.name == name && self.bridges.get(&name).is_some_and(|r| r.cfg == *b));
+            if !keep {
+                if let Some(r) = self.bridges.remove(&name) {
+                    info!(bridge = %name, "settings changed or bridge removed: stopping its snooping");
+                    r.stop().await;
+                }
+            }
+        }
+        for b in &new.bridges {
+            if self.bridges.contains_key(&b.name) {
+                continue;
+            }
+            match Running::start(b.clone(), &self.socket).await {
+                Ok(r) => {
+                    self.bridges.insert(b.name.clone(), r);
+                }
+                Err(e) => failures.push(format!("{e:#}")),
+            }
+        }
+        self.current = new;
+        if failures.is_empty() {
+            info!("reloaded");
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
+    }
+
+    /// Stops the querier, then every bridge (handing it back to the kernel).
+    async fn stop(self) {
+        let _ = self.querier.stop.send(());
+        let _ = self.querier.task.await;
+        for (_, b) in self.bridges {
+            b.stop().await;
+        }
+    }
+}
+
+/// One daemon's status; None if it did not answer in time.
+async fn ask(c: &mpsc::Sender<ControlRequest>) -> Option<StatusDoc> {
+    let (tx, rx) = oneshot::channel();
+    c.send(ControlRequest::Status(tx)).await.ok()?;
+    tokio::time::timeout(ANSWER_TIMEOUT, rx).await.ok()?.ok()
+}
+
+/// `igmpd run`'s status document: the querier's and every bridge's. Both lists are always
+/// there, empty or not. A bridge's querier section belongs to `igmpd snoop --querier`'s own
+/// status; here the bridge list says it.
+fn merged(querier: StatusDoc, bridges: impl IntoIterator<Item = StatusDoc>) -> StatusDoc {
+    let mut doc = querier;
+    doc.interfaces.get_or_insert_with(Vec::new);
+    doc.bridges.get_or_insert_with(Vec::new);
+    for d in bridges {
+        doc.merge(StatusDoc {
+            interfaces: None,
+            ..d
+        });
+    }
+    doc
+}
+
+impl Running {
+    async fn start(b: Bridge, socket: &Path) -> Result<Running> {
+        let daemon = SnoopDaemon::start(b.settings(socket))
+            .await
+            .with_context(|| format!("bridge {}", b.name))?;
+        let (control, rx) = mpsc::channel(16);
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let name = b.name.clone();
+        let task = spawn_local(async move {
+            if let Err(e) = daemon.run(rx, until(stop_rx)).await {
+                error!(bridge = %name, error = %e, "snooping stopped");
+            }
+        });
+        info!(bridge = %b.name, querier = b.snooping.querier, "snooping");
+        Ok(Running {
+            cfg: b,
+            control,
+            stop,
+            task,
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(10), &mut task)
+            .await
+            .is_err()
+        {
+            warn!(bridge = %self.cfg.name, "snooping did not stop within 10s");
+            task.abort();
+        }
+    }
+}
+
+/// Resolves when `stop` is sent (or dropped): a daemon's shutdown future.
+async fn until(stop: oneshot::Receiver<()>) {
+    let _ = stop.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use igmpd_runtime::status::StatusDoc;
+    use serde_json::json;
+
+    use crate::status::tests::{bridge, down_iface, finding, querier_iface};
+
+    #[test]
+    fn status_merges_the_querier_and_every_bridge_and_shows_both_lists() {
+        let querier = StatusDoc {
+            interfaces: Some(vec![querier_iface()]),
+            bridges: None,
+            findings: vec![finding("member-silent", "error", "")],
+        };
+        // `igmpd snoop --querier` lists its bridge as an interface too: not here.
+        let snooper = StatusDoc {
+            interfaces: Some(vec![down_iface()]),
+            bridges: Some(vec![bridge()]),
+            findings: vec![finding("no-querier", "warning", "")],
+        };
+        let doc = serde_json::to_value(super::merged(querier, [snooper])).unwrap();
+        let names = |list: &str| -> Vec<String> {
+            doc[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names("interfaces"), ["eth0"]);
+        assert_eq!(names("bridges"), ["br0"]);
+        let codes: Vec<&str> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(codes, ["member-silent", "no-querier"]);
+        assert_eq!(
+            serde_json::to_value(super::merged(StatusDoc::default(), [])).unwrap(),
+            json!({"interfaces": [], "bridges": [], "findings": []})
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! `igmpd snoop BRIDGE`: the snooping daemon.
+
+use anyhow::Result;
+use igmpd_snooping::shell::SnoopDaemon;
+use tracing::info;
+
+use super::{block_on, shutdown_signal, with_control};
+use crate::cli::SnoopArgs;
+use crate::settings::Bridge;
+
+/// The bridge `igmpd snoop` runs: its flags, no VLAN sections, no startup flags.
+pub fn bridge(args: SnoopArgs) -> Result<Bridge> {
+    let startup = crate::options::builtin();
+    Bridge::new(args.bridge, &args.protocol, &startup, args.snooping)
+}
+
+/// Runs the snooper until SIGINT or SIGTERM, then hands the bridge back to the kernel.
+pub fn run(args: SnoopArgs) -> Result<()> {
+    let socket = args.control_socket.clone();
+    let bridge = bridge(args)?;
+    block_on(async {
+        let daemon = SnoopDaemon::start(bridge.settings(&socket)).await?;
+        let (bridge, socket) = (&bridge, &socket);
+        with_control(socket, |rx| async move {
+            info!(bridge = %bridge.name, querier = bridge.snooping.querier, control_socket = %socket.display(), "igmpd snoop running");
+            daemon.run(rx, shutdown_signal()).await
+        })
+        .await??;
+        info!("stopped");
+        Ok(())
+    })?
+}
