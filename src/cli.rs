@@ -18,8 +18,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 
+use crate::control;
 use crate::options::options;
-use crate::{config, control};
+
+/// Default config path (of `igmpd run` and `igmpd check-config`).
+pub const DEFAULT_CONFIG: &str = "/etc/igmpd/igmpd.toml";
 
 /// Userspace IGMP/MLD querier and snooping bridge for Linux.
 #[derive(Debug, Parser)]
@@ -41,7 +44,7 @@ pub enum Command {
     /// Check a config file: print each error with its file, line and key.
     CheckConfig {
         /// The file to check.
-        #[arg(value_name = "PATH", default_value = config::DEFAULT_PATH)]
+        #[arg(value_name = "PATH", default_value = DEFAULT_CONFIG)]
         path: PathBuf,
     },
     /// Make a running `igmpd run` re-read its config file (as SIGHUP does). Needs root or
@@ -82,14 +85,14 @@ pub enum Command {
     },
     /// Print the man page or shell completions (for packagers).
     #[command(hide = true, subcommand)]
-    Generate(crate::cmd::generate::What),
+    Generate(What),
 }
 
 /// `igmpd run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// The config file.
-    #[arg(long, value_name = "PATH", default_value = config::DEFAULT_PATH)]
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
     /// Where `igmpd status` and `igmpd reload` reach this daemon [default: the config's
     /// `control_socket`, else /run/igmpd/igmpd.sock].
@@ -237,4 +240,17 @@ pub enum FirstHeader {
     Ethernet,
     /// An IPv4 or IPv6 header.
     Ip,
+}
+
+/// What `igmpd generate` prints.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum What {
+    /// The igmpd(8) man page (roff).
+    Man,
+    /// Completions for a shell.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }

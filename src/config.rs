@@ -34,9 +34,6 @@ use crate::cli::{
 use crate::options::{section, Layer};
 use crate::settings::{self, Bridge, Families};
 
-/// Default config path.
-pub const DEFAULT_PATH: &str = "/etc/igmpd/igmpd.toml";
-
 section! {
     /// `[defaults]`, `[interface.NAME]` and `[bridge.NAME.vlan.VID]`: the options of
     /// `igmpd query`, each unset unless written; one layer of the precedence chain.

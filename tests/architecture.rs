@@ -203,8 +203,15 @@ fn module_of(src: &Path, file: &Path) -> Vec<String> {
     parts
 }
 
-/// The module paths a file names through `crate::`, `super::` and `self::`.
+/// The module paths a file names through `crate::`, `super::` and `self::` in code
+/// (comment lines, doc links included, are not dependencies).
 fn references(module: &[String], is_mod_file: bool, text: &str) -> Vec<Vec<String>> {
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = code.as_str();
     let here: Vec<String> = if is_mod_file {
         module.to_vec()
     } else {

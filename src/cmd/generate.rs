@@ -6,18 +6,7 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-/// What to print.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum What {
-    /// The igmpd(8) man page (roff).
-    Man,
-    /// Completions for a shell.
-    Completions {
-        /// The shell.
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-}
+use crate::cli::What;
 
 /// Prints `what` to stdout.
 pub fn run(what: What) -> anyhow::Result<()> {

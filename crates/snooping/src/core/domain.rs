@@ -8,16 +8,21 @@
 //!   ones lower the ports' timers like received ones (RFC 9776 §6.6.1): to Last Member
 //!   Query Count x the query's Max Resp Time, as the Linux bridge does.
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use igmpd_querier::core::membership::Change;
 use igmpd_querier::core::observer::{Finding, Observer};
-use igmpd_querier::core::{Action, Config, Event, Instance, Instant, Membership, Segment, Timing};
+use igmpd_querier::core::{
+    Action, Config, Event, Forwarding, Instance, Instant, Membership, Segment, Timing,
+};
 
-use super::family::{Family, Slot};
-use super::snooper::Shared;
-use super::{Output, SnoopEvent};
+use super::family::Family;
+use super::{
+    Counters, EntryFilter, EntryKey, MdbTable, Output, RouterPorts, SetOutcome, SnoopConfig,
+    SnoopEvent,
+};
 
 /// One VLAN and family: the bridge-level querier, every port's membership, and the
 /// [`Observer`] that turns the queries and reports seen on any port (and the queries of our
@@ -221,5 +226,179 @@ fn widen_event<A: Family>(e: Event<A>) -> Event<IpAddr> {
         },
         Event::VersionRestored { gen } => Event::VersionRestored { gen },
         Event::Membership(_) => Event::Elected,
+    }
+}
+
+/// Where a family's state and settings are in the snooper, beside the public [`Family`].
+/// (`pub` in a private module, so that the generic code of [`Domain`] may name it; not
+/// reachable outside the crate.)
+pub trait Slot: Family {
+    /// This family's domain of a VLAN, if the family is snooped there.
+    fn domain(v: &Vlan) -> Option<&Domain<Self>>;
+    /// The same, to change it.
+    fn domain_mut(v: &mut Vlan) -> Option<&mut Domain<Self>>;
+    /// The bridge's address of this family, the querier's source (IPv6: link-local).
+    fn address(sh: &Shared) -> Option<Self>;
+    /// Whether the kernel bridge filters sources for this family (its IGMPv3 / MLDv2
+    /// mode): entries then carry source lists.
+    fn source_filtering(cfg: &SnoopConfig) -> bool;
+}
+
+impl Slot for Ipv4Addr {
+    fn domain(v: &Vlan) -> Option<&Domain<Self>> {
+        v.igmp.as_ref()
+    }
+    fn domain_mut(v: &mut Vlan) -> Option<&mut Domain<Self>> {
+        v.igmp.as_mut()
+    }
+    fn address(sh: &Shared) -> Option<Self> {
+        sh.v4
+    }
+    fn source_filtering(cfg: &SnoopConfig) -> bool {
+        cfg.source_filtering_v4
+    }
+}
+
+impl Slot for Ipv6Addr {
+    fn domain(v: &Vlan) -> Option<&Domain<Self>> {
+        v.mld.as_ref()
+    }
+    fn domain_mut(v: &mut Vlan) -> Option<&mut Domain<Self>> {
+        v.mld.as_mut()
+    }
+    fn address(sh: &Shared) -> Option<Self> {
+        sh.v6
+    }
+    fn source_filtering(cfg: &SnoopConfig) -> bool {
+        cfg.source_filtering_v6
+    }
+}
+
+/// One VLAN's domains: the one place where the two families are listed (everything else
+/// goes through [`Slot`], [`DomainOp`] or [`DomainVisitor`]). `pub` in a private module
+/// (for [`Slot`]): not reachable outside the crate; so is [`Shared`].
+#[derive(Debug, Clone)]
+pub struct Vlan {
+    pub(super) igmp: Option<Domain<Ipv4Addr>>,
+    pub(super) mld: Option<Domain<Ipv6Addr>>,
+}
+
+/// Something done to each domain of a VLAN, written once for both families (a closure
+/// cannot be generic over them).
+pub(super) trait DomainOp {
+    fn apply<A: Slot>(&mut self, sh: &mut Shared, vid: u16, d: &mut Domain<A>);
+}
+
+/// Something read from each [`Domain`] of the snooper, written once for both families
+/// (see [`Snooper::visit`]).
+pub trait DomainVisitor {
+    /// Called for every VLAN (in VID order) and family (IGMP first) that has a domain.
+    fn visit<A: Family>(&mut self, vid: u16, d: &Domain<A>);
+}
+
+impl Vlan {
+    pub(super) fn each_mut(&mut self, sh: &mut Shared, vid: u16, op: &mut impl DomainOp) {
+        if let Some(d) = self.igmp.as_mut() {
+            op.apply(sh, vid, d);
+        }
+        if let Some(d) = self.mld.as_mut() {
+            op.apply(sh, vid, d);
+        }
+    }
+
+    pub(super) fn each(&self, vid: u16, v: &mut impl DomainVisitor) {
+        if let Some(d) = &self.igmp {
+            v.visit(vid, d);
+        }
+        if let Some(d) = &self.mld {
+            v.visit(vid, d);
+        }
+    }
+}
+
+/// Everything but the domains, so domain code can borrow both.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub(super) cfg: SnoopConfig,
+    pub(super) mdb: MdbTable,
+    pub(super) routers: RouterPorts,
+    pub(super) out: Vec<Output>,
+    pub(super) counters: Counters,
+    /// Bridge ports that are up.
+    pub(super) ports: BTreeSet<u32>,
+    pub(super) bridge_up: bool,
+    pub(super) v4: Option<Ipv4Addr>,
+    pub(super) v6: Option<Ipv6Addr>,
+}
+
+impl Shared {
+    /// The MDB entry `group` of `port` should have, from its membership (RFC 9776 §6.3).
+    pub(super) fn desired<A: Slot>(&self, m: &Membership<A>, group: &A) -> Option<EntryFilter> {
+        let fwd = m.forwarding(group)?;
+        let filtering = A::source_filtering(&self.cfg);
+        let wide = |v: Vec<A>| v.into_iter().map(Into::into).collect::<Vec<IpAddr>>();
+        Some(match fwd {
+            Forwarding::Include(s) if s.is_empty() => return None,
+            Forwarding::Exclude(y) if y.is_empty() => EntryFilter::Any,
+            _ if !filtering => EntryFilter::Any,
+            Forwarding::Include(s) => EntryFilter::Include(wide(s)),
+            Forwarding::Exclude(y) => EntryFilter::Exclude(wide(y)),
+        })
+    }
+
+    /// Turns a port's membership changes into MDB writes and log events.
+    pub(super) fn apply_changes<A: Slot>(
+        &mut self,
+        vid: u16,
+        port: u32,
+        m: &Membership<A>,
+        changes: &mut Vec<Change<A>>,
+    ) {
+        for c in changes.drain(..) {
+            let (group, log) = match c {
+                Change::GroupAdded { group } => (group, Some(true)),
+                Change::GroupRemoved { group } => (group, Some(false)),
+                Change::Forwarding { group } => (group, None),
+                Change::Compat { .. } => continue,
+            };
+            let key = EntryKey {
+                port,
+                vid,
+                group: group.into(),
+            };
+            let want = self.desired(m, &group);
+            let outcome = self.set_desired(key, want);
+            if outcome == SetOutcome::Refused && log == Some(true) {
+                self.out.push(Output::Event(SnoopEvent::Refused {
+                    port,
+                    vid,
+                    group: key.group,
+                }));
+            }
+            if let Some(added) = log {
+                self.out.push(Output::Event(SnoopEvent::PortGroup {
+                    port,
+                    vid,
+                    group: key.group,
+                    added,
+                }));
+            }
+        }
+    }
+
+    /// Sets what `key` should be in the MDB, its writes going to the outputs.
+    pub(super) fn set_desired(&mut self, key: EntryKey, want: Option<EntryFilter>) -> SetOutcome {
+        let mut ops = Vec::new();
+        let outcome = self.mdb.set_desired(key, want, &mut ops);
+        self.out.extend(ops.into_iter().map(Output::Mdb));
+        outcome
+    }
+
+    /// Tells the kernel about router ports that changed.
+    pub(super) fn reflect_routers(&mut self) {
+        let set = self.routers.router_set(self.ports.iter().copied());
+        for (port, router) in self.routers.reflect(set) {
+            self.out.push(Output::RouterPort { port, router });
+        }
     }
 }

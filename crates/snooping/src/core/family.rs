@@ -7,8 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use igmpd_querier::core::{Proto, QueryOut};
 
-use super::snooper::{Shared, Vlan};
-use super::{AnyQuery, Domain, SnoopConfig};
+use super::AnyQuery;
 
 /// An address family the snooper handles: glue between generic state and the outputs.
 pub trait Family: Ord + Copy + Hash + Debug + std::fmt::Display + Into<IpAddr> + 'static {
@@ -21,21 +20,6 @@ pub trait Family: Ord + Copy + Hash + Debug + std::fmt::Display + Into<IpAddr> +
     fn is_snooped(&self) -> bool;
     /// Back from the wide address type.
     fn from_ip(a: IpAddr) -> Option<Self>;
-}
-
-/// Where a family's state and settings are in the snooper, beside the public [`Family`].
-/// (`pub` in a private module, so that the generic code of [`Domain`] may name it; not
-/// reachable outside the crate.)
-pub trait Slot: Family {
-    /// This family's domain of a VLAN, if the family is snooped there.
-    fn domain(v: &Vlan) -> Option<&Domain<Self>>;
-    /// The same, to change it.
-    fn domain_mut(v: &mut Vlan) -> Option<&mut Domain<Self>>;
-    /// The bridge's address of this family, the querier's source (IPv6: link-local).
-    fn address(sh: &Shared) -> Option<Self>;
-    /// Whether the kernel bridge filters sources for this family (its IGMPv3 / MLDv2
-    /// mode): entries then carry source lists.
-    fn source_filtering(cfg: &SnoopConfig) -> bool;
 }
 
 impl Family for Ipv4Addr {
@@ -54,21 +38,6 @@ impl Family for Ipv4Addr {
     }
 }
 
-impl Slot for Ipv4Addr {
-    fn domain(v: &Vlan) -> Option<&Domain<Self>> {
-        v.igmp.as_ref()
-    }
-    fn domain_mut(v: &mut Vlan) -> Option<&mut Domain<Self>> {
-        v.igmp.as_mut()
-    }
-    fn address(sh: &Shared) -> Option<Self> {
-        sh.v4
-    }
-    fn source_filtering(cfg: &SnoopConfig) -> bool {
-        cfg.source_filtering_v4
-    }
-}
-
 impl Family for Ipv6Addr {
     const PROTO: Proto = Proto::Mld;
     fn any_query(q: QueryOut<Self>) -> AnyQuery {
@@ -82,20 +51,5 @@ impl Family for Ipv6Addr {
             IpAddr::V6(a) => Some(a),
             IpAddr::V4(_) => None,
         }
-    }
-}
-
-impl Slot for Ipv6Addr {
-    fn domain(v: &Vlan) -> Option<&Domain<Self>> {
-        v.mld.as_ref()
-    }
-    fn domain_mut(v: &mut Vlan) -> Option<&mut Domain<Self>> {
-        v.mld.as_mut()
-    }
-    fn address(sh: &Shared) -> Option<Self> {
-        sh.v6
-    }
-    fn source_filtering(cfg: &SnoopConfig) -> bool {
-        cfg.source_filtering_v6
     }
 }

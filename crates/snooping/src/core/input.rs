@@ -19,7 +19,7 @@ use igmpd_querier::adapter::{self, Heard, Input, Message};
 use igmpd_querier::core::{Generation, Instant, Proto, Report};
 use igmpd_wire::{MrdRepr, Packet};
 
-use super::family::Slot;
+use super::domain::Slot;
 use super::snooper::{vlan_entry, Snooper};
 use super::{Reason, Received};
 

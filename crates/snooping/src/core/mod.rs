@@ -45,10 +45,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use igmpd_querier::core::{Config, Event, Proto, QueryOut};
 
 pub use domain::Domain;
+pub use domain::DomainVisitor;
 pub use family::Family;
 pub use mdb::{EntryFilter, EntryKey, MdbOp, MdbTable, SetOutcome};
 pub use router::{Reason, RouterPorts};
-pub use snooper::{DomainVisitor, Snooper};
+pub use snooper::Snooper;
 
 /// What the snooper is asked to do.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use igmpd_netlink::mdb::{FilterMode, MdbItem, MdbState};
 use igmpd_querier::core::Instant;
 
-use super::daemon::{nl, SnoopDaemon, StartError, MDB_PROTO};
+use super::{nl, SnoopDaemon, StartError, MDB_PROTO};
 use crate::core::{EntryFilter, EntryKey};
 
 /// The MDB keys igmpd may use on a bridge with `hash_max` when `foreign` keys are someone

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use super::daemon::SnoopDaemon;
+use super::SnoopDaemon;
 
 /// Frames per batch handed from the reader to the main loop.
 const BATCH: usize = 256;

@@ -18,8 +18,8 @@ use igmpd_netlink::{Event as NlEvent, RtnlMessage};
 use igmpd_querier::adapter;
 use tracing::{info, warn};
 
-use super::daemon::SnoopDaemon;
 use super::nft::NFT_PORT_GONE_DELAY;
+use super::SnoopDaemon;
 
 impl SnoopDaemon {
     pub(super) async fn handle_event(&mut self, e: NlEvent) {

@@ -3,16 +3,32 @@
 //! nftables table that keeps the kernel from learning, batched MDB writes, rtnetlink
 //! events.
 //!
-//! [`daemon`] has the settings and the event loop; beside it, by concern: `capture` (the
+//! This module has the settings and the event loop; beside it, by concern: `capture` (the
 //! ring's reader, batches, forwarding), `ports` (ports, router mode), `adopt` (MDB entries
 //! found at start), `writes` (the daemon's MDB write path), [`writer`] (the writer
 //! thread and the inline writer), [`nft`] (the table), `router_state` (the saved
 //! `mcast_router` values), `events` (rtnetlink), `outputs` (what the core asks for),
 //! `status` (the status document).
+//!
+//! The event loop of `igmpd snoop BRIDGE`: one task owns the [`Snooper`]; one capture
+//! ring (TPACKET_V2) captures the IGMP, MLD and PIM frames of every port and its reader
+//! task hands the loop batches of them (`capture`); the ports' packet sockets only send
+//! (reports forwarded out of router ports) and so does the bridge's (queries); MDB writes
+//! go to the [`writer`](self::writer) thread (`writes`); link and address changes arrive
+//! over rtnetlink (`events`). The loop sleeps until the core's next deadline.
+//!
+//! Start (and every time the bridge comes up): the capture ring, the ports (`ports`), the
+//! nftables table ([`nft`](self::nft)), the MDB dump (entries with igmpd's protocol value
+//! are adopted: `adopt`), router ports. Clean exit: pending writes finish, igmpd's entries
+//! become temporary (the kernel ages or refreshes them), the table goes (the kernel learns
+//! again), `mcast_router` is restored. The ports' `mcast_router` values from before igmpd
+//! are saved next to the control socket before igmpd first changes one (`router_state`),
+//! so that an igmpd restarted after SIGKILL restores those, not the `2` its predecessor
+//! left. Findings (the core's observers, plus `snooping-without-querier`) are in
+//! `status --json` (`status`) and each new or cleared one is logged once.
 
 mod adopt;
 mod capture;
-pub mod daemon;
 mod events;
 pub mod nft;
 mod outputs;
@@ -22,4 +38,360 @@ mod status;
 pub mod writer;
 mod writes;
 
-pub use daemon::{SnoopDaemon, SnoopSettings, StartError, MDB_PROTO};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use futures::{Stream, StreamExt, TryStreamExt};
+use igmpd_netlink::links::{self, BridgeLink};
+use igmpd_netlink::netlink_packet_route::link::{InfoBridge, LinkMessage};
+use igmpd_netlink::{Event as NlEvent, Group, Handle};
+use igmpd_packet::PacketSocket;
+use igmpd_querier::core::{Config, Instant};
+use igmpd_runtime::clock::Clock;
+use igmpd_runtime::control::ControlRequest;
+use igmpd_runtime::findings::FindingsLog;
+use igmpd_runtime::status::FindingDoc;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use self::adopt::entry_limit;
+use self::capture::Capture;
+use self::ports::Port;
+use self::writes::Writes;
+use crate::core::{EntryFilter, EntryKey, MdbOp, SnoopConfig, Snooper};
+
+/// igmpd's MDB protocol value (`proto 73` in `bridge mdb show`): not used by iproute2's
+/// `rt_protos` or FRR. Entries with it are igmpd's; every other entry is left alone.
+pub const MDB_PROTO: u8 = 73;
+
+/// What to snoop.
+#[derive(Debug, Clone)]
+pub struct SnoopSettings {
+    /// Bridge name.
+    pub bridge: String,
+    /// IGMP settings (None: not snooped).
+    pub igmp: Option<Config>,
+    /// MLD settings (None: not snooped).
+    pub mld: Option<Config>,
+    /// Run the querier on the bridge.
+    pub querier: bool,
+    /// Configured router port names.
+    pub router_ports: Vec<String>,
+    /// Raise the bridge's `mcast_hash_max` to this at start.
+    pub raise_hash_max: Option<u32>,
+    /// Per-VLAN (IGMP, MLD) settings that differ from the bridge's.
+    pub vlans: BTreeMap<u16, (Option<Config>, Option<Config>)>,
+    /// Where to keep the ports' `mcast_router` settings from before igmpd changed them
+    /// (a file per bridge and network namespace), so that igmpd restarted after a crash
+    /// still restores them at exit; None: only in memory.
+    pub state_dir: Option<std::path::PathBuf>,
+}
+
+/// Why `igmpd snoop` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// No interface of that name.
+    #[error("no such bridge: {0}")]
+    NoSuchBridge(String),
+    /// The interface is not a bridge.
+    #[error("{0} is not a bridge")]
+    NotABridge(String),
+    /// Kernel snooping is off: MDB writes would fail.
+    #[error("multicast snooping is off on {0}; MDB entries need it (ip link set {0} type bridge mcast_snooping 1)")]
+    SnoopingOff(String),
+    /// A configured router port is not a port of the bridge.
+    #[error("--router-port {0}: not a port of {1}")]
+    NotAPort(String, String),
+    /// rtnetlink failed.
+    #[error("netlink: {0}")]
+    Netlink(String),
+    /// nft failed.
+    #[error("cannot install the nftables table: {0}")]
+    Nft(std::io::Error),
+    /// The capture ring could not be set up.
+    #[error("cannot open the packet capture ring (AF_PACKET, TPACKET_V2; needs CAP_NET_RAW): {0}")]
+    Capture(std::io::Error),
+}
+
+/// The `igmpd snoop` daemon.
+#[allow(missing_debug_implementations)]
+pub struct SnoopDaemon {
+    settings: SnoopSettings,
+    clock: Clock,
+    handle: Handle,
+    events: Box<dyn Stream<Item = NlEvent> + Send + Unpin>,
+    bridge: Option<BridgeLink>,
+    active: bool,
+    ports: BTreeMap<u32, Port>,
+    /// Sends the queries (the bridge floods them); receives nothing.
+    bridge_socket: Option<PacketSocket>,
+    capture: Capture,
+    v4: BTreeSet<Ipv4Addr>,
+    v6_ll: BTreeSet<Ipv6Addr>,
+    snooper: Snooper,
+    writes: Writes,
+    adopted: u64,
+    foreign_keys: usize,
+    /// The router ports a report goes to (kept to spare an allocation per frame).
+    forward: Vec<u32>,
+    /// Findings as last evaluated, to log each new and each cleared one once.
+    findings: FindingsLog,
+    /// When the nftables port set is to be rewritten after ports left.
+    nft_due: Option<Instant>,
+    /// `mcast_router` settings from before igmpd, by port ifindex, as an earlier run
+    /// saved them for this bridge.
+    saved_router: BTreeMap<u32, (String, u8)>,
+}
+
+fn nl(e: impl std::fmt::Display) -> StartError {
+    StartError::Netlink(e.to_string())
+}
+
+impl SnoopDaemon {
+    /// Finds the bridge, checks it, applies `--raise-hash-max`, subscribes to changes and
+    /// starts the MDB writer. Snooping starts in [`SnoopDaemon::run`].
+    pub async fn start(settings: SnoopSettings) -> Result<Self, StartError> {
+        let (mut conn, handle, rx) = igmpd_netlink::new_connection().map_err(nl)?;
+        igmpd_netlink::subscribe(
+            &mut conn,
+            &[Group::Link, Group::Ipv4Ifaddr, Group::Ipv6Ifaddr],
+        )
+        .map_err(nl)?;
+        let _ = igmpd_netlink::set_receive_buffer(&mut conn, 4 << 20);
+        tokio::spawn(conn);
+        let events = Box::new(igmpd_netlink::events(rx));
+        let link = handle
+            .link()
+            .get_by_name(&settings.bridge)
+            .await
+            .map_err(|_| StartError::NoSuchBridge(settings.bridge.clone()))?;
+        if !links::is_bridge(&link) {
+            return Err(StartError::NotABridge(settings.bridge.clone()));
+        }
+        let mut info = BridgeLink::from_message(&link);
+        if !info.snooping {
+            return Err(StartError::SnoopingOff(settings.bridge.clone()));
+        }
+        if let Some(n) = settings.raise_hash_max {
+            if n > info.hash_max {
+                handle
+                    .link()
+                    .set_bridge(info.ifindex, vec![InfoBridge::MulticastHashMax(n)])
+                    .await
+                    .map_err(nl)?;
+                info!(bridge = %settings.bridge, from = info.hash_max, to = n, "raised mcast_hash_max");
+                info.hash_max = n;
+            }
+        }
+        if info.kernel_querier && !settings.querier {
+            warn!(bridge = %settings.bridge, "the kernel's own querier (mcast_querier 1) never sees leaves once igmpd snoops, so it sends no last-member queries and leaves take a membership interval; use igmpd snoop --querier with mcast_querier 0");
+        }
+        let cfg = SnoopConfig {
+            igmp: settings.igmp.clone(),
+            mld: settings.mld.clone(),
+            querier: settings.querier,
+            router_ports: BTreeSet::new(),
+            source_filtering_v4: info.igmp_v3,
+            source_filtering_v6: info.mld_v2,
+            entry_limit: entry_limit(info.hash_max, 0),
+            vlans: settings.vlans.clone(),
+        };
+        let writes = Writes::start(handle.clone());
+        let mut d = SnoopDaemon {
+            settings,
+            clock: Clock::new(),
+            handle,
+            events,
+            bridge: Some(info),
+            active: false,
+            ports: BTreeMap::new(),
+            bridge_socket: None,
+            capture: Capture::new(),
+            v4: BTreeSet::new(),
+            v6_ll: BTreeSet::new(),
+            snooper: Snooper::new(cfg),
+            writes,
+            adopted: 0,
+            foreign_keys: 0,
+            forward: Vec::with_capacity(16),
+            findings: FindingsLog::new(),
+            nft_due: None,
+            saved_router: BTreeMap::new(),
+        };
+        d.configure_router_ports().await?;
+        Ok(d)
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_millis(self.clock.now_ms())
+    }
+
+    fn bridge_ifindex(&self) -> Option<u32> {
+        self.bridge.as_ref().map(|b| b.ifindex)
+    }
+
+    /// Everything that happens when the bridge is (or comes) up.
+    async fn activate(&mut self) -> Result<(), StartError> {
+        let Some(bridge) = self.bridge_ifindex() else {
+            return Ok(());
+        };
+        let now = self.now();
+        // The capture first: add_port names each port to its filter.
+        self.capture.start().map_err(StartError::Capture)?;
+        // Ports and their router mode.
+        let links: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .dump(Default::default())
+            .try_collect()
+            .await
+            .map_err(nl)?;
+        self.saved_router = self.load_router_state();
+        let mut names = Vec::new();
+        for l in &links {
+            if links::master(l) == Some(bridge) {
+                let name = links::name(l).unwrap_or_default().to_owned();
+                names.push(name.clone());
+                self.add_port(
+                    l.header.index,
+                    name,
+                    links::is_up(l),
+                    links::port_mcast_router(l).unwrap_or(1),
+                );
+            }
+        }
+        self.nft_due = None;
+        nft::install(&self.settings.bridge, &self.port_ifindexes()).map_err(StartError::Nft)?;
+        self.update_capture();
+        // Our socket on the bridge device sends the queries (the bridge floods them).
+        if self.settings.querier {
+            match PacketSocket::open_tx(bridge) {
+                Ok(s) => self.bridge_socket = Some(s),
+                Err(e) => {
+                    warn!(bridge = %self.settings.bridge, error = %e, "cannot open a packet socket on the bridge: no queries")
+                }
+            }
+        }
+        self.snooper.bridge_up(now);
+        self.refresh_addresses().await;
+        // Adopt what an earlier igmpd left (SIGKILL, or a clean exit's temporary entries).
+        let adopted = self.adopt_entries(bridge, now).await?;
+        info!(bridge = %self.settings.bridge, ports = names.len(), adopted, other_entries = self.foreign_keys, limit = self.snooper.mdb().limit(), "snooping");
+        self.active = true;
+        self.flush_outputs();
+        Ok(())
+    }
+
+    /// The bridge went down or away.
+    fn deactivate(&mut self) {
+        if !self.active {
+            return;
+        }
+        self.active = false;
+        self.ports.clear();
+        self.capture.stop();
+        self.bridge_socket = None;
+        self.snooper.bridge_down();
+        self.snooper.drain().for_each(drop);
+        info!(bridge = %self.settings.bridge, "bridge down: snooping paused");
+    }
+
+    /// Runs until `shutdown` resolves, then leaves the bridge as the kernel alone would
+    /// run it.
+    pub async fn run(
+        mut self,
+        mut control: mpsc::Receiver<ControlRequest>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), StartError> {
+        tokio::pin!(shutdown);
+        if self.bridge.as_ref().is_some_and(|b| b.up) {
+            self.activate().await?;
+        } else {
+            info!(bridge = %self.settings.bridge, "bridge is down: waiting for it");
+        }
+        loop {
+            let findings_due = self.findings.due_ms().map(Instant::from_millis);
+            let deadline = [self.snooper.next_deadline(), findings_due, self.nft_due]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(Instant::as_millis);
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(b) = self.capture.rx.recv() => {
+                    let now = self.now();
+                    self.handle_batch(now, b);
+                    while let Ok(b) = self.capture.rx.try_recv() {
+                        self.handle_batch(now, b);
+                    }
+                }
+                Some(e) = self.events.next() => self.handle_event(e).await,
+                Some(err) = self.writes.errors.recv() => self.write_failed(err),
+                Some(req) = control.recv() => match req {
+                    ControlRequest::Status(reply) => {
+                        let _ = reply.send(self.status());
+                    }
+                },
+                () = self.clock.sleep_until(deadline) => {}
+            }
+            if self.active {
+                let now = self.now();
+                if self.snooper.next_deadline().is_some_and(|t| t <= now) {
+                    self.snooper.poll(now);
+                }
+            }
+            self.flush_outputs();
+            self.update_findings();
+            if self.nft_due.is_some_and(|t| t <= self.now()) {
+                self.nft_due = None;
+                if self.active {
+                    self.reinstall_nft();
+                }
+            }
+        }
+        self.shutdown().await;
+        Ok(())
+    }
+
+    /// Re-evaluates the findings (at most once a second) and logs each new one once, and
+    /// each cleared one.
+    fn update_findings(&mut self) {
+        let now = self.now();
+        let (snooper, bridge) = (&self.snooper, &self.settings.bridge);
+        self.findings.update(now.as_millis(), || {
+            snooper
+                .findings(now, bridge)
+                .iter()
+                .map(FindingDoc::from)
+                .collect()
+        });
+    }
+
+    /// Clean exit: finish writes, hand the entries to the kernel as temporary ones (it
+    /// ages them, and refreshes them from reports once the table is gone), remove the
+    /// table, restore `mcast_router`.
+    async fn shutdown(mut self) {
+        self.capture.stop();
+        self.writes.barrier().await;
+        if let Some(bridge) = self.bridge_ifindex() {
+            let entries: Vec<(EntryKey, EntryFilter)> = self
+                .snooper
+                .mdb()
+                .programmed()
+                .map(|(k, f, _)| (*k, f.clone()))
+                .collect();
+            let n = entries.len();
+            for (k, f) in entries {
+                self.writes.queue(bridge, MdbOp::Set(k, f), false);
+            }
+            self.writes.barrier().await;
+            info!(bridge = %self.settings.bridge, entries = n, "entries handed to the kernel as temporary");
+            self.restore_routers().await;
+        }
+        self.remove_router_state();
+        if let Err(e) = nft::remove(&self.settings.bridge) {
+            warn!(bridge = %self.settings.bridge, error = %e, "cannot remove the nftables table");
+        }
+        self.writes.close().await;
+    }
+}

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tracing::warn;
 
-use super::daemon::SnoopDaemon;
+use super::SnoopDaemon;
 
 /// How long a port's removal waits before it leaves the port set: `ip link del BRIDGE`
 /// removes every port before the bridge goes; if it does, the table keeps the old ports

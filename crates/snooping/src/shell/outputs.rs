@@ -5,7 +5,7 @@ use igmpd_querier::adapter;
 use igmpd_wire::VlanTag;
 use tracing::{debug, info, warn};
 
-use super::daemon::SnoopDaemon;
+use super::SnoopDaemon;
 use crate::core::{AnyQuery, Output, SnoopEvent};
 
 impl SnoopDaemon {

@@ -10,7 +10,7 @@ use igmpd_netlink::netlink_packet_route::link::BridgeMulticastRouterType;
 use igmpd_packet::PacketSocket;
 use tracing::{debug, info, warn};
 
-use super::daemon::{SnoopDaemon, StartError};
+use super::{SnoopDaemon, StartError};
 use crate::core::Snooper;
 
 /// `mcast_router 2`: a permanent multicast router port.

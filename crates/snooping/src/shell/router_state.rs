@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 use tracing::{debug, info, warn};
 
-use super::daemon::SnoopDaemon;
+use super::SnoopDaemon;
 
 impl SnoopDaemon {
     /// `STATE_DIR/igmpd-snoop-BRIDGE-netINODE.json`: per bridge and network namespace.

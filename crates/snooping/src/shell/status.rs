@@ -13,8 +13,8 @@ use igmpd_runtime::status::{
     PortGroupStatus, PortStatus, RouterPortStatus, SourceStatus, StatusDoc,
 };
 
-use super::daemon::SnoopDaemon;
 use super::ports::{port_name, Port};
+use super::SnoopDaemon;
 use crate::core::{Domain, DomainVisitor, Family, Snooper};
 
 /// What the status shows besides the core's state.

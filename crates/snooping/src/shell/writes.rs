@@ -11,8 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use super::daemon::{SnoopDaemon, MDB_PROTO};
 use super::writer::{self, InlineWriter, WriteCmd, WriteError};
+use super::{SnoopDaemon, MDB_PROTO};
 use crate::core::MdbOp;
 
 /// MDB writes this long after the previous ones may be written on the main thread (see
