@@ -8,7 +8,7 @@ use std::hash::Hash;
 
 use igmpd_runtime::status::{FamilyStatus, FindingDoc, GroupStatus, SourceStatus};
 
-use crate::core::{Finding, Instance, Instant, Proto};
+use crate::core::{Finding, GroupView, Instance, Instant, Proto};
 
 impl From<&Finding> for FindingDoc {
     fn from(f: &Finding) -> Self {
@@ -27,6 +27,17 @@ impl From<&Finding> for FindingDoc {
 /// Milliseconds from `now` until `t` (0 when past).
 pub fn ms_until(now: Instant, t: Instant) -> u64 {
     t.saturating_since(now).as_millis() as u64
+}
+
+/// A group's source records with the time left on each (0: no timer running).
+pub fn sources_status<A: Display>(g: &GroupView<A>, now: Instant) -> Vec<SourceStatus> {
+    g.sources
+        .iter()
+        .map(|(s, t)| SourceStatus {
+            address: s.to_string(),
+            expires_in_ms: t.map_or(0, |t| ms_until(now, t)),
+        })
+        .collect()
 }
 
 /// The querier section of one instance: election, timers in use and its groups (without
@@ -58,14 +69,7 @@ where
             .map(|g| GroupStatus {
                 group: g.group.to_string(),
                 filter_mode: g.mode.name(),
-                sources: g
-                    .sources
-                    .iter()
-                    .map(|(s, t)| SourceStatus {
-                        address: s.to_string(),
-                        expires_in_ms: t.map_or(0, ms),
-                    })
-                    .collect(),
+                sources: sources_status(&g, now),
                 last_reporter: g.last_reporter.map(|r| r.to_string()),
                 reporters: None,
                 compat_version: g.compat.version(proto),

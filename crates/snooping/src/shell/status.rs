@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use igmpd_netlink::links::BridgeLink;
 use igmpd_querier::core::{Instance, Instant, Membership};
-use igmpd_querier::view::{instance_status, ms_until};
+use igmpd_querier::view::{instance_status, ms_until, sources_status};
 use igmpd_runtime::status::{
     BridgeCounters, BridgeQuerierStatus, BridgeStatus, FamilyStatus, FindingDoc, IfaceStatus,
-    PortGroupStatus, PortStatus, RouterPortStatus, SourceStatus, StatusDoc,
+    PortGroupStatus, PortStatus, RouterPortStatus, StatusDoc,
 };
 
 use super::ports::{port_name, Port};
@@ -185,14 +185,7 @@ fn port_groups<A: Family>(m: &Membership<A>, vid: u16, now: Instant) -> Vec<Port
             group: g.group.to_string(),
             vid: (vid != 0).then_some(vid),
             filter_mode: g.mode.name(),
-            sources: g
-                .sources
-                .iter()
-                .map(|(s, t)| SourceStatus {
-                    address: s.to_string(),
-                    expires_in_ms: t.map_or(0, ms),
-                })
-                .collect(),
+            sources: sources_status(&g, now),
             hosts: g.reporters.iter().map(|(r, _)| r.to_string()).collect(),
             compat_version: g.compat.version(A::PROTO),
             expires_in_ms: g.expires.map_or(0, ms),
