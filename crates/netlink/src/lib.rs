@@ -7,7 +7,7 @@
 //! ([`Handle::mdb`]) and to the bridge/port settings igmpd needs
 //! ([`Handle::link`]), typed notifications ([`events`]) including socket
 //! overruns, typed kernel errors ([`Error`]), link attributes ([`links`]), the
-//! system monitor ([`monitor`]), and many requests per `send` on a socket of the
+//! system monitor ([`monitor`]), what the running kernel takes ([`probe`]), and many requests per `send` on a socket of the
 //! caller's own with their acks read back per sequence number ([`batch`]).
 //!
 //! ```no_run
@@ -36,6 +36,7 @@ pub mod links;
 pub mod mdb;
 mod message;
 pub mod monitor;
+pub mod probe;
 pub mod requests;
 
 pub use connection::{

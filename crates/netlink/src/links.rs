@@ -35,7 +35,7 @@ pub fn mac(m: &LinkMessage) -> Option<[u8; 6]> {
     })
 }
 
-fn infos(m: &LinkMessage) -> impl Iterator<Item = &LinkInfo> {
+pub(crate) fn infos(m: &LinkMessage) -> impl Iterator<Item = &LinkInfo> {
     m.attributes
         .iter()
         .filter_map(|a| match a {

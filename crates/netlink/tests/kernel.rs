@@ -17,7 +17,9 @@ use igmpd_netlink::{
     events,
     mdb::{FilterMode, MdbFlags, MdbGroup, MdbItem, MdbRecord, MdbState},
     netlink_packet_route::link::BridgeMulticastRouterType,
-    new_connection, set_receive_buffer, subscribe, Error, Event, Group, Handle,
+    new_connection,
+    probe::{self, MdbFeatures},
+    set_receive_buffer, subscribe, Error, Event, Group, Handle,
 };
 
 const PROTO: u8 = 200;
@@ -96,12 +98,73 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
     Ipv4Addr::new(a, b, c, d)
 }
 
+/// What this kernel's MDB takes (see `probe`); a test that needs more says so and skips.
+async fn features(h: &Handle, i: &Ids) -> MdbFeatures {
+    timeout(probe::probe_mdb(h, i.br, i.p1, PROTO))
+        .await
+        .unwrap()
+}
+
+/// True (and a line saying why) when the kernel lacks what a test needs.
+fn skip(f: MdbFeatures, needs: &[&str]) -> bool {
+    let have = f.names();
+    let missing: Vec<&&str> = needs.iter().filter(|n| !have.contains(n)).collect();
+    if missing.is_empty() {
+        return false;
+    }
+    eprintln!(
+        "skipped on {}: the kernel's MDB lacks {missing:?}",
+        probe::kernel_release()
+    );
+    true
+}
+
+/// `(major, minor)` of the running kernel, for the expectations the kernel's history sets.
+fn release() -> (u32, u32) {
+    let r = probe::kernel_release();
+    let mut n = r
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|x| x.parse().unwrap_or(0));
+    (n.next().unwrap_or(0), n.next().unwrap_or(0))
+}
+
+#[test]
+fn the_probe_finds_what_the_kernel_history_says_and_leaves_nothing_behind() {
+    let ns = switch();
+    let i = ids(&ns);
+    ns.block_on(|| async {
+        let h = connect();
+        let f = features(&h, &i).await;
+        // br_mdb.c: MDBE_ATTR_SOURCE since 5.11; RTPROT, GROUP_MODE, SRC_LIST and
+        // NLM_F_REPLACE since 6.3.
+        let new = release() >= (6, 3);
+        let want = MdbFeatures {
+            protocol: new,
+            source_list: new,
+            replace: new,
+            sg: release() >= (5, 11),
+        };
+        assert_eq!(f, want, "kernel {}", probe::kernel_release());
+        assert!(entries(&h, i.br).await.is_empty(), "the probe left entries");
+        // A second run finds the same (nothing left over disturbs it).
+        assert_eq!(features(&h, &i).await, want);
+        // Every kernel igmpd runs on reports the boolean option mask.
+        let link = timeout(h.link().get_by_name("br0")).await.unwrap();
+        assert_eq!(probe::knows_vlan_snooping(&link), release() >= (5, 12));
+        let port = timeout(h.link().get_by_name("p1")).await.unwrap();
+        assert_eq!(probe::knows_port_max_groups(&port), new);
+    });
+}
+
 #[test]
 fn ipv4_star_g_add_replace_delete_temp_and_permanent() {
     let ns = switch();
     let i = ids(&ns);
     ns.block_on(|| async {
         let h = connect();
+        if skip(features(&h, &i).await, &["mdb_protocol", "mdb_replace"]) {
+            return;
+        }
         let g = v4(239, 1, 1, 1);
         timeout(h.mdb().add(i.br, i.p1, g).proto(PROTO).execute())
             .await
@@ -164,6 +227,9 @@ fn sg_entries_ipv4_and_ipv6_with_get() {
     let i = ids(&ns);
     ns.block_on(|| async {
         let h = connect();
+        if skip(features(&h, &i).await, &["mdb_protocol", "mdb_sg"]) {
+            return;
+        }
         let (g4, s4) = (v4(232, 1, 2, 3), IpAddr::V4(v4(10, 1, 1, 1)));
         let g6: Ipv6Addr = "ff3e::1234".parse().unwrap();
         let s6: IpAddr = "2001:db8::7".parse().unwrap();
@@ -220,6 +286,12 @@ fn filter_mode_and_source_list() {
     let i = ids(&ns);
     ns.block_on(|| async {
         let h = connect();
+        if skip(
+            features(&h, &i).await,
+            &["mdb_protocol", "mdb_source_list", "mdb_replace"],
+        ) {
+            return;
+        }
         let g = v4(239, 2, 2, 2);
         let srcs: Vec<IpAddr> = vec![v4(10, 0, 0, 2).into(), v4(10, 0, 0, 3).into()];
         timeout(
@@ -285,6 +357,9 @@ fn mac_group_and_proto_round_trip_and_flush() {
     let i = ids(&ns);
     ns.block_on(|| async {
         let h = connect();
+        if skip(features(&h, &i).await, &["mdb_protocol"]) {
+            return;
+        }
         let mac = [0x01, 0x00, 0x5e, 0x05, 0x06, 0x07];
         timeout(h.mdb().add(i.br, i.p1, mac).permanent().execute())
             .await
@@ -365,6 +440,12 @@ fn dump_equals_bridge_mdb_show() {
     };
     ns.block_on(|| async {
         let h = connect();
+        if skip(
+            features(&h, &i).await,
+            &["mdb_protocol", "mdb_replace", "mdb_source_list", "mdb_sg"],
+        ) {
+            return;
+        }
         let s: IpAddr = v4(10, 9, 9, 9).into();
         timeout(
             h.mdb()
@@ -523,6 +604,9 @@ fn events_for_our_changes_and_router_ports() {
     let i = ids(&ns);
     ns.block_on(|| async {
         let h = connect();
+        if skip(features(&h, &i).await, &["mdb_protocol"]) {
+            return;
+        }
         let (mut conn, _eh, rx) = new_connection().unwrap();
         subscribe(&mut conn, &[Group::Mdb, Group::Link]).unwrap();
         tokio::spawn(conn);
@@ -637,6 +721,9 @@ fn kernel_errors_are_typed() {
     let i = ids(&ns);
     ns.block_on(|| async {
         let h = connect();
+        if skip(features(&h, &i).await, &["mdb_protocol"]) {
+            return;
+        }
         let g = v4(239, 7, 7, 7);
 
         for proto in [0u8, 1, 2, 3] {
@@ -694,6 +781,9 @@ fn overrun_is_reported_so_the_caller_can_redump() {
     let i = ids(&ns);
     ns.block_on(|| async {
         let h = connect();
+        if skip(features(&h, &i).await, &["mdb_protocol"]) {
+            return;
+        }
         let (mut conn, _eh, rx) = new_connection().unwrap();
         subscribe(&mut conn, &[Group::Mdb]).unwrap();
         set_receive_buffer(&mut conn, 1).unwrap(); // the kernel rounds up to its minimum
