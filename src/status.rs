@@ -44,6 +44,18 @@ fn source_state(src: &Value) -> String {
 /// Renders the status document: interfaces, bridges, findings.
 pub fn render(doc: &Value) -> String {
     let mut out = String::new();
+    if let Some(release) = doc["kernel"]["release"].as_str() {
+        let features = strs(&doc["kernel"]["features"]);
+        let _ = writeln!(
+            out,
+            "kernel {release}  features {}",
+            if features.is_empty() {
+                "-".to_string()
+            } else {
+                features.join(",")
+            }
+        );
+    }
     for iface in list(&doc["interfaces"]) {
         render_interface(iface, &mut out);
     }
@@ -153,12 +165,17 @@ fn render_bridge(b: &Value, out: &mut String) {
     let c = &b["counters"];
     let _ = writeln!(
         out,
-        "bridge {} {}  entries {} (keys {} of limit {}, mcast_hash_max {})",
+        "bridge {} {}  source filtering {}  entries {} (keys {} of limit {}, mcast_hash_max {})",
         s(&b["name"]),
         if b["active"].as_bool() == Some(true) {
             "snooping"
         } else {
             "down"
+        },
+        if b["source_filtering"].as_bool() == Some(true) {
+            "on"
+        } else {
+            "off"
         },
         b["mdb_entries"],
         b["mdb_keys"],
@@ -297,6 +314,7 @@ pub(crate) mod tests {
 
     pub(crate) fn bridge() -> BridgeStatus {
         BridgeStatus {
+            source_filtering: true,
             name: "br0".into(),
             ifindex: Some(7),
             up: true,
@@ -375,6 +393,7 @@ pub(crate) mod tests {
 
     fn quiet_bridge() -> BridgeStatus {
         BridgeStatus {
+            source_filtering: true,
             name: "br1".into(),
             ifindex: None,
             up: false,
@@ -418,7 +437,7 @@ eth9 (ifindex -) down
 ";
 
     const BRIDGES: &str = "\
-bridge br0 snooping  entries 2 (keys 1 of limit 4032, mcast_hash_max 4096)
+bridge br0 snooping  source filtering on  entries 2 (keys 1 of limit 4032, mcast_hash_max 4096)
   reports 3  queries 1  forwarded 2  refused 0  mdb errors 1  capture drops 5
   router ports: p1 (configured,query), p3 (pim)
   port         group                                      vid mode        expires  hosts / sources
@@ -426,7 +445,7 @@ bridge br0 snooping  entries 2 (keys 1 of limit 4032, mcast_hash_max 4096)
                  source 10.0.0.9                                               4s
                  source 10.0.0.8                                          blocked
   p2           ff0e::1                                     10 exclude       1m30s  fe80::5
-bridge br1 down  entries 0 (keys 0 of limit 0, mcast_hash_max null)
+bridge br1 down  source filtering on  entries 0 (keys 0 of limit 0, mcast_hash_max null)
   reports 0  queries 0  forwarded 0  refused 0  mdb errors 0  capture drops 0
   router ports: none
   port         group                                      vid mode        expires  hosts / sources
@@ -445,6 +464,7 @@ findings:
             interfaces: Some(vec![querier_iface(), down_iface()]),
             bridges: None,
             findings: vec![],
+            kernel: None,
         };
         assert_eq!(text(&doc), INTERFACES);
     }
@@ -455,8 +475,26 @@ findings:
             interfaces: None,
             bridges: Some(vec![bridge(), quiet_bridge()]),
             findings: vec![],
+            kernel: None,
         };
         assert_eq!(text(&doc), BRIDGES);
+    }
+
+    #[test]
+    fn renders_the_kernel_line_first() {
+        let mut doc = StatusDoc {
+            kernel: Some(igmpd_runtime::status::KernelStatus {
+                release: "6.1.0-57-amd64".into(),
+                features: vec!["mdb_sg", "mcast_vlan_snooping"],
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            text(&doc),
+            "kernel 6.1.0-57-amd64  features mdb_sg,mcast_vlan_snooping\n"
+        );
+        doc.kernel.as_mut().unwrap().features.clear();
+        assert_eq!(text(&doc), "kernel 6.1.0-57-amd64  features -\n");
     }
 
     #[test]
@@ -480,6 +518,7 @@ findings:
             interfaces: Some(vec![querier_iface()]),
             bridges: None,
             findings: vec![finding("member-silent", "error", "let queries in")],
+            kernel: None,
         };
         for (b, f) in [
             (bridge(), finding("multiple-queriers", "warning", "")),
@@ -489,6 +528,7 @@ findings:
                 interfaces: None,
                 bridges: Some(vec![b]),
                 findings: vec![f],
+                kernel: None,
             });
         }
         doc.interfaces.as_mut().unwrap().push(down_iface());

@@ -18,7 +18,7 @@ use igmpd_netns_tests::{
 use serde_json::Value;
 
 mod common;
-use common::{member_silent, BIN, PORT};
+use common::{expect_receivers, member_silent, receivers, BIN, PORT};
 
 /// Short timers: GMI = 2 x 2 s + 1 s = 5 s, last member time = 2 x 500 ms.
 const FAST: &[&str] = &[
@@ -51,71 +51,6 @@ fn member(lab: &Lab, host: &str) -> Result<Member> {
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("address literal")
-}
-
-/// Hosts (other than `sender`) at whose interface datagrams from `sender` to `group`
-/// arrive. Positive evidence first (some host gets all of them, or 3 s pass), then a
-/// bounded half second for stragglers.
-fn receivers(
-    lab: &Lab,
-    sender: &mut Member,
-    sender_host: &str,
-    group: IpAddr,
-) -> Result<BTreeSet<String>> {
-    let filter = format!("udp and dst port {PORT} and dst host {group}");
-    let caps: Vec<(String, Capture)> = lab
-        .hosts()
-        .iter()
-        .filter(|h| h.name() != sender_host)
-        .map(|h| {
-            Ok((
-                h.name().to_owned(),
-                Capture::start(h.netns(), h.ifname(), &filter)?,
-            ))
-        })
-        .collect::<Result<_>>()?;
-    sender.send(group, PORT, 3)?;
-    let _ = poll_until(Duration::from_secs(3), Duration::from_millis(20), || {
-        caps.iter()
-            .any(|(_, c)| c.packets().map(|p| p.len() >= 3).unwrap_or(false))
-            .then_some(())
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    let mut out = BTreeSet::new();
-    for (name, c) in caps {
-        if !c.stop()?.is_empty() {
-            out.insert(name);
-        }
-    }
-    Ok(out)
-}
-
-/// Polls [`receivers`] until it is `want`: the kernel forwards by the MDB only one Max
-/// Response Time after it saw a querier, and floods until then (with or without igmpd).
-fn expect_receivers(
-    lab: &Lab,
-    sender: &mut Member,
-    sender_host: &str,
-    group: IpAddr,
-    want: &[&str],
-) -> Result<()> {
-    let want = set(want);
-    let deadline = Instant::now() + Duration::from_secs(12);
-    loop {
-        let got = receivers(lab, sender, sender_host, group)?;
-        if got == want {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{group} from {sender_host}: received by {got:?}, expected {want:?}; MDB {:?}",
-            lab.mdb()
-        );
-    }
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
 }
 
 /// The groups igmpd shows on `port`.

@@ -31,6 +31,17 @@ impl Igmpd {
     /// Runs `bin args... --control-socket <unique>` in `ns` and waits until `igmpd status`
     /// answers. `args` is the subcommand and its flags, e.g. `["query", "eth0"]`.
     pub fn spawn(ns: &Netns, bin: impl AsRef<Path>, args: &[&str]) -> Result<Igmpd> {
+        Igmpd::spawn_env(ns, bin, &[], args)
+    }
+
+    /// [`Igmpd::spawn`] with `env` (`NAME=VALUE`) added to its environment (through
+    /// env(1), which execs: the PID stays igmpd's).
+    pub fn spawn_env(
+        ns: &Netns,
+        bin: impl AsRef<Path>,
+        env: &[&str],
+        args: &[&str],
+    ) -> Result<Igmpd> {
         let bin = bin.as_ref().to_owned();
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let socket = std::env::temp_dir().join(format!("igt-{}-{n}.sock", std::process::id()));
@@ -39,7 +50,12 @@ impl Igmpd {
             .context("temp path is not UTF-8")?
             .to_owned();
         let bin_s = bin.to_str().context("binary path is not UTF-8")?.to_owned();
-        let mut argv: Vec<&str> = vec![&bin_s];
+        let mut argv: Vec<&str> = Vec::new();
+        if !env.is_empty() {
+            argv.push("env");
+            argv.extend_from_slice(env);
+        }
+        argv.push(&bin_s);
         argv.extend_from_slice(args);
         argv.extend_from_slice(&["--control-socket", &socket_s]);
         let mut child = ns.spawn(&argv)?;

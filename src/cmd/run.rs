@@ -318,12 +318,14 @@ mod tests {
             interfaces: Some(vec![querier_iface()]),
             bridges: None,
             findings: vec![finding("member-silent", "error", "")],
+            kernel: None,
         };
         // `igmpd snoop --querier` lists its bridge as an interface too: not here.
         let snooper = StatusDoc {
             interfaces: Some(vec![down_iface()]),
             bridges: Some(vec![bridge()]),
             findings: vec![finding("no-querier", "warning", "")],
+            kernel: None,
         };
         let doc = serde_json::to_value(super::merged(querier, [snooper])).unwrap();
         let names = |list: &str| -> Vec<String> {

@@ -3,9 +3,13 @@
 //! lookups. Each target includes it with `mod common;` and uses what it needs.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{ensure, Result};
+use igmpd_netns_tests::capture::Capture;
+use igmpd_netns_tests::poll_until;
 use igmpd_netns_tests::{Host, Igmpd, Lab, Member};
 use serde_json::Value;
 
@@ -86,4 +90,69 @@ pub fn member_silent(doc: &Value, host: &str) -> Option<Value> {
         .iter()
         .find(|f| f["code"] == "member-silent" && f["host"] == host)
         .cloned()
+}
+
+/// Hosts (other than `sender`) at whose interface datagrams from `sender` to `group`
+/// arrive. Positive evidence first (some host gets all of them, or 3 s pass), then a
+/// bounded half second for stragglers.
+pub fn receivers(
+    lab: &Lab,
+    sender: &mut Member,
+    sender_host: &str,
+    group: IpAddr,
+) -> Result<BTreeSet<String>> {
+    let filter = format!("udp and dst port {PORT} and dst host {group}");
+    let caps: Vec<(String, Capture)> = lab
+        .hosts()
+        .iter()
+        .filter(|h| h.name() != sender_host)
+        .map(|h| {
+            Ok((
+                h.name().to_owned(),
+                Capture::start(h.netns(), h.ifname(), &filter)?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    sender.send(group, PORT, 3)?;
+    let _ = poll_until(Duration::from_secs(3), Duration::from_millis(20), || {
+        caps.iter()
+            .any(|(_, c)| c.packets().map(|p| p.len() >= 3).unwrap_or(false))
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mut out = BTreeSet::new();
+    for (name, c) in caps {
+        if !c.stop()?.is_empty() {
+            out.insert(name);
+        }
+    }
+    Ok(out)
+}
+
+/// Polls [`receivers`] until it is `want`: the kernel forwards by the MDB only one Max
+/// Response Time after it saw a querier, and floods until then (with or without igmpd).
+pub fn expect_receivers(
+    lab: &Lab,
+    sender: &mut Member,
+    sender_host: &str,
+    group: IpAddr,
+    want: &[&str],
+) -> Result<()> {
+    let want = set(want);
+    let deadline = Instant::now() + Duration::from_secs(12);
+    loop {
+        let got = receivers(lab, sender, sender_host, group)?;
+        if got == want {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{group} from {sender_host}: received by {got:?}, expected {want:?}; MDB {:?}",
+            lab.mdb()
+        );
+    }
+}
+
+pub fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
 }

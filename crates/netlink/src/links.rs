@@ -76,6 +76,10 @@ pub struct BridgeLink {
     pub igmp_v3: bool,
     /// `mcast_mld_version` is 2.
     pub mld_v2: bool,
+    /// `mcast_igmp_version` (2, the kernel's default, when not reported).
+    pub igmp_version: u8,
+    /// `mcast_mld_version` (1 when not reported).
+    pub mld_version: u8,
     /// `mcast_snooping`.
     pub snooping: bool,
     /// `mcast_querier`: the kernel's own querier is on.
@@ -92,6 +96,8 @@ impl BridgeLink {
             hash_max: 4096,
             igmp_v3: false,
             mld_v2: false,
+            igmp_version: 2,
+            mld_version: 1,
             snooping: true,
             kernel_querier: false,
         };
@@ -100,8 +106,14 @@ impl BridgeLink {
                 for o in opts {
                     match o {
                         InfoBridge::MulticastHashMax(v) => b.hash_max = *v,
-                        InfoBridge::MulticastIgmpVersion(v) => b.igmp_v3 = *v >= 3,
-                        InfoBridge::MulticastMldVersion(v) => b.mld_v2 = *v >= 2,
+                        InfoBridge::MulticastIgmpVersion(v) => {
+                            b.igmp_version = *v;
+                            b.igmp_v3 = *v >= 3;
+                        }
+                        InfoBridge::MulticastMldVersion(v) => {
+                            b.mld_version = *v;
+                            b.mld_v2 = *v >= 2;
+                        }
                         InfoBridge::MulticastSnooping(v) => b.snooping = *v,
                         InfoBridge::MulticastQuerier(v) => b.kernel_querier = *v,
                         _ => {}
@@ -147,6 +159,8 @@ mod tests {
                 up: true,
                 hash_max: 512,
                 igmp_v3: true,
+                igmp_version: 3,
+                mld_version: 1,
                 mld_v2: false,
                 snooping: true,
                 kernel_querier: true,

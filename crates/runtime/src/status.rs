@@ -18,6 +18,20 @@ pub struct StatusDoc {
     pub bridges: Option<Vec<BridgeStatus>>,
     /// Current findings.
     pub findings: Vec<FindingDoc>,
+    /// The running kernel and what igmpd found it takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelStatus>,
+}
+
+/// The running kernel (`"kernel": {"release": ..., "features": [...]}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KernelStatus {
+    /// `uname -r`.
+    pub release: String,
+    /// What igmpd found the kernel takes (probed, never guessed from the release):
+    /// `mdb_protocol`, `mdb_source_list`, `mdb_replace`, `mdb_sg`, `mcast_vlan_snooping`,
+    /// `port_mcast_max_groups`. Empty until probed.
+    pub features: Vec<&'static str>,
 }
 
 impl StatusDoc {
@@ -31,6 +45,12 @@ impl StatusDoc {
         join(&mut self.interfaces, other.interfaces);
         join(&mut self.bridges, other.bridges);
         self.findings.extend(other.findings);
+        // One kernel: the document with the longer feature list probed more.
+        match (&mut self.kernel, other.kernel) {
+            (Some(k), Some(o)) if o.features.len() > k.features.len() => *k = o,
+            (k @ None, o) => *k = o,
+            _ => {}
+        }
     }
 }
 
@@ -172,6 +192,10 @@ pub struct BridgeStatus {
     pub mdb_keys: usize,
     /// Entries (port, group, VLAN) programmed.
     pub mdb_entries: usize,
+    /// The entries filter sources for every snooped family: the bridge looks up (S,G)
+    /// entries (`mcast_igmp_version 3` / `mcast_mld_version 2`) and the kernel takes source
+    /// lists or (S,G) entries.
+    pub source_filtering: bool,
     /// The untagged IGMP querier as the bridge follows it, null when IGMP is off.
     pub igmp: Option<BridgeQuerierStatus>,
     /// The untagged MLD querier, null when MLD is off.

@@ -2,10 +2,11 @@
 //! (root required, like the rest of igmpd's tests).
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use igmpd_netns_tests::{in_netns, Netns};
 use igmpd_snooping::core::{EntryFilter, EntryKey, MdbOp};
-use igmpd_snooping::shell::writer::{InlineWriter, WriteError};
+use igmpd_snooping::shell::writer::{Dialect, InlineWriter, WriteError};
 
 const PROTO: u8 = 73;
 
@@ -35,7 +36,7 @@ fn mdb(ns: &Netns) -> String {
 /// Writes `ops` on bridge `br` with a fresh inline writer inside `ns`.
 fn write(ns: &Netns, br: u32, ops: Vec<MdbOp>) -> (Vec<MdbOp>, Vec<WriteError>) {
     in_netns(ns.name(), move || {
-        Ok(InlineWriter::open(PROTO)?.write(br, ops))
+        Ok(InlineWriter::open(Arc::new(Dialect::new(PROTO)))?.write(br, ops))
     })
     .join()
     .expect("writer thread")

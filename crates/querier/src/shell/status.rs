@@ -30,6 +30,10 @@ impl QueryDaemon {
             interfaces: Some(interfaces),
             bridges: None,
             findings: self.current_findings(now),
+            kernel: Some(igmpd_runtime::status::KernelStatus {
+                release: igmpd_netlink::probe::kernel_release(),
+                features: Vec::new(),
+            }),
         }
     }
 

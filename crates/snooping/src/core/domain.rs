@@ -205,6 +205,22 @@ impl<A: Slot> Domain<A> {
     }
 
     /// `port` is gone: its memberships end and their entries go.
+    /// Writes every membership's entry as the current settings want it (after the
+    /// bridge's source filtering or the kernel's way of writing sources changed).
+    pub(super) fn rewrite(&self, sh: &mut Shared, vid: u16) {
+        for (port, m) in &self.ports {
+            for g in m.groups() {
+                let key = EntryKey {
+                    port: *port,
+                    vid,
+                    group: g.group.into(),
+                };
+                let want = sh.desired(m, &g.group);
+                sh.set_desired(key, want);
+            }
+        }
+    }
+
     pub(super) fn drop_port(&mut self, sh: &mut Shared, vid: u16, port: u32) {
         if let Some(mut m) = self.ports.remove(&port) {
             let mut changes = Vec::new();

@@ -65,6 +65,35 @@ pub enum MdbOp {
     Set(EntryKey, EntryFilter),
     /// Delete the entry (a missing entry is not an error).
     Delete(EntryKey),
+    /// Create the (S,G) entry of `key`'s group and this source (kernels without source
+    /// lists: see [`MdbTable::set_per_source`]).
+    SetSource(EntryKey, IpAddr),
+    /// Delete that (S,G) entry.
+    DeleteSource(EntryKey, IpAddr),
+}
+
+impl MdbOp {
+    /// The entry the operation writes, and its source for an (S,G) one.
+    pub fn target(&self) -> (EntryKey, Option<IpAddr>) {
+        match self {
+            MdbOp::Set(k, _) | MdbOp::Delete(k) => (*k, None),
+            MdbOp::SetSource(k, s) | MdbOp::DeleteSource(k, s) => (*k, Some(*s)),
+        }
+    }
+
+    /// True for the writes that create an entry.
+    pub fn is_set(&self) -> bool {
+        matches!(self, MdbOp::Set(..) | MdbOp::SetSource(..))
+    }
+
+    /// The delete that undoes this set (a delete stays itself).
+    pub fn undo(&self) -> MdbOp {
+        match self {
+            MdbOp::Set(k, _) => MdbOp::Delete(*k),
+            MdbOp::SetSource(k, s) => MdbOp::DeleteSource(*k, *s),
+            other => other.clone(),
+        }
+    }
 }
 
 /// Result of [`MdbTable::set_desired`] for counters and logs.
@@ -90,6 +119,9 @@ pub struct MdbTable {
     limit: usize,
     refused_total: u64,
     degraded_total: u64,
+    /// The kernel takes no source list (before 6.3): INCLUDE is written as one (S,G)
+    /// entry per source, EXCLUDE as a plain (*,G).
+    per_source: bool,
 }
 
 fn kernel_keys<'a>(
@@ -107,6 +139,77 @@ impl MdbTable {
         MdbTable {
             limit,
             ..MdbTable::default()
+        }
+    }
+
+    /// Writes INCLUDE(S) as an (S,G) entry per source and EXCLUDE as a plain (*,G): for
+    /// kernels that refuse source lists on userspace entries (before 6.3) but take (S,G)
+    /// entries (5.11). The kernel's (S,G) lookup then forwards exactly the listed sources,
+    /// as its own snooping would; EXCLUDE({..}) forwards every source (more than asked,
+    /// never less: counted as degraded). Programmed entries stay as they were written.
+    pub fn set_per_source(&mut self, on: bool) {
+        self.per_source = on;
+    }
+
+    /// Whether INCLUDE entries are written per source.
+    pub fn per_source(&self) -> bool {
+        self.per_source
+    }
+
+    /// The writes that create every programmed entry again (to hand them to the kernel
+    /// as temporary ones at exit).
+    pub fn rewrite_ops(&self) -> Vec<MdbOp> {
+        let mut ops = Vec::with_capacity(self.programmed.len());
+        for (k, (f, _)) in &self.programmed {
+            match f {
+                EntryFilter::Include(s) if self.per_source => {
+                    ops.extend(s.iter().map(|s| MdbOp::SetSource(*k, *s)));
+                }
+                f => ops.push(MdbOp::Set(*k, f.clone())),
+            }
+        }
+        ops
+    }
+
+    /// Emits the writes that take `key` from `old` to `new` (None: no entry).
+    fn emit(
+        &self,
+        key: EntryKey,
+        old: Option<&EntryFilter>,
+        new: Option<&EntryFilter>,
+        ops: &mut Vec<MdbOp>,
+    ) {
+        if !self.per_source {
+            match new {
+                Some(f) => ops.push(MdbOp::Set(key, f.clone())),
+                None if old.is_some() => ops.push(MdbOp::Delete(key)),
+                None => {}
+            }
+            return;
+        }
+        let none: &[IpAddr] = &[];
+        let (old_sources, old_plain) = match old {
+            Some(EntryFilter::Include(s)) => (s.as_slice(), false),
+            Some(_) => (none, true),
+            None => (none, false),
+        };
+        let (new_sources, new_plain) = match new {
+            Some(EntryFilter::Include(s)) => (s.as_slice(), false),
+            Some(_) => (none, true),
+            None => (none, false),
+        };
+        // The new entries first, so that nothing wanted stops for a moment.
+        if new_plain && !old_plain {
+            ops.push(MdbOp::Set(key, EntryFilter::Any));
+        }
+        for s in new_sources.iter().filter(|s| !old_sources.contains(s)) {
+            ops.push(MdbOp::SetSource(key, *s));
+        }
+        for s in old_sources.iter().filter(|s| !new_sources.contains(s)) {
+            ops.push(MdbOp::DeleteSource(key, *s));
+        }
+        if old_plain && !new_plain {
+            ops.push(MdbOp::Delete(key));
         }
     }
 
@@ -213,7 +316,7 @@ impl MdbTable {
             self.refused.remove(&key);
             if let Some((old, _)) = self.programmed.remove(&key) {
                 self.remove_keys(&key, &old);
-                ops.push(MdbOp::Delete(key));
+                self.emit(key, Some(&old), None, ops);
                 self.retry_refused(ops);
             }
             return SetOutcome::Ok;
@@ -232,6 +335,15 @@ impl MdbTable {
                 EntryFilter::Any => EntryFilter::Any,
             };
             outcome = SetOutcome::Degraded;
+        }
+        if self.per_source {
+            if let EntryFilter::Exclude(y) = &want {
+                // No way to block sources without a source list: forward them all.
+                if !y.is_empty() {
+                    outcome = SetOutcome::Degraded;
+                }
+                want = EntryFilter::Any;
+            }
         }
         let old = self.programmed.get(&key).cloned();
         if old.as_ref().is_some_and(|(f, p)| *f == want && *p) {
@@ -261,8 +373,10 @@ impl MdbTable {
             self.remove_keys(&key, o);
         }
         self.add_keys(&key, &want);
-        self.programmed.insert(key, (want.clone(), true));
-        ops.push(MdbOp::Set(key, want));
+        // An adopted temporary entry is written again (permanent) even when unchanged.
+        let written = old.as_ref().filter(|(f, p)| *p || *f != want).map(|o| &o.0);
+        self.emit(key, written, Some(&want), ops);
+        self.programmed.insert(key, (want, true));
         outcome
     }
 
@@ -291,5 +405,88 @@ impl MdbTable {
             .filter(|k| k.port == port)
             .copied()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod per_source_tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn key() -> EntryKey {
+        EntryKey {
+            port: 4,
+            vid: 0,
+            group: ip("232.1.1.1"),
+        }
+    }
+
+    fn set(t: &mut MdbTable, f: Option<EntryFilter>) -> Vec<MdbOp> {
+        let mut ops = Vec::new();
+        t.set_desired(key(), f, &mut ops);
+        ops
+    }
+
+    #[test]
+    fn include_is_written_per_source_and_changes_write_only_the_difference() {
+        let mut t = MdbTable::new(100);
+        t.set_per_source(true);
+        let (s1, s2) = (ip("10.0.0.1"), ip("10.0.0.2"));
+        let k = key();
+        assert_eq!(
+            set(&mut t, Some(EntryFilter::Include(vec![s1, s2]))),
+            [MdbOp::SetSource(k, s1), MdbOp::SetSource(k, s2)]
+        );
+        assert_eq!(
+            set(&mut t, Some(EntryFilter::Include(vec![s1]))),
+            [MdbOp::DeleteSource(k, s2)]
+        );
+        // To (*,G): the plain entry first, then the (S,G) one goes.
+        assert_eq!(
+            set(&mut t, Some(EntryFilter::Any)),
+            [MdbOp::Set(k, EntryFilter::Any), MdbOp::DeleteSource(k, s1)]
+        );
+        assert_eq!(
+            set(&mut t, Some(EntryFilter::Include(vec![s2]))),
+            [MdbOp::SetSource(k, s2), MdbOp::Delete(k)]
+        );
+        assert_eq!(t.rewrite_ops(), [MdbOp::SetSource(k, s2)]);
+        assert_eq!(set(&mut t, None), [MdbOp::DeleteSource(k, s2)]);
+        assert_eq!(t.programmed().count(), 0);
+    }
+
+    #[test]
+    fn exclude_without_source_lists_forwards_every_source_and_counts_it() {
+        let mut t = MdbTable::new(100);
+        t.set_per_source(true);
+        let k = key();
+        assert_eq!(
+            set(&mut t, Some(EntryFilter::Exclude(vec![ip("10.0.0.9")]))),
+            [MdbOp::Set(k, EntryFilter::Any)]
+        );
+        assert_eq!(t.degraded_total(), 1);
+        assert_eq!(t.get(&k), Some(&EntryFilter::Any));
+        assert_eq!(set(&mut t, None), [MdbOp::Delete(k)]);
+    }
+
+    #[test]
+    fn with_source_lists_nothing_changes() {
+        let mut t = MdbTable::new(100);
+        let f = EntryFilter::Include(vec![ip("10.0.0.1")]);
+        assert_eq!(set(&mut t, Some(f.clone())), [MdbOp::Set(key(), f.clone())]);
+        assert_eq!(t.rewrite_ops(), [MdbOp::Set(key(), f)]);
+        assert_eq!(set(&mut t, None), [MdbOp::Delete(key())]);
+    }
+
+    #[test]
+    fn undo_and_target() {
+        let (k, s) = (key(), ip("10.0.0.1"));
+        assert_eq!(MdbOp::SetSource(k, s).undo(), MdbOp::DeleteSource(k, s));
+        assert_eq!(MdbOp::Set(k, EntryFilter::Any).undo(), MdbOp::Delete(k));
+        assert_eq!(MdbOp::SetSource(k, s).target(), (k, Some(s)));
+        assert!(!MdbOp::Delete(k).is_set());
     }
 }

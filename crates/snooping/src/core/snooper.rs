@@ -251,10 +251,46 @@ impl Snooper {
         self.sh.mdb.set_limit(limit);
     }
 
-    /// Whether the kernel bridge filters sources, per family (its IGMP/MLD version).
+    /// Whether the kernel bridge filters sources, per family (its IGMP/MLD version). A
+    /// change rewrites every entry: a bridge that stopped looking up (S,G) entries must
+    /// get plain (*,G) ones, else INCLUDE joins written per source would receive nothing.
     pub fn set_source_filtering(&mut self, v4: bool, v6: bool) {
-        self.sh.cfg.source_filtering_v4 = v4;
-        self.sh.cfg.source_filtering_v6 = v6;
+        let cfg = &mut self.sh.cfg;
+        if (cfg.source_filtering_v4, cfg.source_filtering_v6) == (v4, v6) {
+            return;
+        }
+        cfg.source_filtering_v4 = v4;
+        cfg.source_filtering_v6 = v6;
+        self.rewrite_entries();
+    }
+
+    /// The kernel takes no source lists on userspace entries: INCLUDE entries are written
+    /// as one (S,G) entry per source (see [`MdbTable::set_per_source`]); every entry is
+    /// rewritten in the new form.
+    pub fn set_per_source(&mut self, on: bool) {
+        if self.sh.mdb.per_source() == on {
+            return;
+        }
+        // What was written in the old form goes first, then comes back in the new one.
+        let mut ops = Vec::new();
+        let keys: Vec<EntryKey> = self.sh.mdb.programmed().map(|(k, _, _)| *k).collect();
+        for k in &keys {
+            self.sh.mdb.set_desired(*k, None, &mut ops);
+        }
+        self.sh.mdb.set_per_source(on);
+        self.sh.out.extend(ops.into_iter().map(Output::Mdb));
+        self.rewrite_entries();
+    }
+
+    fn rewrite_entries(&mut self) {
+        for (vid, v) in &self.vlans {
+            if let Some(d) = &v.igmp {
+                d.rewrite(&mut self.sh, *vid);
+            }
+            if let Some(d) = &v.mld {
+                d.rewrite(&mut self.sh, *vid);
+            }
+        }
     }
 
     /// A VLAN was configured on the bridge (VLAN-filtering bridges): its querier starts.

@@ -1,14 +1,17 @@
-//! What is in the MDB when snooping starts: entries with igmpd's protocol value (left by
-//! an earlier igmpd: SIGKILL, or a clean exit's temporary entries) are adopted by the core;
-//! every other entry is left alone and counted against the bridge's hash limit.
+//! What is in the MDB when snooping starts: igmpd's own entries (left by an earlier igmpd:
+//! SIGKILL, or a clean exit's temporary entries) are adopted by the core; every other entry
+//! is left alone and counted against the bridge's hash limit. igmpd's own are those with its
+//! protocol value, or, on kernels whose entries carry none (before 6.3), those its state
+//! file lists (see `state`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use futures::TryStreamExt;
 use igmpd_netlink::mdb::{FilterMode, MdbItem, MdbState};
 use igmpd_querier::core::Instant;
 
+use super::state::{SavedEntry, SavedState};
 use super::{nl, SnoopDaemon, StartError, MDB_PROTO};
 use crate::core::{EntryFilter, EntryKey};
 
@@ -39,9 +42,30 @@ impl SnoopDaemon {
             .map_err(nl)?;
         let mut foreign = BTreeSet::new();
         let mut adopted = 0;
+        let listed: BTreeSet<SavedEntry> = self.saved.entries.iter().copied().collect();
+        // Listed entries of this dump, regrouped as the core writes them.
+        let mut found = SavedState::default();
+        let mut found_permanent = BTreeMap::new();
         for item in items {
             let MdbItem::Entry(e) = item else { continue };
             let Some(group) = e.group.ip() else { continue };
+            let saved = SavedEntry {
+                port: e.port,
+                vid: e.vid,
+                group,
+                source: e.source,
+            };
+            if e.protocol != Some(MDB_PROTO) && listed.contains(&saved) {
+                found.entries.push(saved);
+                let key = EntryKey {
+                    port: e.port,
+                    vid: e.vid,
+                    group,
+                };
+                let permanent = e.state == MdbState::Permanent;
+                *found_permanent.entry(key).or_insert(permanent) &= permanent;
+                continue;
+            }
             if e.protocol != Some(MDB_PROTO) {
                 foreign.insert((e.vid, group, e.source));
                 continue;
@@ -63,6 +87,11 @@ impl SnoopDaemon {
             };
             self.snooper
                 .adopt(now, key, filter, e.state == MdbState::Permanent);
+            adopted += 1;
+        }
+        for (key, filter) in found.entry_filters() {
+            let permanent = found_permanent.get(&key).copied().unwrap_or(false);
+            self.snooper.adopt(now, key, filter, permanent);
             adopted += 1;
         }
         self.foreign_keys = foreign.len();

@@ -155,6 +155,7 @@ impl SnoopDaemon {
             info!(bridge = %self.settings.bridge, port = %p.name, up, "port state");
             if up {
                 self.snooper.port_up(index);
+                self.probe_kernel().await;
             } else {
                 self.snooper.port_down(index);
             }
@@ -171,10 +172,9 @@ impl SnoopDaemon {
             self.bridge_gone();
         }
         let was_up = self.bridge.as_ref().is_some_and(|b| b.up) && self.active;
-        let filtering = (info.igmp_v3, info.mld_v2);
         let fresh = self.bridge.is_none();
         self.bridge = Some(info);
-        self.snooper.set_source_filtering(filtering.0, filtering.1);
+        self.update_source_filtering();
         if fresh {
             if let Err(e) = self.configure_router_ports().await {
                 warn!(error = %e, "configured router ports");

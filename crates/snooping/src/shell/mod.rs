@@ -6,9 +6,9 @@
 //! This module has the settings and the event loop; beside it, by concern: `capture` (the
 //! ring's reader, batches, forwarding), `ports` (ports, router mode), `adopt` (MDB entries
 //! found at start), `writes` (the daemon's MDB write path), [`writer`] (the writer
-//! thread and the inline writer), [`nft`] (the table), `router_state` (the saved
-//! `mcast_router` values), `events` (rtnetlink), `outputs` (what the core asks for),
-//! `status` (the status document).
+//! thread and the inline writer), [`nft`] (the table), `state` (the state file),
+//! `kernel` (what the kernel's MDB takes; the bridge's source filtering), `events`
+//! (rtnetlink), `outputs` (what the core asks for), `status` (the status document).
 //!
 //! The event loop of `igmpd snoop BRIDGE`: one task owns the [`Snooper`]; one capture
 //! ring (TPACKET_V2) captures the IGMP, MLD and PIM frames of every port and its reader
@@ -18,22 +18,23 @@
 //! over rtnetlink (`events`). The loop sleeps until the core's next deadline.
 //!
 //! Start (and every time the bridge comes up): the capture ring, the ports (`ports`), the
-//! nftables table ([`nft`](self::nft)), the MDB dump (entries with igmpd's protocol value
-//! are adopted: `adopt`), router ports. Clean exit: pending writes finish, igmpd's entries
-//! become temporary (the kernel ages or refreshes them), the table goes (the kernel learns
-//! again), `mcast_router` is restored. The ports' `mcast_router` values from before igmpd
-//! are saved next to the control socket before igmpd first changes one (`router_state`),
-//! so that an igmpd restarted after SIGKILL restores those, not the `2` its predecessor
-//! left. Findings (the core's observers, plus `snooping-without-querier`) are in
+//! kernel probe and the bridge's IGMP/MLD versions (`kernel`), the nftables table
+//! ([`nft`](self::nft)), the MDB dump (igmpd's own entries are adopted: `adopt`), router
+//! ports. Clean exit: pending writes finish, igmpd's entries become temporary (the kernel
+//! ages or refreshes them), the table goes (the kernel learns again), `mcast_router` and
+//! the versions are restored. What an igmpd restarted after SIGKILL must know (the
+//! settings from before igmpd, and on kernels before 6.3 which entries are igmpd's) is in
+//! a state file next to the control socket (`state`). Findings (the core's observers, plus `snooping-without-querier`) are in
 //! `status --json` (`status`) and each new or cleared one is logged once.
 
 mod adopt;
 mod capture;
 mod events;
+mod kernel;
 pub mod nft;
 mod outputs;
 mod ports;
-mod router_state;
+mod state;
 mod status;
 pub mod writer;
 mod writes;
@@ -44,6 +45,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use futures::{Stream, StreamExt, TryStreamExt};
 use igmpd_netlink::links::{self, BridgeLink};
 use igmpd_netlink::netlink_packet_route::link::{InfoBridge, LinkMessage};
+use igmpd_netlink::probe::MdbFeatures;
 use igmpd_netlink::{Event as NlEvent, Group, Handle};
 use igmpd_packet::PacketSocket;
 use igmpd_querier::core::{Config, Instant};
@@ -58,7 +60,7 @@ use self::adopt::entry_limit;
 use self::capture::Capture;
 use self::ports::Port;
 use self::writes::Writes;
-use crate::core::{EntryFilter, EntryKey, MdbOp, SnoopConfig, Snooper};
+use crate::core::{SnoopConfig, Snooper};
 
 /// igmpd's MDB protocol value (`proto 73` in `bridge mdb show`): not used by iproute2's
 /// `rt_protos` or FRR. Entries with it are igmpd's; every other entry is left alone.
@@ -138,9 +140,17 @@ pub struct SnoopDaemon {
     findings: FindingsLog,
     /// When the nftables port set is to be rewritten after ports left.
     nft_due: Option<Instant>,
-    /// `mcast_router` settings from before igmpd, by port ifindex, as an earlier run
-    /// saved them for this bridge.
-    saved_router: BTreeMap<u32, (String, u8)>,
+    /// What an earlier igmpd saved for this bridge (see `state`).
+    saved: state::SavedState,
+    /// The bridge's `(mcast_igmp_version, mcast_mld_version)` from before igmpd changed
+    /// them (None: unchanged).
+    original_versions: Option<(u8, u8)>,
+    /// When the state file is to be written (its entries changed).
+    state_due: Option<Instant>,
+    /// What the kernel's MDB takes (until probed: everything).
+    kernel_mdb: MdbFeatures,
+    /// The kernel's features as status shows them, once probed.
+    kernel_features: Option<Vec<&'static str>>,
 }
 
 fn nl(e: impl std::fmt::Display) -> StartError {
@@ -216,7 +226,11 @@ impl SnoopDaemon {
             forward: Vec::with_capacity(16),
             findings: FindingsLog::new(),
             nft_due: None,
-            saved_router: BTreeMap::new(),
+            saved: state::SavedState::default(),
+            original_versions: None,
+            state_due: None,
+            kernel_mdb: MdbFeatures::ALL,
+            kernel_features: None,
         };
         d.configure_router_ports().await?;
         Ok(d)
@@ -246,7 +260,7 @@ impl SnoopDaemon {
             .try_collect()
             .await
             .map_err(nl)?;
-        self.saved_router = self.load_router_state();
+        self.saved = self.load_state();
         let mut names = Vec::new();
         for l in &links {
             if links::master(l) == Some(bridge) {
@@ -261,6 +275,8 @@ impl SnoopDaemon {
             }
         }
         self.nft_due = None;
+        self.probe_kernel().await;
+        self.set_versions().await;
         nft::install(&self.settings.bridge, &self.port_ifindexes()).map_err(StartError::Nft)?;
         self.update_capture();
         // Our socket on the bridge device sends the queries (the bridge floods them).
@@ -311,11 +327,16 @@ impl SnoopDaemon {
         }
         loop {
             let findings_due = self.findings.due_ms().map(Instant::from_millis);
-            let deadline = [self.snooper.next_deadline(), findings_due, self.nft_due]
-                .into_iter()
-                .flatten()
-                .min()
-                .map(Instant::as_millis);
+            let deadline = [
+                self.snooper.next_deadline(),
+                findings_due,
+                self.nft_due,
+                self.state_due,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(Instant::as_millis);
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(b) = self.capture.rx.recv() => {
@@ -342,6 +363,9 @@ impl SnoopDaemon {
             }
             self.flush_outputs();
             self.update_findings();
+            if self.state_due.is_some_and(|t| t <= self.now()) {
+                self.save_state();
+            }
             if self.nft_due.is_some_and(|t| t <= self.now()) {
                 self.nft_due = None;
                 if self.active {
@@ -358,11 +382,13 @@ impl SnoopDaemon {
     fn update_findings(&mut self) {
         let now = self.now();
         let (snooper, bridge) = (&self.snooper, &self.settings.bridge);
+        let own = self.source_filtering_finding();
         self.findings.update(now.as_millis(), || {
             snooper
                 .findings(now, bridge)
                 .iter()
                 .map(FindingDoc::from)
+                .chain(own)
                 .collect()
         });
     }
@@ -374,21 +400,17 @@ impl SnoopDaemon {
         self.capture.stop();
         self.writes.barrier().await;
         if let Some(bridge) = self.bridge_ifindex() {
-            let entries: Vec<(EntryKey, EntryFilter)> = self
-                .snooper
-                .mdb()
-                .programmed()
-                .map(|(k, f, _)| (*k, f.clone()))
-                .collect();
-            let n = entries.len();
-            for (k, f) in entries {
-                self.writes.queue(bridge, MdbOp::Set(k, f), false);
+            let ops = self.snooper.mdb().rewrite_ops();
+            let n = self.snooper.mdb().programmed().count();
+            for op in ops {
+                self.writes.queue(bridge, op, false);
             }
             self.writes.barrier().await;
             info!(bridge = %self.settings.bridge, entries = n, "entries handed to the kernel as temporary");
             self.restore_routers().await;
+            self.restore_versions().await;
         }
-        self.remove_router_state();
+        self.finish_state();
         if let Err(e) = nft::remove(&self.settings.bridge) {
             warn!(bridge = %self.settings.bridge, error = %e, "cannot remove the nftables table");
         }

@@ -28,6 +28,7 @@ impl SnoopDaemon {
         }
         if let (Some(bridge), false) = (bridge, mdb.is_empty()) {
             self.write_mdb(bridge, mdb);
+            self.entries_changed(self.now());
         }
     }
 

@@ -64,8 +64,8 @@ impl SnoopDaemon {
         }
         // A run before this one (killed) may have made it a router port: its saved value
         // is the one from before igmpd.
-        let original_router = match self.saved_router.get(&ifindex) {
-            Some((n, v)) if *n == name => *v,
+        let original_router = match self.saved.ports.get(&ifindex) {
+            Some(p) if p.name == name => p.mcast_router,
             _ => current_router,
         };
         let mut port = Port {
@@ -122,11 +122,11 @@ impl SnoopDaemon {
     }
 
     /// The core made `port` a multicast router port (or no longer one): `mcast_router 2`,
-    /// or back to the value from before igmpd. Saved first (see `router_state`), so that a
+    /// or back to the value from before igmpd. Saved first (see `state`), so that a
     /// killed igmpd's successor restores that value, not the `2`.
     pub(super) fn set_router(&mut self, port: u32, router: bool) {
         if router {
-            self.save_router_state();
+            self.save_state();
         }
         let Some(p) = self.ports.get_mut(&port) else {
             return;

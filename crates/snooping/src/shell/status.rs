@@ -10,7 +10,7 @@ use igmpd_querier::core::{Instance, Instant, Membership};
 use igmpd_querier::view::{instance_status, ms_until, sources_status};
 use igmpd_runtime::status::{
     BridgeCounters, BridgeQuerierStatus, BridgeStatus, FamilyStatus, FindingDoc, IfaceStatus,
-    PortGroupStatus, PortStatus, RouterPortStatus, StatusDoc,
+    KernelStatus, PortGroupStatus, PortStatus, RouterPortStatus, StatusDoc,
 };
 
 use super::ports::{port_name, Port};
@@ -28,6 +28,10 @@ pub(super) struct View<'a> {
     pub(super) capture_drops: u64,
     pub(super) decode_drops: u64,
     pub(super) adopted: u64,
+    pub(super) source_filtering: bool,
+    pub(super) kernel: KernelStatus,
+    /// The daemon's own findings (besides the core's).
+    pub(super) findings: Vec<FindingDoc>,
 }
 
 impl SnoopDaemon {
@@ -45,6 +49,9 @@ impl SnoopDaemon {
             capture_drops: self.capture.drops,
             decode_drops: self.capture.decode_drops,
             adopted: self.adopted,
+            source_filtering: self.source_filtering(),
+            kernel: self.kernel_status(),
+            findings: self.source_filtering_finding().into_iter().collect(),
         };
         status_doc(&view, &self.snooper, now)
     }
@@ -59,7 +66,9 @@ pub(super) fn status_doc(v: &View<'_>, snooper: &Snooper, now: Instant) -> Statu
             .findings(now, v.bridge_name)
             .iter()
             .map(FindingDoc::from)
+            .chain(v.findings.iter().cloned())
             .collect(),
+        kernel: Some(v.kernel.clone()),
     }
 }
 
@@ -116,6 +125,7 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
         entry_limit: mdb.limit(),
         mdb_keys: mdb.keys_in_use(),
         mdb_entries: mdb.programmed().count(),
+        source_filtering: v.source_filtering,
         igmp: snooper.igmp(0).map(|d| bridge_querier(d.instance())),
         mld: snooper.mld(0).map(|d| bridge_querier(d.instance())),
         counters: BridgeCounters {

@@ -11,7 +11,8 @@
 //! request for it, and the queue ([`Queue`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use igmpd_netlink::batch::{self, Batch};
 use igmpd_netlink::mdb::FilterMode;
 use igmpd_netlink::netlink_packet_core::NetlinkMessage;
+use igmpd_netlink::probe::MdbFeatures;
 use igmpd_netlink::{Error, Handle, MdbAddRequest, MdbDelRequest, RequestKind, RtnlMessage};
 use igmpd_runtime::reactor::register_readable;
 use socket2::Socket;
@@ -66,8 +68,8 @@ pub struct WriteError {
     pub error: Error,
 }
 
-/// An entry of a bridge.
-type Key = (u32, EntryKey);
+/// An entry of a bridge (with its source for an (S,G) entry).
+type Key = (u32, EntryKey, Option<IpAddr>);
 
 /// A write and whether its entry is permanent.
 type Write = (MdbOp, bool);
@@ -94,7 +96,8 @@ impl Queue {
                 permanent,
             }) => {
                 self.received += 1;
-                let key = (bridge, entry(&op));
+                let (entry, source) = op.target();
+                let key = (bridge, entry, source);
                 let queued = self.pending.insert(key, (op, permanent)).is_some();
                 if !queued && !self.busy.contains(&key) {
                     self.order.push_back(key);
@@ -160,7 +163,7 @@ impl Queue {
 /// If no thread can be had, the writer runs as a task of the caller's runtime.
 pub fn spawn(
     handle: Handle,
-    proto: u8,
+    dialect: Arc<Dialect>,
     rx: mpsc::UnboundedReceiver<WriteCmd>,
     errors: mpsc::UnboundedSender<WriteError>,
     idle: Arc<AtomicU64>,
@@ -172,7 +175,7 @@ pub fn spawn(
         Ok(rt) => rt,
         Err(e) => {
             tracing::warn!(error = %e, "MDB writer: no runtime of its own; sharing the main thread");
-            return tokio::spawn(run(handle, proto, rx, errors, idle));
+            return tokio::spawn(run(handle, dialect, rx, errors, idle));
         }
     };
     // The arguments follow once the thread exists, so that they are still here if it
@@ -182,21 +185,21 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("mdb-writer".into())
         .spawn(move || {
-            if let Ok((handle, rx, errors, idle)) = args_rx.recv() {
-                rt.block_on(run(handle, proto, rx, errors, idle));
+            if let Ok((handle, dialect, rx, errors, idle)) = args_rx.recv() {
+                rt.block_on(run(handle, dialect, rx, errors, idle));
             }
             let _ = done_tx.send(());
         });
     match thread {
         Ok(_) => {
-            let _ = args_tx.send((handle, rx, errors, idle));
+            let _ = args_tx.send((handle, dialect, rx, errors, idle));
             tokio::spawn(async move {
                 let _ = done_rx.await;
             })
         }
         Err(e) => {
             tracing::warn!(error = %e, "MDB writer: no thread of its own; sharing the main thread");
-            tokio::spawn(run(handle, proto, rx, errors, idle))
+            tokio::spawn(run(handle, dialect, rx, errors, idle))
         }
     }
 }
@@ -209,16 +212,16 @@ pub fn spawn(
 /// nothing of its own to write (see [`InlineWriter`]).
 pub async fn run(
     handle: Handle,
-    proto: u8,
+    dialect: Arc<Dialect>,
     rx: mpsc::UnboundedReceiver<WriteCmd>,
     errors: mpsc::UnboundedSender<WriteError>,
     idle: Arc<AtomicU64>,
 ) {
     match open_socket() {
-        Ok(sock) => run_batched(sock, proto, rx, errors, idle).await,
+        Ok(sock) => run_batched(sock, dialect, rx, errors, idle).await,
         Err(e) => {
             tracing::warn!(error = %e, "MDB writer: no netlink socket of its own; writing one request at a time");
-            run_single(handle, proto, rx, errors, idle).await
+            run_single(handle, dialect, rx, errors, idle).await
         }
     }
 }
@@ -242,17 +245,17 @@ fn open_socket() -> std::io::Result<AsyncFd<Socket>> {
 #[derive(Debug)]
 pub struct InlineWriter {
     sock: Socket,
-    proto: u8,
+    dialect: Arc<Dialect>,
     batch: Batch,
     buf: Vec<u8>,
 }
 
 impl InlineWriter {
     /// A netlink socket of its own.
-    pub fn open(proto: u8) -> std::io::Result<Self> {
+    pub fn open(dialect: Arc<Dialect>) -> std::io::Result<Self> {
         Ok(InlineWriter {
             sock: batch::route_socket()?,
-            proto,
+            dialect,
             batch: Batch::new(),
             buf: vec![0u8; 16 * 1024],
         })
@@ -264,18 +267,23 @@ impl InlineWriter {
         let mut sent: HashMap<u32, MdbOp> = HashMap::with_capacity(ops.len());
         self.batch.clear();
         for op in ops {
-            let seq = self.batch.push(message(self.proto, bridge, &op, true));
+            let (pre, msg) = messages(&self.dialect, bridge, &op, true);
+            if let Some(pre) = pre {
+                // Its ack has no entry in `sent`: an error there is no refusal.
+                self.batch.push(pre);
+            }
+            let seq = self.batch.push(msg);
             sent.insert(seq, op);
         }
         if batch::send(&self.sock, &self.batch).is_err() {
             return (sent.into_values().collect(), Vec::new());
         }
         let mut refused = Vec::new();
-        let proto = self.proto;
+        let d = &self.dialect;
         while !sent.is_empty() {
             let r = batch::recv(&self.sock, &mut self.buf, |seq, result| {
                 let Some(op) = sent.remove(&seq) else { return };
-                refused.extend(result.err().and_then(|k| refusal(proto, bridge, &op, k)));
+                refused.extend(result.err().and_then(|k| refusal(d, bridge, &op, k)));
             });
             if !matches!(r, Ok(n) if n > 0) {
                 break;
@@ -285,78 +293,132 @@ impl InlineWriter {
     }
 }
 
-/// The request that writes `op` on `bridge`.
-fn message(proto: u8, bridge: u32, op: &MdbOp, permanent: bool) -> NetlinkMessage<RtnlMessage> {
-    match op {
-        MdbOp::Set(k, f) => {
-            let mut req = MdbAddRequest::new(bridge, k.port, k.group)
-                .proto(proto)
-                .replace();
-            if k.vid != 0 {
-                req = req.vid(k.vid);
-            }
-            req = if permanent {
-                req.permanent()
-            } else {
-                req.temporary()
-            };
-            req = match f {
-                EntryFilter::Any => req,
-                EntryFilter::Include(s) => req
-                    .filter_mode(FilterMode::Include)
-                    .source_list(s.iter().copied()),
-                EntryFilter::Exclude(s) => req
-                    .filter_mode(FilterMode::Exclude)
-                    .source_list(s.iter().copied()),
-            };
-            req.message()
-        }
-        MdbOp::Delete(k) => {
-            let mut req = MdbDelRequest::new(bridge, k.port, k.group);
-            if k.vid != 0 {
-                req = req.vid(k.vid);
-            }
-            req.message()
+/// How requests are written for the running kernel: igmpd's protocol value where the
+/// kernel takes one, and, where it takes no `NLM_F_REPLACE` (before 6.3: an add over an
+/// entry is EEXIST), every add goes after a delete of the same entry in the same batch.
+/// Set once the kernel was probed; requests built before that use the current kernel's
+/// form.
+#[derive(Debug)]
+pub struct Dialect {
+    proto: u8,
+    protocol: AtomicBool,
+    replace: AtomicBool,
+}
+
+impl Dialect {
+    /// A current kernel's dialect with igmpd's protocol value `proto`.
+    pub fn new(proto: u8) -> Self {
+        Dialect {
+            proto,
+            protocol: AtomicBool::new(true),
+            replace: AtomicBool::new(true),
         }
     }
+
+    /// What the probe found.
+    pub fn set(&self, f: &MdbFeatures) {
+        self.protocol.store(f.protocol, Ordering::Relaxed);
+        self.replace.store(f.replace, Ordering::Relaxed);
+    }
+
+    /// The protocol value to send, if the kernel takes one.
+    fn proto(&self) -> Option<u8> {
+        self.protocol.load(Ordering::Relaxed).then_some(self.proto)
+    }
+
+    fn replace(&self) -> bool {
+        self.replace.load(Ordering::Relaxed)
+    }
+}
+
+/// The requests that write `op` on `bridge`: the request itself, and before it, on a
+/// kernel without replace, the delete that makes room for an add.
+fn messages(
+    d: &Dialect,
+    bridge: u32,
+    op: &MdbOp,
+    permanent: bool,
+) -> (
+    Option<NetlinkMessage<RtnlMessage>>,
+    NetlinkMessage<RtnlMessage>,
+) {
+    let pre = (op.is_set() && !d.replace()).then(|| message(d, bridge, &op.undo(), true));
+    (pre, message(d, bridge, op, permanent))
+}
+
+/// The request that writes `op` on `bridge`.
+fn message(d: &Dialect, bridge: u32, op: &MdbOp, permanent: bool) -> NetlinkMessage<RtnlMessage> {
+    let (k, source) = op.target();
+    if !op.is_set() {
+        let mut req = MdbDelRequest::new(bridge, k.port, k.group);
+        if k.vid != 0 {
+            req = req.vid(k.vid);
+        }
+        if let Some(s) = source {
+            req = req.source(s);
+        }
+        return req.message();
+    }
+    let mut req = MdbAddRequest::new(bridge, k.port, k.group);
+    if let Some(p) = d.proto() {
+        req = req.proto(p);
+    }
+    if d.replace() {
+        req = req.replace();
+    }
+    if k.vid != 0 {
+        req = req.vid(k.vid);
+    }
+    if let Some(s) = source {
+        req = req.source(s);
+    }
+    req = if permanent {
+        req.permanent()
+    } else {
+        req.temporary()
+    };
+    req = match op {
+        MdbOp::Set(_, EntryFilter::Include(s)) => req
+            .filter_mode(FilterMode::Include)
+            .source_list(s.iter().copied()),
+        MdbOp::Set(_, EntryFilter::Exclude(s)) => req
+            .filter_mode(FilterMode::Exclude)
+            .source_list(s.iter().copied()),
+        _ => req,
+    };
+    req.message()
 }
 
 /// What the kernel's answer to `op` is checked as.
-fn kind(proto: u8, op: &MdbOp) -> RequestKind {
-    match op {
-        MdbOp::Set(..) => RequestKind::MdbAdd {
-            protocol: Some(proto),
-        },
-        MdbOp::Delete(_) => RequestKind::MdbDel,
-    }
-}
-
-/// The entry `op` writes.
-fn entry(op: &MdbOp) -> EntryKey {
-    match op {
-        MdbOp::Set(k, _) | MdbOp::Delete(k) => *k,
+fn kind(d: &Dialect, op: &MdbOp) -> RequestKind {
+    if op.is_set() {
+        RequestKind::MdbAdd {
+            protocol: d.proto(),
+        }
+    } else {
+        RequestKind::MdbDel
     }
 }
 
 /// The kernel's refusal of `op` as a [`WriteError`]; None for deleting what is not there,
 /// which is what a delete wants.
 fn refusal(
-    proto: u8,
+    d: &Dialect,
     bridge: u32,
     op: &MdbOp,
     k: igmpd_netlink::KernelError,
 ) -> Option<WriteError> {
-    refused(bridge, op, Error::from_kernel(kind(proto, op), k))
+    refused(bridge, op, Error::from_kernel(kind(d, op), k))
 }
 
 /// [`refusal`] for an error already typed.
 fn refused(bridge: u32, op: &MdbOp, error: Error) -> Option<WriteError> {
-    let set = matches!(op, MdbOp::Set(..));
+    let set = op.is_set();
     match error {
         Error::EntryNotFound(_) if !set => None,
         error => Some(WriteError {
             bridge,
-            key: entry(op),
+            key: op.target().0,
             set,
             error,
         }),
@@ -388,11 +450,16 @@ type InFlight = HashMap<u32, (Key, Write)>;
 
 /// Empties `out` and fills it with the next writes of `q`: at most [`BATCH`], and no more
 /// than [`MAX_IN_FLIGHT`] in flight. False when there is nothing to send.
-fn fill(q: &mut Queue, out: &mut Batch, in_flight: &mut InFlight, proto: u8) -> bool {
+fn fill(q: &mut Queue, out: &mut Batch, in_flight: &mut InFlight, d: &Dialect) -> bool {
     out.clear();
     while out.len() < BATCH && in_flight.len() < MAX_IN_FLIGHT {
         let Some((key, w)) = q.next() else { break };
-        let seq = out.push(message(proto, key.0, &w.0, w.1));
+        let (pre, msg) = messages(d, key.0, &w.0, w.1);
+        if let Some(pre) = pre {
+            // Not in flight: its ack is read and dropped.
+            out.push(pre);
+        }
+        let seq = out.push(msg);
         in_flight.insert(seq, (key, w));
     }
     !out.is_empty()
@@ -400,7 +467,7 @@ fn fill(q: &mut Queue, out: &mut Batch, in_flight: &mut InFlight, proto: u8) -> 
 
 async fn run_batched(
     sock: AsyncFd<Socket>,
-    proto: u8,
+    dialect: Arc<Dialect>,
     mut rx: mpsc::UnboundedReceiver<WriteCmd>,
     errors: mpsc::UnboundedSender<WriteError>,
     idle: Arc<AtomicU64>,
@@ -413,7 +480,7 @@ async fn run_batched(
     loop {
         // Send what may go, in batches.
         while in_flight.len() < MAX_IN_FLIGHT {
-            if !fill(&mut q, &mut out, &mut in_flight, proto) {
+            if !fill(&mut q, &mut out, &mut in_flight, &dialect) {
                 break;
             }
             loop {
@@ -442,7 +509,7 @@ async fn run_batched(
                     let r = batch::recv(g.get_inner(), &mut buf, |seq, result| {
                         let Some((key, (op, _))) = in_flight.remove(&seq) else { return };
                         q.done(key);
-                        if let Some(e) = result.err().and_then(|k| refusal(proto, key.0, &op, k)) {
+                        if let Some(e) = result.err().and_then(|k| refusal(&dialect, key.0, &op, k)) {
                             let _ = errors.send(e);
                         }
                     });
@@ -471,7 +538,7 @@ async fn run_batched(
 
 async fn run_single(
     handle: Handle,
-    proto: u8,
+    dialect: Arc<Dialect>,
     mut rx: mpsc::UnboundedReceiver<WriteCmd>,
     errors: mpsc::UnboundedSender<WriteError>,
     idle: Arc<AtomicU64>,
@@ -485,10 +552,13 @@ async fn run_single(
                 break;
             };
             let h = handle.clone();
+            let (pre, msg) = messages(&dialect, key.0, &op, permanent);
+            let kind = kind(&dialect, &op);
             futs.push(async move {
-                let r = h
-                    .ack(message(proto, key.0, &op, permanent), kind(proto, &op))
-                    .await;
+                if let Some(pre) = pre {
+                    let _ = h.ack(pre, RequestKind::MdbDel).await;
+                }
+                let r = h.ack(msg, kind).await;
                 (key, op, r)
             });
         }

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use super::writer::{self, InlineWriter, WriteCmd, WriteError};
+use super::writer::{self, Dialect, InlineWriter, WriteCmd, WriteError};
 use super::{SnoopDaemon, MDB_PROTO};
 use crate::core::MdbOp;
 
@@ -34,6 +34,8 @@ pub(super) struct Writes {
     pub(super) errors: mpsc::UnboundedReceiver<WriteError>,
     /// Writes refused so far.
     pub(super) failed: u64,
+    /// How requests are written for this kernel (shared with both writers).
+    pub(super) dialect: Arc<Dialect>,
 }
 
 impl Writes {
@@ -42,12 +44,14 @@ impl Writes {
         let (tx, rx) = mpsc::unbounded_channel();
         let (etx, errors) = mpsc::unbounded_channel();
         let idle = Arc::new(AtomicU64::new(0));
-        let task = writer::spawn(handle, MDB_PROTO, rx, etx, idle.clone());
+        let dialect = Arc::new(Dialect::new(MDB_PROTO));
+        let task = writer::spawn(handle, dialect.clone(), rx, etx, idle.clone());
         Writes {
             tx,
             sent: 0,
             idle,
-            inline: InlineWriter::open(MDB_PROTO).ok(),
+            inline: InlineWriter::open(dialect.clone()).ok(),
+            dialect,
             last: None,
             task: Some(task),
             errors,

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::core::SnoopConfig;
+use igmpd_runtime::status::KernelStatus;
 
 const P1: u32 = 11;
 const P2: u32 = 12;
@@ -71,6 +72,8 @@ fn doc(querier: bool) -> Value {
         hash_max: 4096,
         igmp_v3: false,
         mld_v2: true,
+        igmp_version: 2,
+        mld_version: 2,
         snooping: true,
         kernel_querier: false,
     };
@@ -85,6 +88,12 @@ fn doc(querier: bool) -> Value {
         capture_drops: 2,
         decode_drops: 3,
         adopted: 4,
+        source_filtering: false,
+        kernel: KernelStatus {
+            release: "6.18.0-test".into(),
+            features: vec!["mdb_protocol"],
+        },
+        findings: Vec::new(),
     };
     let now = Instant::from_millis(1000);
     serde_json::to_value(status_doc(&v, &s, now)).unwrap()
@@ -101,9 +110,11 @@ fn the_bridge_section_has_its_keys_and_the_state_of_the_core() {
     let d = doc(false);
     assert_eq!(
         keys(&d),
-        ["bridges", "findings"],
+        ["bridges", "findings", "kernel"],
         "no interfaces without --querier"
     );
+    assert_eq!(d["kernel"]["release"], "6.18.0-test");
+    assert_eq!(d["kernel"]["features"], serde_json::json!(["mdb_protocol"]));
     let b = &d["bridges"][0];
     assert_eq!(
         keys(b),
@@ -121,9 +132,11 @@ fn the_bridge_section_has_its_keys_and_the_state_of_the_core() {
             "ports",
             "querier",
             "router_ports",
+            "source_filtering",
             "up"
         ]
     );
+    assert_eq!(b["source_filtering"], false);
     assert_eq!(
         keys(&b["counters"]),
         [
@@ -219,7 +232,7 @@ fn ports_show_their_groups_and_router_ports_why() {
 #[test]
 fn with_querier_the_bridge_is_an_interface_too() {
     let d = doc(true);
-    assert_eq!(keys(&d), ["bridges", "findings", "interfaces"]);
+    assert_eq!(keys(&d), ["bridges", "findings", "interfaces", "kernel"]);
     let i = &d["interfaces"][0];
     assert_eq!(keys(i), ["ifindex", "igmp", "mld", "name", "up"]);
     assert_eq!(i["name"], "br0");

@@ -47,8 +47,8 @@ fn only_the_latest_operation_of_an_entry_is_written_in_arrival_order() {
     assert!(q.take(op(set(b))));
     assert!(q.take(op(MdbOp::Delete(a))));
     assert_eq!(q.received, 3);
-    assert_eq!(q.next(), Some(((BR, a), (MdbOp::Delete(a), true))));
-    assert_eq!(q.next(), Some(((BR, b), (set(b), true))));
+    assert_eq!(q.next(), Some(((BR, a, None), (MdbOp::Delete(a), true))));
+    assert_eq!(q.next(), Some(((BR, b, None), (set(b), true))));
     assert_eq!(q.next(), None);
     // The same entry of another bridge is another key.
     assert!(q.take(Some(WriteCmd::Op {
@@ -56,7 +56,7 @@ fn only_the_latest_operation_of_an_entry_is_written_in_arrival_order() {
         op: set(a),
         permanent: false,
     })));
-    assert_eq!(q.next(), Some(((BR + 1, a), (set(a), false))));
+    assert_eq!(q.next(), Some(((BR + 1, a, None), (set(a), false))));
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn a_busy_entry_waits_until_its_write_ends() {
     q.take(op(set(a)));
     assert_eq!(q.next(), None);
     q.done(k);
-    assert_eq!(q.next(), Some(((BR, a), (set(a), true))));
+    assert_eq!(q.next(), Some(((BR, a, None), (set(a), true))));
     q.done(k);
     assert_eq!(q.next(), None);
 }
@@ -86,8 +86,8 @@ fn a_lost_outcome_is_written_again_unless_something_newer_replaced_it() {
     q.take(op(MdbOp::Delete(b)));
     q.again(ka, wa);
     q.again(kb, wb);
-    assert_eq!(q.next(), Some(((BR, a), (set(a), true))));
-    assert_eq!(q.next(), Some(((BR, b), (MdbOp::Delete(b), true))));
+    assert_eq!(q.next(), Some(((BR, a, None), (set(a), true))));
+    assert_eq!(q.next(), Some(((BR, b, None), (MdbOp::Delete(b), true))));
     assert_eq!(q.next(), None);
 }
 
@@ -138,11 +138,11 @@ fn operations_go_in_batches_of_at_most_batch_and_max_in_flight() {
     }
     let mut out = Batch::new();
     let mut in_flight = InFlight::new();
-    assert!(fill(&mut q, &mut out, &mut in_flight, 73));
+    assert!(fill(&mut q, &mut out, &mut in_flight, &Dialect::new(73)));
     assert_eq!((out.len(), in_flight.len()), (BATCH, BATCH));
-    assert!(fill(&mut q, &mut out, &mut in_flight, 73));
+    assert!(fill(&mut q, &mut out, &mut in_flight, &Dialect::new(73)));
     assert_eq!((out.len(), in_flight.len()), (10, BATCH + 10));
-    assert!(!fill(&mut q, &mut out, &mut in_flight, 73));
+    assert!(!fill(&mut q, &mut out, &mut in_flight, &Dialect::new(73)));
     assert!(out.is_empty());
     // Acks free the entries by sequence number.
     let mut seqs: Vec<u32> = in_flight.keys().copied().collect();
@@ -152,7 +152,7 @@ fn operations_go_in_batches_of_at_most_batch_and_max_in_flight() {
     for i in 0..MAX_IN_FLIGHT {
         q.take(op(set(key(5000 + i as u32, 1))));
     }
-    while fill(&mut q, &mut out, &mut in_flight, 73) {}
+    while fill(&mut q, &mut out, &mut in_flight, &Dialect::new(73)) {}
     assert_eq!(in_flight.len(), MAX_IN_FLIGHT);
     assert_eq!(q.order.len(), BATCH + 10);
 }
@@ -160,12 +160,30 @@ fn operations_go_in_batches_of_at_most_batch_and_max_in_flight() {
 #[test]
 fn deleting_what_is_not_there_is_no_error_but_refused_sets_are() {
     let a = key(4, 1);
-    assert!(refusal(73, BR, &MdbOp::Delete(a), kernel(libc::ENOENT)).is_none());
-    let e = refusal(73, BR, &set(a), kernel(libc::ENOSPC)).unwrap();
+    assert!(refusal(
+        &Dialect::new(73),
+        BR,
+        &MdbOp::Delete(a),
+        kernel(libc::ENOENT)
+    )
+    .is_none());
+    let e = refusal(&Dialect::new(73), BR, &set(a), kernel(libc::ENOSPC)).unwrap();
     assert_eq!((e.bridge, e.key, e.set), (BR, a, true));
     // (EINVAL without a message is how br_mdb_del() says "not there".)
-    assert!(refusal(73, BR, &MdbOp::Delete(a), kernel(libc::EINVAL)).is_none());
-    let e = refusal(73, BR, &MdbOp::Delete(a), kernel(libc::EPERM)).unwrap();
+    assert!(refusal(
+        &Dialect::new(73),
+        BR,
+        &MdbOp::Delete(a),
+        kernel(libc::EINVAL)
+    )
+    .is_none());
+    let e = refusal(
+        &Dialect::new(73),
+        BR,
+        &MdbOp::Delete(a),
+        kernel(libc::EPERM),
+    )
+    .unwrap();
     assert!(!e.set);
 }
 
@@ -181,12 +199,12 @@ fn requests_carry_the_entry_its_filter_and_permanence() {
         EntryFilter::Include(vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))]),
     );
     let mut b = Batch::new();
-    b.push(message(73, BR, &inc, true));
+    b.push(message(&Dialect::new(73), BR, &inc, true));
     let with_sources = b.bytes().len();
     b.clear();
-    b.push(message(73, BR, &set(k), false));
+    b.push(message(&Dialect::new(73), BR, &set(k), false));
     assert!(b.bytes().len() < with_sources);
     b.clear();
-    b.push(message(73, BR, &MdbOp::Delete(k), true));
+    b.push(message(&Dialect::new(73), BR, &MdbOp::Delete(k), true));
     assert!(!b.is_empty());
 }

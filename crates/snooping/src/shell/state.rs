@@ -1,0 +1,285 @@
+//! The state file: what an igmpd started after a SIGKILL must know of its predecessor, per
+//! bridge and network namespace (`STATE_DIR/igmpd-snoop-BRIDGE-netINODE.json`):
+//! - the ports' `mcast_router` values and the bridge's `mcast_igmp_version` /
+//!   `mcast_mld_version` from before igmpd, so that the successor restores those at exit,
+//!   not the `2` / `3` its predecessor set;
+//! - on kernels whose MDB entries carry no protocol value (before 6.3: every userspace
+//!   entry shows `proto static`), the entries igmpd wrote, so that the successor adopts
+//!   its own and leaves everybody else's alone.
+//!
+//! Written before igmpd first changes a setting, and while entries change at most once a
+//! second (entries written in that second and then lost with a SIGKILL are left to the
+//! kernel as foreign ones). A clean exit removes it, or, where entries are listed, keeps
+//! only the entries it handed to the kernel as temporary ones.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
+
+use super::SnoopDaemon;
+use crate::core::{EntryFilter, EntryKey};
+
+/// A port's setting from before igmpd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct SavedPort {
+    pub name: String,
+    pub mcast_router: u8,
+}
+
+/// One MDB entry igmpd wrote ((S,G) when `source` is set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(super) struct SavedEntry {
+    pub port: u32,
+    pub vid: u16,
+    pub group: IpAddr,
+    pub source: Option<IpAddr>,
+}
+
+/// The file's document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct SavedState {
+    pub bridge: String,
+    pub ifindex: u32,
+    pub mac: String,
+    #[serde(default)]
+    pub ports: BTreeMap<u32, SavedPort>,
+    /// `(mcast_igmp_version, mcast_mld_version)` from before igmpd changed them.
+    #[serde(default)]
+    pub versions: Option<(u8, u8)>,
+    #[serde(default)]
+    pub entries: Vec<SavedEntry>,
+}
+
+impl SavedState {
+    /// The entries as the core's keys and filters: (S,G) entries of one (port, VLAN,
+    /// group) become one INCLUDE entry.
+    pub fn entry_filters(&self) -> BTreeMap<EntryKey, EntryFilter> {
+        let mut out: BTreeMap<EntryKey, EntryFilter> = BTreeMap::new();
+        for e in &self.entries {
+            let key = EntryKey {
+                port: e.port,
+                vid: e.vid,
+                group: e.group,
+            };
+            match (e.source, out.get_mut(&key)) {
+                (None, _) => {
+                    out.insert(key, EntryFilter::Any);
+                }
+                (Some(s), Some(EntryFilter::Include(list))) => list.push(s),
+                (Some(_), Some(_)) => {}
+                (Some(s), None) => {
+                    out.insert(key, EntryFilter::Include(vec![s]));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The entries of `programmed` as they are in the kernel (per source when `per_source`).
+pub(super) fn saved_entries<'a>(
+    programmed: impl Iterator<Item = (&'a EntryKey, &'a EntryFilter, bool)>,
+    per_source: bool,
+) -> Vec<SavedEntry> {
+    let mut out = Vec::new();
+    for (k, f, _) in programmed {
+        let entry = |source| SavedEntry {
+            port: k.port,
+            vid: k.vid,
+            group: k.group,
+            source,
+        };
+        match f {
+            EntryFilter::Include(s) if per_source => out.extend(s.iter().map(|s| entry(Some(*s)))),
+            _ => out.push(entry(None)),
+        }
+    }
+    out.sort();
+    out
+}
+
+impl SnoopDaemon {
+    /// `STATE_DIR/igmpd-snoop-BRIDGE-netINODE.json`: per bridge and network namespace.
+    fn state_file(&self) -> Option<PathBuf> {
+        use std::os::unix::fs::MetadataExt;
+        let dir = self.settings.state_dir.as_ref()?;
+        let ns = std::fs::metadata("/proc/self/ns/net").ok()?.ino();
+        let clean: String = self
+            .settings
+            .bridge
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        Some(dir.join(format!("igmpd-snoop-{clean}-net{ns}.json")))
+    }
+
+    /// What igmpd knows now: the ports' and the bridge's settings from before igmpd, and
+    /// (`with_entries`) igmpd's MDB entries.
+    fn current_state(&self, with_entries: bool) -> Option<SavedState> {
+        let b = self.bridge.as_ref()?;
+        let mdb = self.snooper.mdb();
+        Some(SavedState {
+            bridge: self.settings.bridge.clone(),
+            ifindex: b.ifindex,
+            mac: mac_string(&b.mac),
+            ports: self
+                .ports
+                .iter()
+                .map(|(i, p)| {
+                    let saved = SavedPort {
+                        name: p.name.clone(),
+                        mcast_router: p.original_router,
+                    };
+                    (*i, saved)
+                })
+                .collect(),
+            versions: self.original_versions,
+            entries: if with_entries {
+                saved_entries(mdb.programmed(), mdb.per_source())
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// Entries are listed where the kernel cannot tell igmpd's from others'.
+    fn lists_entries(&self) -> bool {
+        !self.kernel_mdb.protocol
+    }
+
+    /// Writes the state file now (before igmpd changes a setting; the entries when due).
+    pub(super) fn save_state(&mut self) {
+        self.state_due = None;
+        let Some(doc) = self.current_state(self.lists_entries()) else {
+            return;
+        };
+        self.write_state(&doc);
+    }
+
+    fn write_state(&self, doc: &SavedState) {
+        let Some(f) = self.state_file() else { return };
+        let tmp = f.with_extension("tmp");
+        let r = (|| {
+            let _ = std::fs::remove_file(&tmp);
+            // create_new: never through a link someone put there.
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            file.write_all(&serde_json::to_vec(doc).unwrap_or_default())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &f)
+        })();
+        if let Err(e) = r {
+            warn!(file = %f.display(), error = %e, "cannot write the state file");
+        }
+    }
+
+    /// The entries changed: the file follows within a second (where it lists them).
+    pub(super) fn entries_changed(&mut self, now: igmpd_querier::core::Instant) {
+        if self.lists_entries() && self.state_due.is_none() {
+            self.state_due = Some(now + std::time::Duration::from_secs(1));
+        }
+    }
+
+    /// The saved state, if it is this bridge's (same ifindex and MAC: not a bridge of the
+    /// same name created since).
+    pub(super) fn load_state(&self) -> SavedState {
+        let (Some(f), Some(b)) = (self.state_file(), self.bridge.as_ref()) else {
+            return SavedState::default();
+        };
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            return SavedState::default();
+        };
+        let doc = match serde_json::from_str::<SavedState>(&text) {
+            Ok(d) => d,
+            Err(e) => {
+                warn!(file = %f.display(), error = %e, "state file unreadable: ignored");
+                return SavedState::default();
+            }
+        };
+        if doc.ifindex != b.ifindex || doc.mac != mac_string(&b.mac) {
+            debug!(file = %f.display(), "the state file is of another bridge");
+            return SavedState::default();
+        }
+        info!(file = %f.display(), ports = doc.ports.len(), entries = doc.entries.len(), versions = ?doc.versions, "found the state of an earlier igmpd");
+        doc
+    }
+
+    /// At a clean exit, after the settings were restored: the file goes, or keeps only
+    /// the entries handed to the kernel as temporary ones (for the next igmpd to adopt).
+    pub(super) fn finish_state(&self) {
+        let keep = self
+            .current_state(self.lists_entries())
+            .filter(|d| !d.entries.is_empty());
+        match keep {
+            Some(mut doc) => {
+                doc.ports.clear();
+                doc.versions = None;
+                self.write_state(&doc);
+            }
+            None => {
+                if let Some(f) = self.state_file() {
+                    let _ = std::fs::remove_file(f);
+                }
+            }
+        }
+    }
+}
+
+fn mac_string(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn entries_round_trip_per_source_and_plain() {
+        let k = EntryKey {
+            port: 4,
+            vid: 0,
+            group: ip("232.1.1.1"),
+        };
+        let any = EntryKey {
+            group: ip("239.1.1.1"),
+            ..k
+        };
+        let inc = EntryFilter::Include(vec![ip("10.0.0.1"), ip("10.0.0.2")]);
+        let programmed = [(&k, &inc, true), (&any, &EntryFilter::Any, true)];
+        let per = saved_entries(programmed.into_iter(), true);
+        assert_eq!(per.len(), 3);
+        let doc = SavedState {
+            entries: per,
+            ..SavedState::default()
+        };
+        let text = serde_json::to_string(&doc).unwrap();
+        let back: SavedState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, doc);
+        let filters = back.entry_filters();
+        assert_eq!(filters[&k], inc);
+        assert_eq!(filters[&any], EntryFilter::Any);
+        // Without per-source writing an INCLUDE entry is one (*,G) with its list.
+        assert_eq!(saved_entries(programmed.into_iter(), false).len(), 2);
+    }
+
+    #[test]
+    fn files_of_the_earlier_format_still_load() {
+        let old = r#"{"bridge":"br0","ifindex":3,"mac":"02:00:00:00:00:01","ports":{"4":{"name":"p1","mcast_router":1}}}"#;
+        let doc: SavedState = serde_json::from_str(old).unwrap();
+        assert_eq!(doc.ports[&4].mcast_router, 1);
+        assert!(doc.entries.is_empty() && doc.versions.is_none());
+    }
+}
