@@ -84,6 +84,8 @@ pub struct BridgeLink {
     pub snooping: bool,
     /// `mcast_querier`: the kernel's own querier is on.
     pub kernel_querier: bool,
+    /// `vlan_filtering`.
+    pub vlan_filtering: bool,
 }
 
 impl BridgeLink {
@@ -100,6 +102,7 @@ impl BridgeLink {
             mld_version: 1,
             snooping: true,
             kernel_querier: false,
+            vlan_filtering: false,
         };
         for i in infos(m) {
             if let LinkInfo::Data(InfoData::Bridge(opts)) = i {
@@ -116,6 +119,7 @@ impl BridgeLink {
                         }
                         InfoBridge::MulticastSnooping(v) => b.snooping = *v,
                         InfoBridge::MulticastQuerier(v) => b.kernel_querier = *v,
+                        InfoBridge::VlanFiltering(v) => b.vlan_filtering = *v,
                         _ => {}
                     }
                 }
@@ -164,6 +168,7 @@ mod tests {
                 mld_v2: false,
                 snooping: true,
                 kernel_querier: true,
+                vlan_filtering: false,
             }
         );
     }

@@ -246,6 +246,9 @@ pub struct BridgeCounters {
     pub mld_bad_source: u64,
     /// Entries adopted from the MDB at start.
     pub adopted: u64,
+    /// 802.1Q-tagged reports and queries on a bridge without VLAN filtering (learned as
+    /// untagged, as the kernel does).
+    pub vlan_tags_ignored: u64,
 }
 
 /// One multicast router port.

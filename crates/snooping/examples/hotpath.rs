@@ -28,6 +28,7 @@ fn main() {
         source_filtering_v6: true,
         entry_limit: 100_000,
         vlans: BTreeMap::new(),
+        vlan_filtering: true,
     };
     let (port, other) = (11, 12);
     let mut s = Snooper::new(cfg);

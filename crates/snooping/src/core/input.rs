@@ -37,6 +37,14 @@ impl Snooper {
         if !self.sh.bridge_up || !self.sh.ports.contains(&port) {
             return Received::Ignored;
         }
+        let vid = if self.sh.cfg.vlan_filtering {
+            vid
+        } else {
+            if vid != 0 {
+                self.sh.counters.tagged_unfiltered += 1;
+            }
+            0
+        };
         match adapter::heard(packet) {
             Heard::Igmp(m) => self.input(now, port, vid, m, forward),
             Heard::Mld(m) => self.input(now, port, vid, m, forward),

@@ -72,6 +72,10 @@ pub struct SnoopConfig {
     /// Per-VLAN settings that differ from the bridge's: (IGMP, MLD) per VID; a VLAN not
     /// listed uses `igmp` and `mld`.
     pub vlans: BTreeMap<u16, (Option<Config>, Option<Config>)>,
+    /// The bridge filters VLANs (`vlan_filtering 1`): a frame's 802.1Q tag names its
+    /// VLAN. Without it a tag is not a VLAN of the bridge: the kernel learns a tagged
+    /// report as an untagged membership (vid 0), and so does igmpd.
+    pub vlan_filtering: bool,
 }
 
 /// A query to send on the bridge, for the shell to encode.
@@ -165,4 +169,6 @@ pub struct Counters {
     pub forwarded: u64,
     /// MLD messages from a source that is not link-local (RFC 9777 §5.1.14, §5.2.13).
     pub bad_source: u64,
+    /// Tagged frames on a bridge without VLAN filtering, learned as untagged.
+    pub tagged_unfiltered: u64,
 }

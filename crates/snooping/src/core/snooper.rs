@@ -293,6 +293,21 @@ impl Snooper {
         }
     }
 
+    /// The bridge's `vlan_filtering` changed. Turned off, every VLAN's state goes (the
+    /// kernel flushes the entries of VLANs as well) and tags are ignored from now on.
+    pub fn set_vlan_filtering(&mut self, on: bool) {
+        if self.sh.cfg.vlan_filtering == on {
+            return;
+        }
+        self.sh.cfg.vlan_filtering = on;
+        if !on {
+            let vids: Vec<u16> = self.vlans.keys().copied().filter(|v| *v != 0).collect();
+            for vid in vids {
+                self.remove_vlan(vid);
+            }
+        }
+    }
+
     /// A VLAN was configured on the bridge (VLAN-filtering bridges): its querier starts.
     pub fn add_vlan(&mut self, now: Instant, vid: u16) {
         vlan_entry(&mut self.vlans, &mut self.sh, now, vid);

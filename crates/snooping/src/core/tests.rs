@@ -37,6 +37,7 @@ fn cfg(querier: bool) -> SnoopConfig {
         source_filtering_v6: true,
         entry_limit: 1000,
         vlans: BTreeMap::new(),
+        vlan_filtering: true,
     }
 }
 
@@ -509,6 +510,32 @@ fn adopted_entries_keep_forwarding_and_expire_unless_reported() {
     assert!(o.contains(&MdbOp::Delete(key(P2, "239.1.1.2"))), "{o:?}");
     assert!(o.contains(&MdbOp::Delete(key(P3, "239.1.1.3"))), "{o:?}");
     assert!(!o.contains(&MdbOp::Delete(key(P1, "239.1.1.1"))), "{o:?}");
+}
+
+#[test]
+fn without_vlan_filtering_a_tag_is_no_vlan_and_no_vid_is_written() {
+    let mut c = cfg(true);
+    c.vlan_filtering = false;
+    let mut s = snooper(c);
+    let mut f = Vec::new();
+    s.receive(t(0), P1, 10, &join("10.0.0.1", "239.1.1.1"), &mut f);
+    let o = ops(&mut s);
+    assert_eq!(o, [MdbOp::Set(key(P1, "239.1.1.1"), EntryFilter::Any)]);
+    assert_eq!(s.vids().collect::<Vec<_>>(), [0]);
+    assert_eq!(s.counters().tagged_unfiltered, 1);
+    // Turned on at runtime, tags name VLANs; turned off again, their state goes.
+    s.set_vlan_filtering(true);
+    s.receive(t(10), P1, 10, &join("10.0.0.1", "239.1.1.2"), &mut f);
+    assert_eq!(s.vids().collect::<Vec<_>>(), [0, 10]);
+    ops(&mut s);
+    s.set_vlan_filtering(false);
+    assert_eq!(s.vids().collect::<Vec<_>>(), [0]);
+    let o = ops(&mut s);
+    assert!(
+        o.iter()
+            .all(|op| matches!(op, MdbOp::Delete(EntryKey { vid: 10, .. }))),
+        "{o:?}"
+    );
 }
 
 #[test]

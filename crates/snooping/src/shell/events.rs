@@ -173,6 +173,7 @@ impl SnoopDaemon {
         }
         let was_up = self.bridge.as_ref().is_some_and(|b| b.up) && self.active;
         let fresh = self.bridge.is_none();
+        self.snooper.set_vlan_filtering(info.vlan_filtering);
         self.bridge = Some(info);
         self.update_source_filtering();
         if fresh {

@@ -205,6 +205,7 @@ impl SnoopDaemon {
             source_filtering_v6: info.mld_v2,
             entry_limit: entry_limit(info.hash_max, 0),
             vlans: settings.vlans.clone(),
+            vlan_filtering: info.vlan_filtering,
         };
         let writes = Writes::start(handle.clone());
         let mut d = SnoopDaemon {

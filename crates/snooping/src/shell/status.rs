@@ -140,6 +140,7 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
             decode_drops: v.decode_drops,
             mld_bad_source: c.bad_source,
             adopted: v.adopted,
+            vlan_tags_ignored: c.tagged_unfiltered,
         },
         router_ports,
         ports,

@@ -28,6 +28,7 @@ fn snooper(querier: bool) -> Snooper {
         source_filtering_v6: true,
         entry_limit: 100,
         vlans: BTreeMap::new(),
+        vlan_filtering: true,
     });
     let t0 = Instant::from_millis(0);
     s.set_addresses(t0, Some(Ipv4Addr::new(10, 0, 0, 254)), None);
@@ -76,6 +77,7 @@ fn doc(querier: bool) -> Value {
         mld_version: 2,
         snooping: true,
         kernel_querier: false,
+        vlan_filtering: false,
     };
     let ports = BTreeMap::from([(P1, port("p1")), (P2, port("p2"))]);
     let v = View {
@@ -150,7 +152,8 @@ fn the_bridge_section_has_its_keys_and_the_state_of_the_core() {
             "mld_bad_source",
             "queries",
             "reports",
-            "source_lists_degraded"
+            "source_lists_degraded",
+            "vlan_tags_ignored"
         ]
     );
     let c = &b["counters"];
