@@ -329,6 +329,70 @@ fn configured_router_port_gets_reports_and_is_restored_at_exit() -> Result<()> {
     Ok(())
 }
 
+/// Reports igmpd saw in `cap` for `group` (IGMPv3 records).
+fn v3_reports_for(cap: &Capture, group: std::net::Ipv4Addr) -> usize {
+    cap.packets().map_or(0, |ps| {
+        ps.iter()
+            .filter(|p| {
+                matches!(p.decode(), Ok(f) if matches!(&f.packet,
+                    igmpd_wire::Packet::Igmp { igmp: igmpd_wire::IgmpRepr::V3Report { records }, .. }
+                        if records.iter().any(|r| r.group == group)))
+            })
+            .count()
+    })
+}
+
+#[test]
+fn no_report_goes_out_of_a_router_port_that_stp_does_not_let_forward() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(v3_bridge())
+        .hosts(&["r", "a"])
+        .build()?;
+    let sw = lab.switch().netns();
+    // Kernel STP with a 4 s forward delay; p1 bounced, so it listens and learns for 8 s
+    // or more before it forwards (the kernel takes no state from userspace while STP is
+    // off, and in a namespace STP is the kernel's).
+    sw.exec_ok(&[
+        "ip",
+        "link",
+        "set",
+        "br0",
+        "type",
+        "bridge",
+        "forward_delay",
+        "400",
+        "stp_state",
+        "1",
+    ])?;
+    sw.exec_ok(&["ip", "link", "set", "p1", "down"])?;
+    sw.exec_ok(&["ip", "link", "set", "p1", "up"])?;
+    let cap = Capture::start(lab.host("r").netns(), "eth0", "igmp")?;
+    let d = snoop(&lab, &["--querier", "--router-port", "p1"])?;
+    let mut a = member(&lab, "a")?;
+    let (g1, g2) = ("239.41.0.1".parse()?, "239.41.0.2".parse()?);
+    a.join(IpAddr::V4(g1))?;
+    wait_entry(&lab, "a", IpAddr::V4(g1), true, WAIT)?;
+    // The join's reports were seen and not forwarded (the bridge itself sends nothing out
+    // of a port that does not forward either): none reaches r within a bounded second.
+    let leaked = poll_until(Duration::from_secs(1), Duration::from_millis(50), || {
+        (v3_reports_for(&cap, g1) > 0).then_some(())
+    });
+    ensure!(leaked.is_err(), "a report went out of a port STP blocks");
+    poll_until(Duration::from_secs(40), Duration::from_millis(50), || {
+        d.log_text()
+            .lines()
+            .any(|l| l.contains("port STP state") && l.contains("forwarding=true"))
+            .then_some(())
+    })
+    .with_context(|| d.log_text())?;
+    a.join(IpAddr::V4(g2))?;
+    poll_until(WAIT, Duration::from_millis(50), || {
+        (v3_reports_for(&cap, g2) > 0).then_some(())
+    })
+    .context("forwarding again once the port forwards")?;
+    Ok(())
+}
+
 #[test]
 fn sigkill_and_restart_lose_nothing_and_leave_nothing_stale() -> Result<()> {
     let lab = Lab::builder()

@@ -1,9 +1,10 @@
 //! Reading link messages: the attributes igmpd needs of a link, a bridge and a bridge port,
 //! parsed here once (the querier's monitor, the snooping daemon and the doctor all use it).
 
+use netlink_packet_core::Nla;
 use netlink_packet_route::link::{
-    InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute, LinkFlags,
-    LinkInfo, LinkMessage,
+    BridgePortState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage, LinkProtoInfoBridge,
 };
 
 /// `IFLA_IFNAME`.
@@ -48,6 +49,37 @@ pub(crate) fn infos(m: &LinkMessage) -> impl Iterator<Item = &LinkInfo> {
 /// A Linux bridge (`IFLA_INFO_KIND` "bridge").
 pub fn is_bridge(m: &LinkMessage) -> bool {
     infos(m).any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge)))
+}
+
+/// The port's STP state is forwarding (None: the message does not say). Dumps carry it in
+/// the port's link info (`IFLA_BRPORT_STATE`); the bridge's own notifications of a state
+/// change are `AF_BRIDGE` messages with it in `IFLA_PROTINFO`.
+pub fn port_forwarding(m: &LinkMessage) -> Option<bool> {
+    /// `IFLA_BRPORT_STATE`, `BR_STATE_FORWARDING` (include/uapi/linux/if_bridge.h).
+    const IFLA_BRPORT_STATE: u16 = 1;
+    const BR_STATE_FORWARDING: u8 = 3;
+    let from_info = infos(m).find_map(|i| match i {
+        LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => attrs.iter().find_map(|a| match a {
+            InfoBridgePort::State(s) => Some(*s == BridgePortState::Forwarding),
+            _ => None,
+        }),
+        _ => None,
+    });
+    from_info.or_else(|| {
+        m.attributes.iter().find_map(|a| match a {
+            LinkAttribute::ProtoInfoBridge(v) => v.iter().find_map(|p| match p {
+                LinkProtoInfoBridge::Other(n)
+                    if n.kind() == IFLA_BRPORT_STATE && n.value_len() == 1 =>
+                {
+                    let mut b = [0u8];
+                    n.emit_value(&mut b);
+                    Some(b[0] == BR_STATE_FORWARDING)
+                }
+                _ => None,
+            }),
+            _ => None,
+        })
+    })
 }
 
 /// The bridge-port `mcast_router` setting (0 off, 1 learned, 2 permanent, 3 temporary).

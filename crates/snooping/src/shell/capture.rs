@@ -132,8 +132,15 @@ impl SnoopDaemon {
     }
 
     /// RFC 4541 §2.1.1: the captured report, as it arrived, out of a router port.
+    /// Never out of a port that STP does not let forward (listening, learning, blocking,
+    /// disabled): the bridge itself sends nothing there either.
     fn send_on_port(&self, port: u32, bytes: &[u8], vid: u16) {
-        let Some(s) = self.ports.get(&port).and_then(|p| p.socket.as_ref()) else {
+        let Some(s) = self
+            .ports
+            .get(&port)
+            .filter(|p| p.forwarding)
+            .and_then(|p| p.socket.as_ref())
+        else {
             return;
         };
         let r = if vid == 0 {

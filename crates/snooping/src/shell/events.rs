@@ -135,9 +135,11 @@ impl SnoopDaemon {
             };
             let name = name.unwrap_or_default().to_owned();
             self.add_port(index, name, up, mode);
+            self.set_forwarding(index, links::port_forwarding(m));
             self.reinstall_nft();
             return;
         }
+        self.set_forwarding(index, links::port_forwarding(m));
         let Some(p) = self.ports.get_mut(&index) else {
             return;
         };

@@ -273,6 +273,7 @@ impl SnoopDaemon {
                     links::is_up(l),
                     links::port_mcast_router(l).unwrap_or(1),
                 );
+                self.set_forwarding(l.header.index, links::port_forwarding(l));
             }
         }
         self.nft_due = None;

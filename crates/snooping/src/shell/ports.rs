@@ -32,6 +32,9 @@ pub(super) struct Port {
     pub(super) original_router: u8,
     /// `mcast_router` as igmpd last set it (or found it).
     pub(super) current_router: u8,
+    /// In STP forwarding state (or the kernel did not say): reports are forwarded out of
+    /// it only then (a blocked port would loop them).
+    pub(super) forwarding: bool,
 }
 
 impl SnoopDaemon {
@@ -74,6 +77,7 @@ impl SnoopDaemon {
             socket: None,
             original_router,
             current_router,
+            forwarding: true,
         };
         match PacketSocket::open_tx(ifindex) {
             Ok(s) => port.socket = Some(s),
@@ -92,6 +96,17 @@ impl SnoopDaemon {
         }
         if up {
             self.snooper.port_up(ifindex);
+        }
+    }
+
+    /// The port's STP state, when a link message said it.
+    pub(super) fn set_forwarding(&mut self, ifindex: u32, forwarding: Option<bool>) {
+        let (Some(p), Some(f)) = (self.ports.get_mut(&ifindex), forwarding) else {
+            return;
+        };
+        if p.forwarding != f {
+            p.forwarding = f;
+            info!(bridge = %self.settings.bridge, port = %p.name, forwarding = f, "port STP state");
         }
     }
 

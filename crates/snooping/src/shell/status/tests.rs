@@ -61,6 +61,7 @@ fn port(name: &str) -> Port {
         socket: None,
         original_router: 1,
         current_router: 1,
+        forwarding: true,
     }
 }
 
