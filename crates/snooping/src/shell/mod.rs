@@ -277,8 +277,10 @@ impl SnoopDaemon {
             }
         }
         self.nft_due = None;
-        self.probe_kernel().await;
+        // The versions first: the probe then sees the bridge as igmpd will use it (a
+        // kernel may take (S,G) entries only on an IGMPv3 bridge).
         self.set_versions().await;
+        self.probe_kernel().await;
         nft::install(&self.settings.bridge, &self.port_ifindexes()).map_err(StartError::Nft)?;
         self.update_capture();
         // Our socket on the bridge device sends the queries (the bridge floods them).
