@@ -17,11 +17,19 @@ use crate::adapter;
 use crate::core::{Config, Instant, Proto, QueryOut, Segment};
 
 /// Drop reasons counted besides the codec's [`DecodeError::REASONS`].
-pub(super) const EXTRA_DROPS: [&str; 1] = [
+pub(super) const EXTRA_DROPS: [&str; 2] = [
     // RFC 9777 §5.1.14, §5.2.13: MLD messages must come from a link-local source (a report
     // may also come from ::).
     "source_not_link_local",
+    // 802.1Q-tagged: the frame belongs to a VLAN, not to this (untagged) interface; an
+    // instance on the VLAN's own interface (eth0.10) hears it there.
+    "vlan_tagged",
 ];
+
+/// Index of a drop reason of [`EXTRA_DROPS`] in [`Family::drops`].
+pub(super) fn extra_drop(name: &str) -> usize {
+    DecodeError::REASONS.len() + EXTRA_DROPS.iter().position(|n| *n == name).unwrap_or(0)
+}
 
 /// What to run on one interface.
 #[derive(Debug, Clone)]

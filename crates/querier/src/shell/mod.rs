@@ -25,7 +25,7 @@ use igmpd_packet::{Filter, PacketSocket};
 use igmpd_runtime::clock::Clock;
 use igmpd_runtime::control::ControlRequest;
 use igmpd_runtime::findings::FindingsLog;
-use igmpd_wire::DecodeError;
+use igmpd_wire::Packet;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -322,12 +322,23 @@ impl QueryDaemon {
                 return;
             }
         };
+        if f.vlan.is_some() || frame.ethernet.vlan.is_some() {
+            // A trunk's tagged frames are the VLAN's, not this untagged instance's.
+            let iface = &mut self.ifaces[i];
+            let tagged = family::extra_drop("vlan_tagged");
+            match &frame.packet {
+                Packet::Igmp { .. } => iface.igmp.as_mut().map(|g| g.count_drop(tagged)),
+                Packet::Mld { .. } => iface.mld.as_mut().map(|m| m.count_drop(tagged)),
+                _ => None,
+            };
+            return;
+        }
         match adapter::heard(&frame.packet) {
             Heard::Igmp(m) => self.feed(i, now, m),
             Heard::Mld(m) => self.feed(i, now, m),
             Heard::MldBadSource => {
                 if let Some(m) = self.ifaces[i].mld.as_mut() {
-                    m.count_drop(DecodeError::REASONS.len());
+                    m.count_drop(family::extra_drop("source_not_link_local"));
                 }
             }
             // Router discovery and PIM concern the snooper, not the querier.

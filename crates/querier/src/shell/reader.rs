@@ -12,6 +12,8 @@ use tracing::warn;
 pub(super) struct RxFrame {
     pub(super) ifindex: u32,
     pub(super) data: Vec<u8>,
+    /// The 802.1Q VID the kernel took off the frame (PACKET_AUXDATA).
+    pub(super) vlan: Option<u16>,
 }
 
 /// Reads frames from one socket and hands them to the main loop; skips our own.
@@ -34,6 +36,7 @@ pub(super) async fn read_frames(sock: Arc<AsyncFd<PacketSocket>>, tx: mpsc::Send
                     let f = RxFrame {
                         ifindex: guard.get_inner().ifindex(),
                         data: buf[..info.len].to_vec(),
+                        vlan: info.vlan,
                     };
                     if tx.send(f).await.is_err() {
                         return;

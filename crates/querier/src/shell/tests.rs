@@ -9,7 +9,7 @@ use igmpd_netlink::{Monitor, SystemEvent};
 use igmpd_runtime::clock::Clock;
 use igmpd_runtime::findings::FindingsLog;
 use igmpd_wire::frame::{Ipv4Header, Ipv6Header};
-use igmpd_wire::{Frame, IgmpQuery, IgmpRepr, IgmpVersion, MldRepr};
+use igmpd_wire::{Frame, IgmpQuery, IgmpRepr, IgmpVersion, MldRepr, VlanTag};
 use tokio::sync::mpsc;
 
 use super::family::{Iface, InterfaceSettings};
@@ -71,6 +71,7 @@ fn igmp(src: &str, repr: IgmpRepr) -> RxFrame {
     RxFrame {
         ifindex: IFINDEX,
         data: frame.to_bytes(),
+        vlan: None,
     }
 }
 
@@ -80,6 +81,7 @@ fn mld(src: &str, repr: MldRepr) -> RxFrame {
     RxFrame {
         ifindex: IFINDEX,
         data: frame.to_bytes(),
+        vlan: None,
     }
 }
 
@@ -166,6 +168,52 @@ async fn drops_are_counted_by_reason() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert_eq!(v4_drops, 1);
+}
+
+#[tokio::test]
+async fn tagged_frames_belong_to_their_vlan_not_to_the_untagged_instance() {
+    let mut d = daemon();
+    d.set_running(0, Instant::ZERO, true);
+    let report = || {
+        igmp(
+            "10.0.0.9",
+            IgmpRepr::V2Report {
+                group: "239.1.1.1".parse().unwrap(),
+            },
+        )
+    };
+    // The kernel took the tag off (PACKET_AUXDATA) ...
+    let mut f = report();
+    f.vlan = Some(10);
+    d.handle_frame(Instant::ZERO, f);
+    // ... or it is still in the frame (a second tag, or no offload).
+    let src: Ipv4Addr = "10.0.0.9".parse().unwrap();
+    let frame = Frame::igmp(
+        [2, 0, 0, 0, 0, 9],
+        Some(VlanTag::new(20)),
+        Ipv4Header::igmp(src, src),
+        IgmpRepr::V2Report {
+            group: "239.1.1.2".parse().unwrap(),
+        },
+    );
+    d.handle_frame(
+        Instant::ZERO,
+        RxFrame {
+            ifindex: IFINDEX,
+            data: frame.to_bytes(),
+            vlan: None,
+        },
+    );
+    let s = json(&d);
+    assert_eq!(s["interfaces"][0]["igmp"]["drops"]["vlan_tagged"], 2);
+    assert_eq!(s["interfaces"][0]["igmp"]["groups"], serde_json::json!([]));
+    // Untagged, the same report counts.
+    d.handle_frame(Instant::ZERO, report());
+    let s = json(&d);
+    assert_eq!(
+        s["interfaces"][0]["igmp"]["groups"][0]["group"],
+        "239.1.1.1"
+    );
 }
 
 #[tokio::test]
