@@ -3,8 +3,9 @@
 
 use netlink_packet_core::Nla;
 use netlink_packet_route::link::{
-    BridgePortState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute,
-    LinkFlags, LinkInfo, LinkMessage, LinkProtoInfoBridge,
+    AfSpecBridge, BridgePortState, BridgeVlanInfo, BridgeVlanInfoFlags, InfoBridge, InfoBridgePort,
+    InfoData, InfoKind, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    LinkProtoInfoBridge,
 };
 
 /// `IFLA_IFNAME`.
@@ -80,6 +81,33 @@ pub fn port_forwarding(m: &LinkMessage) -> Option<bool> {
             _ => None,
         })
     })
+}
+
+/// A bridge port's VLANs as `bridge vlan show` lists them: `(PVID, every VID)`, from an
+/// `AF_BRIDGE` link message dumped with `RTEXT_FILTER_BRVLAN`
+/// ([`crate::LinkHandle::dump_bridge_vlans`]). None when the message lists none.
+pub fn port_vlans(m: &LinkMessage) -> Option<(Option<u16>, Vec<u16>)> {
+    let infos: Vec<&BridgeVlanInfo> = m
+        .attributes
+        .iter()
+        .filter_map(|a| match a {
+            LinkAttribute::AfSpecBridge(v) => Some(v),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|a| match a {
+            AfSpecBridge::VlanInfo(i) => Some(i),
+            _ => None,
+        })
+        .collect();
+    if infos.is_empty() {
+        return None;
+    }
+    let pvid = infos
+        .iter()
+        .find(|i| i.flags.contains(BridgeVlanInfoFlags::Pvid))
+        .map(|i| i.vid);
+    Some((pvid, infos.iter().map(|i| i.vid).collect()))
 }
 
 /// The bridge-port `mcast_router` setting (0 off, 1 learned, 2 permanent, 3 temporary).

@@ -249,6 +249,9 @@ pub struct BridgeCounters {
     /// 802.1Q-tagged reports and queries on a bridge without VLAN filtering (learned as
     /// untagged, as the kernel does).
     pub vlan_tags_ignored: u64,
+    /// Frames on a VLAN-filtering bridge tagged with a VLAN their port is not in, or
+    /// untagged on a port without a PVID (the bridge drops them too).
+    pub vlan_drops: u64,
 }
 
 /// One multicast router port.

@@ -4,8 +4,8 @@ use futures::{Stream, StreamExt};
 use netlink_packet_core::{DefaultNla, NetlinkMessage, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_route::{
     link::{
-        BridgeMulticastRouterType, InfoBridge, InfoData, InfoKind, LinkAttribute, LinkFlags,
-        LinkInfo, LinkMessage, LinkProtoInfoBridge,
+        BridgeMulticastRouterType, InfoBridge, InfoData, InfoKind, LinkAttribute, LinkExtentMask,
+        LinkFlags, LinkInfo, LinkMessage, LinkProtoInfoBridge,
     },
     AddressFamily, RouteNetlinkMessage,
 };
@@ -143,14 +143,33 @@ impl LinkHandle {
         }
     }
 
+    /// Every bridge port's VLANs (`bridge vlan show`): an `AF_BRIDGE` dump with
+    /// `RTEXT_FILTER_BRVLAN`; read them with [`crate::links::port_vlans`].
+    pub fn dump_bridge_vlans(
+        &self,
+    ) -> impl Stream<Item = Result<LinkMessage, Error>> + Send + use<> {
+        self.dump_with(
+            AddressFamily::Bridge,
+            vec![LinkAttribute::ExtMask(vec![LinkExtentMask::Brvlan])],
+        )
+    }
+
     /// All links (`AF_UNSPEC`), or bridge ports with their `IFLA_PROTINFO`
     /// (`AF_BRIDGE`, like `bridge -d link show`).
     pub fn dump(
         &self,
         family: AddressFamily,
     ) -> impl Stream<Item = Result<LinkMessage, Error>> + Send + use<> {
+        self.dump_with(family, Vec::new())
+    }
+
+    fn dump_with(
+        &self,
+        family: AddressFamily,
+        attributes: Vec<LinkAttribute>,
+    ) -> impl Stream<Item = Result<LinkMessage, Error>> + Send + use<> {
         let msg = netlink(
-            RouteNetlinkMessage::GetLink(link_message(family, 0, vec![])),
+            RouteNetlinkMessage::GetLink(link_message(family, 0, attributes)),
             NLM_F_REQUEST | NLM_F_DUMP,
         );
         let replies = match self.0.replies(msg, RequestKind::Other) {

@@ -342,6 +342,8 @@ pub struct Shared {
     pub(super) counters: Counters,
     /// Bridge ports that are up.
     pub(super) ports: BTreeSet<u32>,
+    /// Ports' VLANs where the shell read them (VLAN-filtering bridges).
+    pub(super) port_vlans: BTreeMap<u32, super::PortVlans>,
     pub(super) bridge_up: bool,
     pub(super) v4: Option<Ipv4Addr>,
     pub(super) v6: Option<Ipv6Addr>,

@@ -37,13 +37,8 @@ impl Snooper {
         if !self.sh.bridge_up || !self.sh.ports.contains(&port) {
             return Received::Ignored;
         }
-        let vid = if self.sh.cfg.vlan_filtering {
-            vid
-        } else {
-            if vid != 0 {
-                self.sh.counters.tagged_unfiltered += 1;
-            }
-            0
+        let Some(vid) = self.ingress_vlan(port, vid) else {
+            return Received::Ignored;
         };
         match adapter::heard(packet) {
             Heard::Igmp(m) => self.input(now, port, vid, m, forward),

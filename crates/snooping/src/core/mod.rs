@@ -171,4 +171,16 @@ pub struct Counters {
     pub bad_source: u64,
     /// Tagged frames on a bridge without VLAN filtering, learned as untagged.
     pub tagged_unfiltered: u64,
+    /// Frames dropped on a VLAN-filtering bridge: tagged with a VLAN the port is not in,
+    /// or untagged on a port without a PVID (the bridge's ingress filter drops them too).
+    pub vlan_drops: u64,
+}
+
+/// A port's VLANs on a VLAN-filtering bridge (`bridge vlan show`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortVlans {
+    /// Untagged frames belong to this VLAN (none: they are dropped).
+    pub pvid: Option<u16>,
+    /// Every VLAN the port is in.
+    pub vids: BTreeSet<u16>,
 }

@@ -18,7 +18,9 @@ use igmpd_wire::RecordType;
 
 use super::domain::{DomainOp, DomainVisitor, Shared, Slot, Vlan};
 use super::family::Family;
-use super::{Counters, Domain, EntryFilter, EntryKey, MdbTable, Output, RouterPorts, SnoopConfig};
+use super::{
+    Counters, Domain, EntryFilter, EntryKey, MdbTable, Output, PortVlans, RouterPorts, SnoopConfig,
+};
 
 /// The snooping state of one bridge.
 #[derive(Debug, Clone)]
@@ -151,6 +153,7 @@ impl Snooper {
                 out: Vec::new(),
                 counters: Counters::default(),
                 ports: BTreeSet::new(),
+                port_vlans: BTreeMap::new(),
                 bridge_up: false,
                 v4: None,
                 v6: None,
@@ -306,6 +309,57 @@ impl Snooper {
                 self.remove_vlan(vid);
             }
         }
+    }
+
+    /// A port's VLANs as the bridge has them (None: not known, every tag is taken). A VLAN
+    /// the port left loses the port's memberships and entries there (the kernel deletes
+    /// only its own temporary entries of that VLAN, not userspace ones); a VLAN no port
+    /// has any more goes with its querier.
+    pub fn set_port_vlans(&mut self, port: u32, vlans: Option<PortVlans>) {
+        let old = match vlans {
+            Some(v) => self.sh.port_vlans.insert(port, v),
+            None => self.sh.port_vlans.remove(&port),
+        };
+        let Some(old) = old else { return };
+        let now_in: BTreeSet<u16> = self
+            .sh
+            .port_vlans
+            .get(&port)
+            .map(|v| v.vids.clone())
+            .unwrap_or_default();
+        for vid in old.vids.difference(&now_in) {
+            if let Some(v) = self.vlans.get_mut(vid) {
+                v.each_mut(&mut self.sh, *vid, &mut DropPort(port));
+            }
+            let used = self.sh.port_vlans.values().any(|p| p.vids.contains(vid));
+            if !used && *vid != 0 {
+                self.remove_vlan(*vid);
+            }
+        }
+    }
+
+    /// The VLAN of a frame that arrived on `port` with tag `vid` (0: untagged), or None
+    /// when the bridge drops it at ingress (RFC 4541 §2.1.1 learns only what the switch
+    /// forwards). Without VLAN filtering a tag is no VLAN of the bridge: vid 0.
+    pub(super) fn ingress_vlan(&mut self, port: u32, vid: u16) -> Option<u16> {
+        if !self.sh.cfg.vlan_filtering {
+            if vid != 0 {
+                self.sh.counters.tagged_unfiltered += 1;
+            }
+            return Some(0);
+        }
+        let Some(pv) = self.sh.port_vlans.get(&port) else {
+            return Some(vid);
+        };
+        let vlan = if vid == 0 {
+            pv.pvid
+        } else {
+            pv.vids.contains(&vid).then_some(vid)
+        };
+        if vlan.is_none() {
+            self.sh.counters.vlan_drops += 1;
+        }
+        vlan
     }
 
     /// A VLAN was configured on the bridge (VLAN-filtering bridges): its querier starts.

@@ -538,6 +538,67 @@ fn without_vlan_filtering_a_tag_is_no_vlan_and_no_vid_is_written() {
     );
 }
 
+fn vlans(pvid: Option<u16>, vids: &[u16]) -> Option<PortVlans> {
+    Some(PortVlans {
+        pvid,
+        vids: vids.iter().copied().collect(),
+    })
+}
+
+#[test]
+fn on_a_vlan_filtering_bridge_frames_belong_to_the_ports_vlans() {
+    let mut s = snooper(cfg(false));
+    let mut f = Vec::new();
+    s.set_port_vlans(P1, vlans(Some(10), &[10, 20]));
+    s.set_port_vlans(P2, vlans(None, &[20]));
+    // Untagged on P1: its PVID.
+    s.receive(t(0), P1, 0, &join("10.0.0.1", "239.1.1.1"), &mut f);
+    // Tagged 20 on P1: VLAN 20; tagged 30: not the port's, dropped.
+    s.receive(t(0), P1, 20, &join("10.0.0.1", "239.1.1.2"), &mut f);
+    s.receive(t(0), P1, 30, &join("10.0.0.1", "239.1.1.3"), &mut f);
+    // Untagged on P2, which has no PVID: dropped.
+    s.receive(t(0), P2, 0, &join("10.0.0.2", "239.1.1.4"), &mut f);
+    s.receive(t(0), P2, 20, &join("10.0.0.2", "239.1.1.2"), &mut f);
+    let sets: Vec<(u32, u16, String)> = ops(&mut s)
+        .into_iter()
+        .filter_map(|o| match o {
+            MdbOp::Set(k, _) => Some((k.port, k.vid, k.group.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sets,
+        [
+            (P1, 10, "239.1.1.1".to_string()),
+            (P1, 20, "239.1.1.2".to_string()),
+            (P2, 20, "239.1.1.2".to_string())
+        ]
+    );
+    assert_eq!(s.counters().vlan_drops, 2);
+    // VLAN 20 leaves P1: P1's entry there goes, P2's stays, and so does VLAN 20.
+    s.set_port_vlans(P1, vlans(Some(10), &[10]));
+    let o = ops(&mut s);
+    assert_eq!(
+        o,
+        [MdbOp::Delete(EntryKey {
+            port: P1,
+            vid: 20,
+            group: "239.1.1.2".parse().unwrap()
+        })]
+    );
+    assert!(s.vids().any(|v| v == 20));
+    // The last port leaves VLAN 20: it goes.
+    s.set_port_vlans(P2, vlans(None, &[]));
+    ops(&mut s);
+    assert!(!s.vids().any(|v| v == 20));
+    // A PVID change: untagged frames of P1 are VLAN 30's now.
+    s.set_port_vlans(P1, vlans(Some(30), &[10, 30]));
+    s.receive(t(10), P1, 0, &join("10.0.0.1", "239.1.1.9"), &mut f);
+    assert!(ops(&mut s)
+        .iter()
+        .any(|o| matches!(o, MdbOp::Set(k, _) if k.vid == 30)));
+}
+
 #[test]
 fn vlans_are_separate_keys_and_queriers() {
     let mut s = snooper(cfg(true));

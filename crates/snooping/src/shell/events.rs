@@ -13,7 +13,7 @@ use igmpd_netlink::netlink_packet_core::{
 };
 use igmpd_netlink::netlink_packet_route::address::AddressMessage;
 use igmpd_netlink::netlink_packet_route::link::LinkMessage;
-use igmpd_netlink::netlink_packet_route::RouteNetlinkMessage;
+use igmpd_netlink::netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use igmpd_netlink::{Event as NlEvent, RtnlMessage};
 use igmpd_querier::adapter;
 use tracing::{info, warn};
@@ -136,10 +136,16 @@ impl SnoopDaemon {
             let name = name.unwrap_or_default().to_owned();
             self.add_port(index, name, up, mode);
             self.set_forwarding(index, links::port_forwarding(m));
+            self.refresh_port_vlans().await;
             self.reinstall_nft();
             return;
         }
         self.set_forwarding(index, links::port_forwarding(m));
+        // The bridge says a port's bridge settings changed (STP state, VLANs): the VLANs
+        // are read again (its notifications do not always list them).
+        if m.header.interface_family == AddressFamily::Bridge {
+            self.refresh_port_vlans().await;
+        }
         let Some(p) = self.ports.get_mut(&index) else {
             return;
         };
@@ -175,8 +181,15 @@ impl SnoopDaemon {
         }
         let was_up = self.bridge.as_ref().is_some_and(|b| b.up) && self.active;
         let fresh = self.bridge.is_none();
+        let vlan_change = self
+            .bridge
+            .as_ref()
+            .is_some_and(|b| b.vlan_filtering != info.vlan_filtering);
         self.snooper.set_vlan_filtering(info.vlan_filtering);
         self.bridge = Some(info);
+        if vlan_change && self.active {
+            self.refresh_port_vlans().await;
+        }
         self.update_source_filtering();
         if fresh {
             if let Err(e) = self.configure_router_ports().await {

@@ -277,6 +277,7 @@ impl SnoopDaemon {
             }
         }
         self.nft_due = None;
+        self.refresh_port_vlans().await;
         // The versions first: the probe then sees the bridge as igmpd will use it (a
         // kernel may take (S,G) entries only on an IGMPv3 bridge).
         self.set_versions().await;

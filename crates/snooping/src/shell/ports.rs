@@ -5,13 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::TryStreamExt;
 use igmpd_netlink::links;
 use igmpd_netlink::netlink_packet_route::link::BridgeMulticastRouterType;
 use igmpd_packet::PacketSocket;
 use tracing::{debug, info, warn};
 
 use super::{SnoopDaemon, StartError};
-use crate::core::Snooper;
+use crate::core::{PortVlans, Snooper};
 
 /// `mcast_router 2`: a permanent multicast router port.
 const ROUTER: u8 = 2;
@@ -97,6 +98,47 @@ impl SnoopDaemon {
         if up {
             self.snooper.port_up(ifindex);
         }
+    }
+
+    /// Reads every port's VLANs (`bridge vlan show`) into the core, on a VLAN-filtering
+    /// bridge; elsewhere the core takes no VLANs of ports (tags are no VLANs there).
+    pub(super) async fn refresh_port_vlans(&mut self) {
+        let Some(b) = self.bridge.as_ref() else {
+            return;
+        };
+        let (bridge, filtering) = (b.ifindex, b.vlan_filtering);
+        let mut found = BTreeMap::new();
+        if filtering {
+            let dump: Result<Vec<_>, _> =
+                self.handle.link().dump_bridge_vlans().try_collect().await;
+            match dump {
+                Ok(msgs) => {
+                    for m in &msgs {
+                        if links::master(m) == Some(bridge) {
+                            if let Some((pvid, vids)) = links::port_vlans(m) {
+                                let vids = vids.into_iter().collect();
+                                found.insert(m.header.index, PortVlans { pvid, vids });
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(bridge = %self.settings.bridge, error = %e, "cannot read the ports' VLANs");
+                    return;
+                }
+            }
+        }
+        for port in self.ports.keys().copied().collect::<Vec<_>>() {
+            let vlans = found.remove(&port);
+            if filtering && vlans.is_none() {
+                // A port in no VLAN forwards nothing on a VLAN-filtering bridge.
+                self.snooper
+                    .set_port_vlans(port, Some(PortVlans::default()));
+            } else {
+                self.snooper.set_port_vlans(port, vlans);
+            }
+        }
+        self.flush_outputs();
     }
 
     /// The port's STP state, when a link message said it.

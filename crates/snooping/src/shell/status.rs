@@ -141,6 +141,7 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
             mld_bad_source: c.bad_source,
             adopted: v.adopted,
             vlan_tags_ignored: c.tagged_unfiltered,
+            vlan_drops: c.vlan_drops,
         },
         router_ports,
         ports,

@@ -154,6 +154,7 @@ fn the_bridge_section_has_its_keys_and_the_state_of_the_core() {
             "queries",
             "reports",
             "source_lists_degraded",
+            "vlan_drops",
             "vlan_tags_ignored"
         ]
     );
