@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use igmpd_netlink::probe::{self, MdbFeatures};
 use igmpd_netns_tests::{in_netns, Netns};
 use igmpd_snooping::core::{EntryFilter, EntryKey, MdbOp};
 use igmpd_snooping::shell::writer::{Dialect, InlineWriter, WriteError};
@@ -33,10 +34,35 @@ fn mdb(ns: &Netns) -> String {
         .expect("bridge mdb show")
 }
 
-/// Writes `ops` on bridge `br` with a fresh inline writer inside `ns`.
-fn write(ns: &Netns, br: u32, ops: Vec<MdbOp>) -> (Vec<MdbOp>, Vec<WriteError>) {
+/// What the kernel's MDB takes (the daemon's probe), on port `p1` of `br` in `ns`.
+fn probe(ns: &Netns, br: u32, p1: u32) -> MdbFeatures {
     in_netns(ns.name(), move || {
-        Ok(InlineWriter::open(Arc::new(Dialect::new(PROTO)))?.write(br, ops))
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            let (conn, handle, _) = igmpd_netlink::new_connection()?;
+            tokio::spawn(conn);
+            Ok(probe::probe_mdb(&handle, br, p1, PROTO).await?)
+        })
+    })
+    .join()
+    .expect("probe thread")
+    .expect("probe")
+}
+
+/// Writes `ops` on bridge `br` with a fresh inline writer inside `ns`, in the dialect of
+/// a kernel with `features`.
+fn write(
+    ns: &Netns,
+    br: u32,
+    features: MdbFeatures,
+    ops: Vec<MdbOp>,
+) -> (Vec<MdbOp>, Vec<WriteError>) {
+    in_netns(ns.name(), move || {
+        let dialect = Dialect::new(PROTO);
+        dialect.set(&features);
+        Ok(InlineWriter::open(Arc::new(dialect))?.write(br, ops))
     })
     .join()
     .expect("writer thread")
@@ -55,9 +81,13 @@ fn key(port: u32, group: [u8; 4]) -> EntryKey {
 fn writes_confirms_and_reports_refusals() {
     let ns = bridge_ns();
     let (br, p1) = (ns.ifindex("br0").unwrap(), ns.ifindex("p1").unwrap());
+    // On a kernel without protocol values or replace (before 6.3) this runs the writer's
+    // dialect for those.
+    let features = probe(&ns, br, p1);
     let (unconfirmed, refused) = write(
         &ns,
         br,
+        features,
         vec![
             MdbOp::Set(key(p1, [239, 1, 1, 1]), EntryFilter::Any),
             MdbOp::Set(key(p1, [239, 1, 1, 2]), EntryFilter::Any),
@@ -77,18 +107,43 @@ fn writes_confirms_and_reports_refusals() {
     let shown = mdb(&ns);
     for g in ["239.1.1.1", "239.1.1.2"] {
         assert!(
-            shown
-                .lines()
-                .any(|l| l.contains(g) && l.contains("permanent") && l.contains("proto 73")),
-            "{g} not written as a permanent proto-73 entry:\n{shown}"
+            shown.lines().any(|l| l.contains(g)
+                && l.contains("permanent")
+                && (!features.protocol || l.contains("proto 73"))),
+            "{g} not written as a permanent entry (proto 73 where the kernel takes it):\n{shown}"
         );
     }
+    // Written again (the kernel has them): a replace, or on kernels without it a delete
+    // before the add; either way no refusal.
+    let (unconfirmed, refused) = write(
+        &ns,
+        br,
+        features,
+        vec![MdbOp::Set(key(p1, [239, 1, 1, 1]), EntryFilter::Any)],
+    );
+    assert!(
+        unconfirmed.is_empty() && refused.is_empty(),
+        "{unconfirmed:?} {refused:?}"
+    );
+    // The dialect of an old kernel works on a new one too.
+    let old = features.without("mdb_protocol,mdb_source_list,mdb_replace");
+    let (unconfirmed, refused) = write(
+        &ns,
+        br,
+        old,
+        vec![MdbOp::Set(key(p1, [239, 1, 1, 2]), EntryFilter::Any)],
+    );
+    assert!(
+        unconfirmed.is_empty() && refused.is_empty(),
+        "{unconfirmed:?} {refused:?}"
+    );
     assert!(!shown.contains("239.1.1.3"), "{shown}");
 
     // And deleting them again.
     let (unconfirmed, refused) = write(
         &ns,
         br,
+        features,
         vec![
             MdbOp::Delete(key(p1, [239, 1, 1, 1])),
             MdbOp::Delete(key(p1, [239, 1, 1, 2])),
