@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use igmpd_netns_tests::mdb::igmpd_protocol;
 use igmpd_netns_tests::{Igmpd, Lab, Member};
 use serde_json::Value;
 
@@ -373,8 +374,11 @@ fn run_snoops_a_bridge_from_the_config_and_a_reload_keeps_it() -> Result<()> {
     let ours = |lab: &Lab| -> bool {
         lab.mdb()
             .map(|m| {
-                m.iter()
-                    .any(|e| e.group == g && e.port == port && e.protocol.as_deref() == Some("73"))
+                m.iter().any(|e| {
+                    e.group == g
+                        && e.port == port
+                        && e.protocol.as_deref() == Some(igmpd_protocol())
+                })
             })
             .unwrap_or(false)
     };
@@ -383,7 +387,8 @@ fn run_snoops_a_bridge_from_the_config_and_a_reload_keeps_it() -> Result<()> {
     })
     .map_err(|_| {
         anyhow::anyhow!(
-            "no proto 73 entry for {g} on {port}: {:?}\n{}",
+            "no entry of igmpd's (proto {}) for {g} on {port}: {:?}\n{}",
+            igmpd_protocol(),
             lab.mdb(),
             d.log_text()
         )

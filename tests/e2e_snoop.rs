@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use igmpd_netns_tests::capture::Capture;
-use igmpd_netns_tests::mdb::MdbState;
+use igmpd_netns_tests::mdb::{igmpd_protocol, kernel_has_source_lists, MdbState};
 use igmpd_netns_tests::{
     poll_until, BridgeConfig, HostSpec, IgmpVersion, Igmpd, Lab, LabBuilder, Member, MldVersion,
 };
@@ -118,7 +118,7 @@ fn joined_host_receives_unjoined_does_not_and_a_leave_ends_it_in_the_last_member
     wait_entry(&lab, "a", g, true, WAIT)?;
     let e = igmpd_entry(&lab, "a", g)?.context("entry")?;
     ensure!(
-        e.state == MdbState::Permanent && e.protocol.as_deref() == Some("73"),
+        e.state == MdbState::Permanent && e.protocol.as_deref() == Some(igmpd_protocol()),
         "{e:?}"
     );
     // Only igmpd learns: no kernel-learned entry for the group.
@@ -126,7 +126,7 @@ fn joined_host_receives_unjoined_does_not_and_a_leave_ends_it_in_the_last_member
         .mdb()?
         .iter()
         .filter(|e| e.group == g)
-        .all(|e| e.protocol.as_deref() == Some("73")));
+        .all(|e| e.protocol.as_deref() == Some(igmpd_protocol())));
     expect_receivers(&lab, &mut s, "s", g, &["a"])?;
     d.wait_status(WAIT, |st| {
         port_groups(st, "p2").contains(&g.to_string()).then_some(())
@@ -181,21 +181,32 @@ fn igmpv3_include_and_exclude_sources_deliver_exactly_the_allowed_ones() -> Resu
     inc.join_source(g, s1)?;
     exc.join(g)?;
     exc.block(g, s1)?;
+    // Where the kernel takes source lists, both are (*,G) entries with one; elsewhere
+    // (before 6.3) INCLUDE is an (S,G) entry and EXCLUDE a plain (*,G), which forwards
+    // every source.
+    let lists = kernel_has_source_lists();
     poll_until(WAIT, Duration::from_millis(50), || {
         let m = lab.mdb().ok()?;
-        let inc_ok = m
-            .iter()
-            .any(|e| e.is_star_g("p3", g) && e.source_list.iter().any(|x| x.address == s1));
-        let exc_ok = m
-            .iter()
-            .any(|e| e.is_star_g("p4", g) && e.source_list.iter().any(|x| x.address == s1));
+        let listed = |port: &str| {
+            m.iter()
+                .any(|e| e.is_star_g(port, g) && e.source_list.iter().any(|x| x.address == s1))
+        };
+        let (inc_ok, exc_ok) = if lists {
+            (listed("p3"), listed("p4"))
+        } else {
+            let sg = m
+                .iter()
+                .any(|e| e.port == "p3" && e.group == g && e.source == Some(s1));
+            (sg, m.iter().any(|e| e.is_star_g("p4", g)))
+        };
         (inc_ok && exc_ok).then_some(())
     })
     .with_context(|| format!("source lists: {:?}", lab.mdb()))?;
     let mut m1 = member(&lab, "s1")?;
     let mut m2 = member(&lab, "s2")?;
     // From s1: inc (INCLUDE s1) yes, exc (EXCLUDE s1) no; from s2 the opposite.
-    expect_receivers(&lab, &mut m1, "s1", g, &["inc"])?;
+    let from_s1: &[&str] = if lists { &["inc"] } else { &["exc", "inc"] };
+    expect_receivers(&lab, &mut m1, "s1", g, from_s1)?;
     expect_receivers(&lab, &mut m2, "s2", g, &["exc"])?;
     let st = d.status()?;
     let grp = st["bridges"][0]["ports"]
@@ -673,13 +684,15 @@ fn differential_run(with_igmpd: bool) -> Result<Vec<(String, BTreeSet<String>)>>
     Ok(out)
 }
 
+/// Any entry of `g` on `host`'s port: (*,G), or (S,G) (an INCLUDE join where the kernel
+/// takes no source list).
 fn wait_entry_any(lab: &Lab, host: &str, g: IpAddr) -> Result<()> {
     let port = lab.host(host).port().to_owned();
     poll_until(WAIT, Duration::from_millis(25), || {
         lab.mdb()
             .ok()?
             .iter()
-            .any(|e| e.is_star_g(&port, g))
+            .any(|e| e.port == port && e.group == g)
             .then_some(())
     })
     .with_context(|| format!("{g} on {host}"))?;
@@ -1021,7 +1034,7 @@ fn a_port_added_at_runtime_is_snooped_and_a_deleted_one_forgotten() -> Result<()
         lab.mdb()
             .ok()?
             .iter()
-            .any(|e| e.is_star_g("p9", g) && e.protocol.as_deref() == Some("73"))
+            .any(|e| e.is_star_g("p9", g) && e.protocol.as_deref() == Some(igmpd_protocol()))
             .then_some(())
     })
     .with_context(|| format!("igmpd's entry on p9: {:?}", lab.mdb()))?;
@@ -1033,7 +1046,7 @@ fn a_port_added_at_runtime_is_snooped_and_a_deleted_one_forgotten() -> Result<()
         .mdb()?
         .iter()
         .filter(|e| e.group == g)
-        .all(|e| e.protocol.as_deref() == Some("73")));
+        .all(|e| e.protocol.as_deref() == Some(igmpd_protocol())));
     let mut s = member(&lab, "s")?;
     let before = n.count(PORT)?;
     s.send(g, PORT, 5)?;
@@ -1102,7 +1115,7 @@ fn the_bridge_deleted_and_recreated_is_snooped_again_without_a_restart() -> Resu
         lab.mdb()
             .ok()?
             .iter()
-            .any(|e| e.is_star_g("p2", g) && e.protocol.as_deref() == Some("73"))
+            .any(|e| e.is_star_g("p2", g) && e.protocol.as_deref() == Some(igmpd_protocol()))
             .then_some(())
     })
     .with_context(|| format!("igmpd's entry for a: {:?}", lab.mdb()))?;
@@ -1110,7 +1123,7 @@ fn the_bridge_deleted_and_recreated_is_snooped_again_without_a_restart() -> Resu
         lab.mdb()?
             .iter()
             .filter(|e| e.group == g)
-            .all(|e| e.protocol.as_deref() == Some("73")),
+            .all(|e| e.protocol.as_deref() == Some(igmpd_protocol())),
         "{:?}\n{}\n{}",
         lab.mdb(),
         nft_tables(&lab)?,

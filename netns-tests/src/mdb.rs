@@ -62,6 +62,32 @@ pub struct MdbEntry {
     pub vid: Option<u16>,
 }
 
+/// `(major, minor)` of the running kernel.
+fn kernel_version() -> (u32, u32) {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut n = r
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|x| x.parse().unwrap_or(0));
+    (n.next().unwrap_or(0), n.next().unwrap_or(0))
+}
+
+/// The kernel takes a protocol, a filter mode and a source list on userspace MDB entries
+/// (6.3, `net/bridge/br_mdb.c`): the tests' own oracle, from the kernel's history, beside
+/// igmpd's probe.
+pub fn kernel_has_source_lists() -> bool {
+    kernel_version() >= (6, 3)
+}
+
+/// How `bridge -d mdb show` names the protocol of igmpd's entries: `73`, or `static` on
+/// kernels that keep no protocol for userspace entries (before 6.3).
+pub fn igmpd_protocol() -> &'static str {
+    if kernel_has_source_lists() {
+        "73"
+    } else {
+        "static"
+    }
+}
+
 impl MdbEntry {
     /// True for a (*,G) entry of `group` on `port`.
     pub fn is_star_g(&self, port: &str, group: IpAddr) -> bool {

@@ -145,8 +145,6 @@ pub struct SnoopDaemon {
     /// The bridge's `(mcast_igmp_version, mcast_mld_version)` from before igmpd changed
     /// them (None: unchanged).
     original_versions: Option<(u8, u8)>,
-    /// When the state file is to be written (its entries changed).
-    state_due: Option<Instant>,
     /// What the kernel's MDB takes (until probed: everything).
     kernel_mdb: MdbFeatures,
     /// The kernel's features as status shows them, once probed.
@@ -229,7 +227,6 @@ impl SnoopDaemon {
             nft_due: None,
             saved: state::SavedState::default(),
             original_versions: None,
-            state_due: None,
             kernel_mdb: MdbFeatures::ALL,
             kernel_features: None,
         };
@@ -332,16 +329,11 @@ impl SnoopDaemon {
         }
         loop {
             let findings_due = self.findings.due_ms().map(Instant::from_millis);
-            let deadline = [
-                self.snooper.next_deadline(),
-                findings_due,
-                self.nft_due,
-                self.state_due,
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(Instant::as_millis);
+            let deadline = [self.snooper.next_deadline(), findings_due, self.nft_due]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(Instant::as_millis);
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(b) = self.capture.rx.recv() => {
@@ -368,9 +360,6 @@ impl SnoopDaemon {
             }
             self.flush_outputs();
             self.update_findings();
-            if self.state_due.is_some_and(|t| t <= self.now()) {
-                self.save_state();
-            }
             if self.nft_due.is_some_and(|t| t <= self.now()) {
                 self.nft_due = None;
                 if self.active {

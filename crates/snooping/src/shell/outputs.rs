@@ -27,8 +27,8 @@ impl SnoopDaemon {
             }
         }
         if let (Some(bridge), false) = (bridge, mdb.is_empty()) {
+            self.save_entries();
             self.write_mdb(bridge, mdb);
-            self.entries_changed(self.now());
         }
     }
 

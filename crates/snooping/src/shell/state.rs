@@ -7,10 +7,10 @@
 //!   entry shows `proto static`), the entries igmpd wrote, so that the successor adopts
 //!   its own and leaves everybody else's alone.
 //!
-//! Written before igmpd first changes a setting, and while entries change at most once a
-//! second (entries written in that second and then lost with a SIGKILL are left to the
-//! kernel as foreign ones). A clean exit removes it, or, where entries are listed, keeps
-//! only the entries it handed to the kernel as temporary ones.
+//! Written (and synced) before igmpd first changes a setting, and, where entries are
+//! listed, before each batch of MDB writes goes out (not synced: a SIGKILL loses no page
+//! cache, and a power loss takes the MDB with it). A clean exit removes it, or, where
+//! entries are listed, keeps only the entries it handed to the kernel as temporary ones.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -147,20 +147,28 @@ impl SnoopDaemon {
     }
 
     /// Entries are listed where the kernel cannot tell igmpd's from others'.
-    fn lists_entries(&self) -> bool {
+    pub(super) fn lists_entries(&self) -> bool {
         !self.kernel_mdb.protocol
     }
 
-    /// Writes the state file now (before igmpd changes a setting; the entries when due).
-    pub(super) fn save_state(&mut self) {
-        self.state_due = None;
-        let Some(doc) = self.current_state(self.lists_entries()) else {
-            return;
-        };
-        self.write_state(&doc);
+    /// Writes and syncs the state file now (before igmpd changes a setting).
+    pub(super) fn save_state(&self) {
+        if let Some(doc) = self.current_state(self.lists_entries()) {
+            self.write_state(&doc, true);
+        }
     }
 
-    fn write_state(&self, doc: &SavedState) {
+    /// Before MDB writes go out, where entries are listed: the file names them first, so
+    /// that an igmpd killed at any moment leaves no entry of its own unknown.
+    pub(super) fn save_entries(&self) {
+        if self.lists_entries() {
+            if let Some(doc) = self.current_state(true) {
+                self.write_state(&doc, false);
+            }
+        }
+    }
+
+    fn write_state(&self, doc: &SavedState, sync: bool) {
         let Some(f) = self.state_file() else { return };
         let tmp = f.with_extension("tmp");
         let r = (|| {
@@ -171,18 +179,13 @@ impl SnoopDaemon {
                 .create_new(true)
                 .open(&tmp)?;
             file.write_all(&serde_json::to_vec(doc).unwrap_or_default())?;
-            file.sync_all()?;
+            if sync {
+                file.sync_all()?;
+            }
             std::fs::rename(&tmp, &f)
         })();
         if let Err(e) = r {
             warn!(file = %f.display(), error = %e, "cannot write the state file");
-        }
-    }
-
-    /// The entries changed: the file follows within a second (where it lists them).
-    pub(super) fn entries_changed(&mut self, now: igmpd_querier::core::Instant) {
-        if self.lists_entries() && self.state_due.is_none() {
-            self.state_due = Some(now + std::time::Duration::from_secs(1));
         }
     }
 
@@ -220,7 +223,7 @@ impl SnoopDaemon {
             Some(mut doc) => {
                 doc.ports.clear();
                 doc.versions = None;
-                self.write_state(&doc);
+                self.write_state(&doc, true);
             }
             None => {
                 if let Some(f) = self.state_file() {
