@@ -17,6 +17,8 @@
 #   busybox-static     the guests' initramfs (scripts/vm/mkinitramfs.sh)
 #   kmod               depmod/modprobe for the unpacked guest kernels' modules (the guest
 #                      kernels themselves are only downloaded and unpacked, never installed)
+#   jq, file, xz-utils vm-test.sh picks the test binaries from cargo's JSON; mkinitramfs.sh
+#                      checks busybox is static and unpacks the 6.12 modules (.ko.xz)
 set -euo pipefail
 
 PIMD_CACHE=/var/cache/igmpd-test/pimd
@@ -182,6 +184,9 @@ install_vm_host() {
     local pkgs=()
     pkg_installed busybox-static || pkgs+=(busybox-static)
     { command -v depmod >/dev/null || [ -x /usr/sbin/depmod ] || [ -x /sbin/depmod ]; } || pkgs+=(kmod)
+    command -v jq >/dev/null || pkgs+=(jq)
+    command -v file >/dev/null || pkgs+=(file)
+    command -v xz >/dev/null || pkgs+=(xz-utils)
     if [ "${#pkgs[@]}" -gt 0 ]; then
         apt_install "${pkgs[@]}"
     fi
