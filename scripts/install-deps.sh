@@ -12,6 +12,13 @@
 #                      installed with its service kept from starting, and disabled
 #   pimd (troglobit)   interop peer; conflicts with frr in apt, so it is only downloaded
 #                      and unpacked (dpkg -x) into $PIMD_CACHE, never installed
+#   qemu-system-x86    the VM kernel matrix (scripts/vm-test.sh); from bookworm-backports,
+#                      since bookworm's 7.2 conflicts with the installed (backports) qemu-utils
+#   busybox-static     the guests' initramfs (scripts/vm/mkinitramfs.sh)
+#   kmod               depmod/modprobe for the unpacked guest kernels' modules (the guest
+#                      kernels themselves are only downloaded and unpacked, never installed)
+#   jq, file, xz-utils vm-test.sh picks the test binaries from cargo's JSON; mkinitramfs.sh
+#                      checks busybox is static and unpacks the 6.12 modules (.ko.xz)
 set -euo pipefail
 
 PIMD_CACHE=/var/cache/igmpd-test/pimd
@@ -167,6 +174,33 @@ fetch_pimd() {
     "$PIMD_CACHE/usr/sbin/pimd" -v >/dev/null
 }
 
+pkg_installed() {
+    [ "$(dpkg-query -W -f '${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+# What scripts/vm-test.sh needs on the host. No kernel is installed here: vm-test.sh
+# downloads and unpacks the guests' kernels into target/vm/.
+install_vm_host() {
+    local pkgs=()
+    pkg_installed busybox-static || pkgs+=(busybox-static)
+    { command -v depmod >/dev/null || [ -x /usr/sbin/depmod ] || [ -x /sbin/depmod ]; } || pkgs+=(kmod)
+    command -v jq >/dev/null || pkgs+=(jq)
+    command -v file >/dev/null || pkgs+=(file)
+    command -v xz >/dev/null || pkgs+=(xz-utils)
+    if [ "${#pkgs[@]}" -gt 0 ]; then
+        apt_install "${pkgs[@]}"
+    fi
+    if ! command -v qemu-system-x86_64 >/dev/null; then
+        local codename
+        codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+        enable_backports || { log "qemu-system-x86 needs ${codename}-backports"; exit 1; }
+        apt_update_once
+        log "apt-get install -t ${codename}-backports qemu-system-x86"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            -t "${codename}-backports" qemu-system-x86 >/dev/null
+    fi
+}
+
 main() {
     need_root
     local pkgs=()
@@ -201,11 +235,12 @@ main() {
         fi
     fi
     fetch_pimd
+    install_vm_host
     if ! cargo fuzz --version >/dev/null 2>&1; then
         log "cargo install cargo-fuzz"
         cargo install --locked --quiet cargo-fuzz
     fi
-    log "ok: tshark $(tshark -v 2>/dev/null | head -n1 | awk '{print $3}'), iproute2 $(iproute2_version), frr $(dpkg-query -W -f '${Version}' frr), $("$PIMD_CACHE/usr/sbin/pimd" -v), $(cargo fuzz --version)"
+    log "ok: tshark $(tshark -v 2>/dev/null | head -n1 | awk '{print $3}'), iproute2 $(iproute2_version), frr $(dpkg-query -W -f '${Version}' frr), $("$PIMD_CACHE/usr/sbin/pimd" -v), $(cargo fuzz --version), $(qemu-system-x86_64 --version | head -n1)"
 }
 
 main "$@"
