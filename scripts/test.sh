@@ -6,6 +6,8 @@
 #
 #   scripts/test.sh            everything
 #   FUZZ_SECONDS=0 scripts/test.sh   skip the fuzz smoke run
+#   VM_KERNELS=6.12 scripts/test.sh  the kernel matrix on one kernel (all: 6.1 and 6.12,
+#                                    the default; none: skip it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +49,14 @@ section "fuzz smoke run"
 fuzz_secs=${FUZZ_SECONDS:-5}
 if [ "$fuzz_secs" -gt 0 ]; then
     scripts/fuzz.sh "$fuzz_secs"
+fi
+
+# The end-to-end and kernel tests again, in QEMU guests booting Debian's own kernels:
+# users run those, not this machine's.
+vm_kernels=${VM_KERNELS:-all}
+if [ "$vm_kernels" != none ]; then
+    section "kernel matrix: scripts/vm-test.sh --kernel $vm_kernels"
+    scripts/vm-test.sh --kernel "$vm_kernels"
 fi
 
 section "leftovers"

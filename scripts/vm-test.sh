@@ -9,7 +9,8 @@
 #   FILTER is handed to every test binary as its name filter (libtest substring match).
 #
 # The host builds the test binaries (debug, `cargo test --workspace --no-run`) and picks
-# those that need a kernel: the root package's e2e_* targets (netns end-to-end tests), the
+# those that need a kernel: the root package's e2e_* targets but e2e_bench (netns end-to-end
+# tests; speed belongs to scripts/bench.sh on a real CPU, not under TCG), the
 # netlink crate's `kernel` target and the snooping crate's `inline_writer` target. Each
 # guest (scripts/vm/run.sh: QEMU TCG, 2 vCPUs, VM_MEM MiB (2048), no NIC, this machine's
 # root read-only under a tmpfs overlay) runs them one after another as root; all their
@@ -77,7 +78,8 @@ jq -r --slurpfile meta target/vm/metadata.json '
     | select(.reason == "compiler-artifact" and .executable != null
              and (.target.kind | index("test")))
     | ($names[.package_id] // "") as $pkg
-    | select(($pkg == "igmpd" and (.target.name | startswith("e2e_")))
+    | select(($pkg == "igmpd" and (.target.name | startswith("e2e_"))
+              and .target.name != "e2e_bench")
              or ($pkg == "igmpd-netlink" and .target.name == "kernel")
              or ($pkg == "igmpd-snooping" and .target.name == "inline_writer"))
     | "\($pkg) \(.target.name) \(.executable)"' target/vm/build.json \
