@@ -122,6 +122,11 @@ pub struct MdbTable {
     /// The kernel takes no source list (before 6.3): INCLUDE is written as one (S,G)
     /// entry per source, EXCLUDE as a plain (*,G).
     per_source: bool,
+    /// With `per_source`: what every port wants of each (VLAN, group). An (S,G) entry
+    /// shadows the plain (*,G) entries of other ports for S (the kernel forwards S's
+    /// traffic by the (S,G) entry alone), so a group is written per source only while every
+    /// port wants INCLUDE; else all its ports get plain (*,G) entries.
+    wanted: HashMap<(u16, IpAddr), BTreeMap<u32, EntryFilter>>,
 }
 
 fn kernel_keys<'a>(
@@ -149,6 +154,7 @@ impl MdbTable {
     /// never less: counted as degraded). Programmed entries stay as they were written.
     pub fn set_per_source(&mut self, on: bool) {
         self.per_source = on;
+        self.wanted.clear();
     }
 
     /// Whether INCLUDE entries are written per source.
@@ -287,12 +293,17 @@ impl MdbTable {
             self.remove_keys(&key, &old);
         }
         self.add_keys(&key, &filter);
+        if self.per_source {
+            let ports = self.wanted.entry((key.vid, key.group)).or_default();
+            ports.insert(key.port, filter.clone());
+        }
         self.programmed.insert(key, (filter, permanent));
     }
 
     /// Forgets everything without writing (the bridge went away: the kernel dropped it).
     pub fn clear(&mut self) {
         self.programmed.clear();
+        self.wanted.clear();
         self.keys.clear();
         self.refused.clear();
     }
@@ -307,6 +318,70 @@ impl MdbTable {
 
     /// Makes `key` forward `desired` (None: no entry). Emits the writes needed into `ops`.
     pub fn set_desired(
+        &mut self,
+        key: EntryKey,
+        desired: Option<EntryFilter>,
+        ops: &mut Vec<MdbOp>,
+    ) -> SetOutcome {
+        if !self.per_source {
+            return self.set_written(key, desired, ops);
+        }
+        let g = (key.vid, key.group);
+        let before = self.group_plain(g);
+        let ports = self.wanted.entry(g).or_default();
+        match &desired {
+            Some(f) => {
+                ports.insert(key.port, f.clone());
+            }
+            None => {
+                ports.remove(&key.port);
+            }
+        }
+        if ports.is_empty() {
+            self.wanted.remove(&g);
+        }
+        let after = self.group_plain(g);
+        if before == after {
+            let f = desired.map(|f| self.form(f, after));
+            return self.set_written(key, f, ops);
+        }
+        // The group's form changed: every port of it is written in the new one.
+        let mut outcome = SetOutcome::Ok;
+        if desired.is_none() {
+            outcome = self.set_written(key, None, ops);
+        }
+        let all: Vec<(u32, EntryFilter)> = self
+            .wanted
+            .get(&g)
+            .map(|p| p.iter().map(|(p, f)| (*p, f.clone())).collect())
+            .unwrap_or_default();
+        for (port, f) in all {
+            let k = EntryKey { port, ..key };
+            let o = self.set_written(k, Some(self.form(f, after)), ops);
+            if port == key.port {
+                outcome = o;
+            }
+        }
+        outcome
+    }
+
+    /// Some port wants a plain (*,G) of group `g` (see [`MdbTable::wanted`]).
+    fn group_plain(&self, g: (u16, IpAddr)) -> bool {
+        self.wanted
+            .get(&g)
+            .is_some_and(|p| p.values().any(|f| !matches!(f, EntryFilter::Include(_))))
+    }
+
+    /// `f` as written to a group whose form is plain (or not).
+    fn form(&self, f: EntryFilter, plain: bool) -> EntryFilter {
+        match f {
+            EntryFilter::Include(_) if plain => EntryFilter::Any,
+            f => f,
+        }
+    }
+
+    /// [`MdbTable::set_desired`] in the form already decided.
+    fn set_written(
         &mut self,
         key: EntryKey,
         desired: Option<EntryFilter>,
@@ -456,6 +531,31 @@ mod per_source_tests {
         assert_eq!(t.rewrite_ops(), [MdbOp::SetSource(k, s2)]);
         assert_eq!(set(&mut t, None), [MdbOp::DeleteSource(k, s2)]);
         assert_eq!(t.programmed().count(), 0);
+    }
+
+    #[test]
+    fn a_group_with_a_plain_entry_is_written_plain_on_every_port() {
+        // An (S,G) entry would take S's traffic from the other ports' (*,G) entries.
+        let mut t = MdbTable::new(100);
+        t.set_per_source(true);
+        let s1 = ip("10.0.0.1");
+        let (a, b) = (key(), EntryKey { port: 5, ..key() });
+        let mut ops = Vec::new();
+        t.set_desired(a, Some(EntryFilter::Include(vec![s1])), &mut ops);
+        assert_eq!(ops, [MdbOp::SetSource(a, s1)]);
+        ops.clear();
+        // b wants every source: a's entry becomes plain too.
+        t.set_desired(b, Some(EntryFilter::Any), &mut ops);
+        assert!(ops.contains(&MdbOp::Set(b, EntryFilter::Any)), "{ops:?}");
+        assert!(ops.contains(&MdbOp::Set(a, EntryFilter::Any)), "{ops:?}");
+        assert!(ops.contains(&MdbOp::DeleteSource(a, s1)), "{ops:?}");
+        ops.clear();
+        // b leaves: a is per source again.
+        t.set_desired(b, None, &mut ops);
+        assert!(ops.contains(&MdbOp::Delete(b)), "{ops:?}");
+        assert!(ops.contains(&MdbOp::SetSource(a, s1)), "{ops:?}");
+        assert!(ops.contains(&MdbOp::Delete(a)), "{ops:?}");
+        assert_eq!(t.rewrite_ops(), [MdbOp::SetSource(a, s1)]);
     }
 
     #[test]
