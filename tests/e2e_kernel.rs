@@ -13,17 +13,8 @@ use igmpd_netns_tests::{poll_until, BridgeConfig, HostSpec, Igmpd, Lab, Member};
 use serde_json::Value;
 
 mod common;
-use common::{expect_receivers, BIN};
+use common::{expect_receivers, BIN, FAST, WAIT};
 
-const FAST: &[&str] = &[
-    "--query-interval",
-    "2s",
-    "--query-response-interval",
-    "1s",
-    "--last-member-query-interval",
-    "500ms",
-];
-const WAIT: Duration = Duration::from_secs(20);
 /// What a kernel before 6.3 lacks.
 const OLD_KERNEL: &str = "IGMPD_KERNEL_WITHOUT=mdb_protocol,mdb_source_list,mdb_replace";
 

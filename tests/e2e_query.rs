@@ -10,17 +10,10 @@ use igmpd_netns_tests::capture::Capture;
 use igmpd_netns_tests::{poll_until, BridgeConfig, HostSpec, Igmpd, Lab, Member};
 use serde_json::Value;
 
+mod common;
+use common::{FAST, WAIT};
+
 const BIN: &str = env!("CARGO_BIN_EXE_igmpd");
-/// Short timers so a whole election or membership timeline takes seconds.
-const FAST: &[&str] = &[
-    "--query-interval",
-    "2s",
-    "--query-response-interval",
-    "1s",
-    "--last-member-query-interval",
-    "500ms",
-];
-const WAIT: Duration = Duration::from_secs(20);
 
 fn args<'a>(iface: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["query", iface];

@@ -18,18 +18,7 @@ use igmpd_netns_tests::{
 use serde_json::Value;
 
 mod common;
-use common::{expect_receivers, member_silent, receivers, BIN, PORT};
-
-/// Short timers: GMI = 2 x 2 s + 1 s = 5 s, last member time = 2 x 500 ms.
-const FAST: &[&str] = &[
-    "--query-interval",
-    "2s",
-    "--query-response-interval",
-    "1s",
-    "--last-member-query-interval",
-    "500ms",
-];
-const WAIT: Duration = Duration::from_secs(20);
+use common::{expect_receivers, member_silent, receivers, BIN, FAST, PORT, WAIT};
 
 /// A bridge whose own querier is off and which filters sources (IGMPv3/MLDv2 mode).
 fn v3_bridge() -> BridgeConfig {

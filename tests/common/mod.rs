@@ -17,6 +17,17 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_igmpd");
 /// The application's UDP port in the story.
 pub const PORT: u16 = 5001;
+/// Short timers: GMI = 2 x 2 s + 1 s = 5 s, last member time = 2 x 500 ms.
+pub const FAST: &[&str] = &[
+    "--query-interval",
+    "2s",
+    "--query-response-interval",
+    "1s",
+    "--last-member-query-interval",
+    "500ms",
+];
+/// How long the tests wait for a state to show.
+pub const WAIT: Duration = Duration::from_secs(20);
 
 /// B's firewall in the story: input policy drop, the application's port open, plus
 /// `extra` rules (e.g. `ip protocol igmp accept` to let IGMP but not MLD in).

@@ -8,9 +8,8 @@
 //! snooping set to v3. An admin who lowers them while igmpd runs is not overruled: igmpd
 //! writes (*,G) entries from then on and raises `source-filtering-off`.
 
-use futures::TryStreamExt;
 use igmpd_netlink::links;
-use igmpd_netlink::netlink_packet_route::link::{InfoBridge, LinkMessage};
+use igmpd_netlink::netlink_packet_route::link::InfoBridge;
 use igmpd_netlink::probe::{self, MdbFeatures};
 use igmpd_querier::core::Generation;
 use igmpd_runtime::status::{FindingDoc, KernelStatus};
@@ -50,13 +49,7 @@ impl SnoopDaemon {
             }
             _ => mdb,
         };
-        let links: Vec<LinkMessage> = self
-            .handle
-            .link()
-            .dump(Default::default())
-            .try_collect()
-            .await
-            .unwrap_or_default();
+        let links = self.links().await.unwrap_or_default();
         let mut names = mdb.names();
         let bridge_link = links.iter().find(|l| l.header.index == bridge);
         if bridge_link.is_some_and(probe::knows_vlan_snooping) {

@@ -242,6 +242,15 @@ impl SnoopDaemon {
         self.bridge.as_ref().map(|b| b.ifindex)
     }
 
+    /// Every link of the namespace (the bridge's ports among them).
+    async fn links(&self) -> Result<Vec<LinkMessage>, igmpd_netlink::Error> {
+        self.handle
+            .link()
+            .dump(Default::default())
+            .try_collect()
+            .await
+    }
+
     /// Everything that happens when the bridge is (or comes) up.
     async fn activate(&mut self) -> Result<(), StartError> {
         let Some(bridge) = self.bridge_ifindex() else {
@@ -251,13 +260,7 @@ impl SnoopDaemon {
         // The capture first: add_port names each port to its filter.
         self.capture.start().map_err(StartError::Capture)?;
         // Ports and their router mode.
-        let links: Vec<LinkMessage> = self
-            .handle
-            .link()
-            .dump(Default::default())
-            .try_collect()
-            .await
-            .map_err(nl)?;
+        let links = self.links().await.map_err(nl)?;
         self.saved = self.load_state();
         let mut names = Vec::new();
         for l in &links {
