@@ -22,7 +22,7 @@ use netlink_packet_route::link::{
 };
 
 use crate::links::infos;
-use crate::{Error, Handle};
+use crate::{Error, Handle, MdbAddRequest};
 
 /// The probe's group: MCAST-TEST-NET (RFC 6676).
 pub const PROBE_GROUP: Ipv4Addr = Ipv4Addr::new(233, 252, 0, 1);
@@ -99,40 +99,24 @@ pub async fn probe_mdb(
     };
     // A probe cut short (the process killed between add and delete) left one behind.
     clear().await;
-    mdb.add(bridge, port, group).permanent().execute().await?;
-    let replace = mdb
-        .add(bridge, port, group)
-        .permanent()
-        .replace()
-        .execute()
-        .await
-        .is_ok();
-    clear().await;
-    let protocol = mdb
-        .add(bridge, port, group)
-        .permanent()
-        .proto(proto)
-        .execute()
-        .await
-        .is_ok();
-    clear().await;
-    let source_list = mdb
-        .add(bridge, port, group)
-        .permanent()
-        .filter_mode(crate::mdb::FilterMode::Include)
-        .source_list([source])
-        .execute()
-        .await
-        .is_ok();
-    clear().await;
-    let sg = mdb
-        .add(bridge, port, group)
-        .source(source)
-        .permanent()
-        .execute()
-        .await
-        .is_ok();
-    clear().await;
+    let base = || mdb.add(bridge, port, group).permanent();
+    base().execute().await?;
+    // Each kind: taken or not, and gone again before the next.
+    let taken = |req: MdbAddRequest| async {
+        let ok = req.execute().await.is_ok();
+        clear().await;
+        ok
+    };
+    // The entry of the control add exists: a replace over it must be taken as such.
+    let replace = taken(base().replace()).await;
+    let protocol = taken(base().proto(proto)).await;
+    let source_list = taken(
+        base()
+            .filter_mode(crate::mdb::FilterMode::Include)
+            .source_list([source]),
+    )
+    .await;
+    let sg = taken(base().source(source)).await;
     Ok(MdbFeatures {
         protocol,
         source_list,

@@ -21,6 +21,11 @@ use super::{SnoopDaemon, MDB_PROTO};
 /// diagnose the paths for older kernels on a new one).
 const WITHOUT_ENV: &str = "IGMPD_KERNEL_WITHOUT";
 
+/// The family is snooped with IGMPv3 / MLDv2 queries (source filtering wanted).
+fn queries_v3(c: &Option<igmpd_querier::core::Config>) -> bool {
+    c.as_ref().is_some_and(|c| c.version == Generation::V3)
+}
+
 impl SnoopDaemon {
     /// Probes the kernel's MDB on a port that is up (once; without one, when one comes
     /// up) and writes the way it takes.
@@ -103,9 +108,7 @@ impl SnoopDaemon {
     /// With IGMPv3 / MLDv2 configured, the bridge's versions to 3 / 2 (see the module).
     pub(super) async fn set_versions(&mut self) {
         let Some(b) = self.bridge.clone() else { return };
-        let v3 = |c: &Option<igmpd_querier::core::Config>| {
-            c.as_ref().is_some_and(|c| c.version == Generation::V3)
-        };
+        let v3 = queries_v3;
         let igmp = (v3(&self.settings.igmp) && b.igmp_version < 3).then_some(3);
         let mld = (v3(&self.settings.mld) && b.mld_version < 2).then_some(2);
         // An earlier igmpd (killed) changed them: its saved values are the originals.
@@ -192,9 +195,7 @@ impl SnoopDaemon {
     /// versions, and somebody lowered them since.
     pub(super) fn source_filtering_finding(&self) -> Option<FindingDoc> {
         let (b, _) = (self.bridge.as_ref()?, self.original_versions?);
-        let v3 = |c: &Option<igmpd_querier::core::Config>| {
-            c.as_ref().is_some_and(|c| c.version == Generation::V3)
-        };
+        let v3 = queries_v3;
         let mut low = Vec::new();
         if v3(&self.settings.igmp) && b.igmp_version < 3 {
             low.push(format!("mcast_igmp_version {}", b.igmp_version));
