@@ -45,7 +45,61 @@ section! {
     /// queries) and its VLANs' sections.
     struct BridgeSection {
         protocol: ProtocolLayer, startup: StartupLayer, snooping: SnoopingLayer;
-        vlan: BTreeMap<u16, Spanned<Options>>
+        vlan: BTreeMap<u16, Spanned<VlanSection>>
+    }
+}
+
+section! {
+    /// `[bridge.NAME.vlan.VID]`: the options of `igmpd query` for the VLAN's querier, and
+    /// `querier_address`: its source (an IPv4 address, an IPv6 link-local one, or a list
+    /// of one of each) where the VLAN has no interface of its own (`br0.10`).
+    struct VlanSection {
+        protocol: ProtocolLayer, startup: StartupLayer, passive: PassiveLayer;
+        querier_address: Option<AddressList>
+    }
+}
+
+/// One address or a list of them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum AddressList {
+    One(std::net::IpAddr),
+    Many(Vec<std::net::IpAddr>),
+}
+
+impl VlanSection {
+    fn options(&self) -> Options {
+        Options {
+            protocol: self.protocol.clone(),
+            startup: self.startup.clone(),
+            passive: self.passive.clone(),
+        }
+    }
+
+    /// `querier_address` as (IPv4, IPv6 link-local): at most one of each, IPv6 link-local
+    /// (RFC 9777 §5.1.14: MLD queries come from one).
+    fn addresses(&self) -> Result<Option<igmpd_snooping::core::VlanAddresses>> {
+        let list = match &self.querier_address {
+            None => return Ok(None),
+            Some(AddressList::One(a)) => vec![*a],
+            Some(AddressList::Many(v)) => v.clone(),
+        };
+        let (mut v4, mut v6) = (None, None);
+        for a in list {
+            match a {
+                std::net::IpAddr::V4(a) if v4.replace(a).is_some() => {
+                    anyhow::bail!("querier_address: one IPv4 address at most")
+                }
+                std::net::IpAddr::V6(a) if !igmpd_querier::adapter::is_link_local(&a) => {
+                    anyhow::bail!("querier_address: {a} is not link-local (MLD queries come from a link-local address, RFC 9777 §5.1.14)")
+                }
+                std::net::IpAddr::V6(a) if v6.replace(a).is_some() => {
+                    anyhow::bail!("querier_address: one IPv6 address at most")
+                }
+                _ => {}
+            }
+        }
+        Ok(Some((v4, v6)))
     }
 }
 
@@ -190,6 +244,7 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
             }
         };
         let mut vlans = BTreeMap::new();
+        let mut vlan_addresses = BTreeMap::new();
         for (vid, v) in &sec.vlan {
             if !(1..=4094).contains(vid) {
                 err(
@@ -199,7 +254,14 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
                 );
                 continue;
             }
-            match v.get_ref().over(&bo).families(passive) {
+            match v.get_ref().addresses() {
+                Ok(Some(a)) => {
+                    vlan_addresses.insert(*vid, a);
+                }
+                Ok(None) => {}
+                Err(e) => err(v.span(), &format!("bridge.{name}.vlan.{vid}"), e),
+            }
+            match v.get_ref().options().over(&bo).families(passive) {
                 Ok(c) => {
                     vlans.insert(*vid, c);
                 }
@@ -212,6 +274,7 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
             mld,
             snooping,
             vlans,
+            vlan_addresses,
         });
     }
     if let Some(g) = &f.control_group {
@@ -362,6 +425,28 @@ query_interval = "30s"
         );
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].starts_with("t.toml:3: interface.eth1:"), "{e:?}");
+    }
+
+    #[test]
+    fn a_vlans_querier_address_is_one_of_each_family_and_link_local_for_ipv6() {
+        let c = ok("[bridge.br0]\n[bridge.br0.vlan.10]\nquerier_address = \"10.0.10.1\"\n[bridge.br0.vlan.20]\nquerier_address = [\"10.0.20.1\", \"fe80::20\"]\n");
+        let a = &c.bridges[0].vlan_addresses;
+        assert_eq!(a[&10], (Some("10.0.10.1".parse().unwrap()), None));
+        assert_eq!(
+            a[&20],
+            (
+                Some("10.0.20.1".parse().unwrap()),
+                Some("fe80::20".parse().unwrap())
+            )
+        );
+        assert!(
+            errs("[bridge.br0.vlan.10]\nquerier_address = \"2001:db8::1\"\n")[0]
+                .contains("link-local")
+        );
+        assert!(
+            errs("[bridge.br0.vlan.10]\nquerier_address = [\"10.0.0.1\", \"10.0.0.2\"]\n")[0]
+                .contains("one IPv4")
+        );
     }
 
     #[test]

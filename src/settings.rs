@@ -57,6 +57,8 @@ pub struct Bridge {
     pub snooping: SnoopingArgs,
     /// Per-VLAN settings that differ from the bridge's: (IGMP, MLD) per VID.
     pub vlans: BTreeMap<u16, Families>,
+    /// Per-VLAN querier sources (`querier_address`).
+    pub vlan_addresses: BTreeMap<u16, igmpd_snooping::core::VlanAddresses>,
 }
 
 impl Bridge {
@@ -80,6 +82,7 @@ impl Bridge {
             mld,
             snooping,
             vlans: BTreeMap::new(),
+            vlan_addresses: BTreeMap::new(),
         })
     }
 
@@ -95,6 +98,7 @@ impl Bridge {
             router_ports: self.snooping.router_ports.clone(),
             raise_hash_max: self.snooping.raise_hash_max,
             vlans: self.vlans.clone(),
+            vlan_addresses: self.vlan_addresses.clone(),
             state_dir: control_socket
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())

@@ -192,8 +192,40 @@ fn render_bridge(b: &Value, out: &mut String) {
         c["mdb_errors"],
         c["capture_drops"]
     );
+    for v in list(&b["vlans"]) {
+        let q = |f: &str| {
+            let x = &v[f];
+            if x.is_null() {
+                return String::new();
+            }
+            format!(
+                "  {f} {} (querier {})",
+                s(&x["role"]),
+                s(&x["querier_address"])
+            )
+        };
+        let _ = writeln!(
+            out,
+            "  vlan {}  source filtering {}{}{}",
+            v["vid"],
+            match v["source_filtering"].as_bool() {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "?",
+            },
+            q("igmp"),
+            q("mld")
+        );
+    }
     let routers: Vec<String> = list(&b["router_ports"])
-        .map(|r| format!("{} ({})", s(&r["name"]), strs(&r["reasons"]).join(",")))
+        .map(|r| match r["vid"].as_u64() {
+            Some(vid) => format!(
+                "{} vlan {vid} ({})",
+                s(&r["name"]),
+                strs(&r["reasons"]).join(",")
+            ),
+            None => format!("{} ({})", s(&r["name"]), strs(&r["reasons"]).join(",")),
+        })
         .collect();
     let _ = writeln!(
         out,
@@ -239,9 +271,9 @@ fn render_bridge(b: &Value, out: &mut String) {
 #[cfg(test)]
 pub(crate) mod tests {
     use igmpd_runtime::status::{
-        BridgeCounters, BridgeQuerierStatus, BridgeStatus, FamilyStatus, FindingDoc, GroupStatus,
-        IfaceStatus, PortGroupStatus, PortStatus, ReporterStatus, RouterPortStatus, SourceStatus,
-        StatusDoc,
+        BridgeCounters, BridgeQuerierStatus, BridgeStatus, BridgeVlanStatus, FamilyStatus,
+        FindingDoc, GroupStatus, IfaceStatus, PortGroupStatus, PortStatus, ReporterStatus,
+        RouterPortStatus, SourceStatus, StatusDoc,
     };
     use serde_json::json;
 
@@ -325,11 +357,24 @@ pub(crate) mod tests {
             mdb_keys: 1,
             mdb_entries: 2,
             igmp: Some(BridgeQuerierStatus {
+                role: "non-querier",
                 querier_address: Some("10.0.0.1".into()),
                 robustness: 2,
                 query_interval_ms: 125_000,
                 group_membership_interval_ms: 260_000,
             }),
+            vlans: vec![BridgeVlanStatus {
+                vid: 10,
+                source_filtering: Some(true),
+                igmp: Some(BridgeQuerierStatus {
+                    role: "querier",
+                    querier_address: Some("10.0.10.1".into()),
+                    robustness: 2,
+                    query_interval_ms: 125_000,
+                    group_membership_interval_ms: 260_000,
+                }),
+                mld: None,
+            }],
             mld: None,
             counters: BridgeCounters {
                 reports: 3,
@@ -405,6 +450,7 @@ pub(crate) mod tests {
             mdb_entries: 0,
             igmp: None,
             mld: None,
+            vlans: vec![],
             counters: BridgeCounters::default(),
             router_ports: vec![],
             ports: vec![],
@@ -439,7 +485,8 @@ eth9 (ifindex -) down
     const BRIDGES: &str = "\
 bridge br0 snooping  source filtering on  entries 2 (keys 1 of limit 4032, mcast_hash_max 4096)
   reports 3  queries 1  forwarded 2  refused 0  mdb errors 1  capture drops 5
-  router ports: p1 (configured,query), p3 (pim)
+  vlan 10  source filtering on  igmp querier (querier 10.0.10.1)
+  router ports: p1 (configured,query), p3 vlan 10 (pim)
   port         group                                      vid mode        expires  hosts / sources
   p2           239.1.1.1                                    - include         0ms  10.0.0.2 10.0.0.3
                  source 10.0.0.9                                               4s

@@ -12,8 +12,11 @@ use netlink_packet_route::RouteNetlinkMessage;
 use netlink_proto::sys::{protocols::NETLINK_ROUTE, AsyncSocket, SocketAddr};
 
 use crate::{
-    constants::{RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_LINK, RTNLGRP_MDB},
+    constants::{
+        RTNLGRP_BRVLAN, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_LINK, RTNLGRP_MDB,
+    },
     mdb::{MdbItem, MdbRecord, RouterPortRecord},
+    vlans::{VlanMessage, RTM_DELVLAN},
     Handle, RtnlMessage,
 };
 
@@ -35,6 +38,9 @@ pub enum Group {
     Ipv4Ifaddr,
     /// `RTNLGRP_IPV6_IFADDR`.
     Ipv6Ifaddr,
+    /// `RTNLGRP_BRVLAN`: bridge and port VLANs and their options changed (`RTM_NEWVLAN`,
+    /// `RTM_DELVLAN`).
+    BrVlan,
 }
 
 impl Group {
@@ -45,6 +51,7 @@ impl Group {
             Self::Link => RTNLGRP_LINK,
             Self::Ipv4Ifaddr => RTNLGRP_IPV4_IFADDR,
             Self::Ipv6Ifaddr => RTNLGRP_IPV6_IFADDR,
+            Self::BrVlan => RTNLGRP_BRVLAN,
         }
     }
 }
@@ -95,6 +102,9 @@ pub enum Event {
     DelRouterPort(RouterPortRecord),
     /// Any netlink-packet-route notification (links, addresses, ...).
     Route(RouteNetlinkMessage),
+    /// `RTM_NEWVLAN` / `RTM_DELVLAN`: VLANs of a port or bridge (or their options)
+    /// changed; true when added or changed.
+    Vlan(VlanMessage, bool),
     /// The socket overflowed (`ENOBUFS`): notifications were lost. Dump again
     /// (e.g. `handle.mdb().dump()`) to resynchronise.
     Overrun,
@@ -124,6 +134,10 @@ impl Event {
                 })
                 .collect(),
             NetlinkPayload::InnerMessage(RtnlMessage::Route(r)) => vec![Event::Route(r.clone())],
+            NetlinkPayload::InnerMessage(RtnlMessage::Vlan {
+                message_type,
+                message,
+            }) => vec![Event::Vlan(message.clone(), *message_type != RTM_DELVLAN)],
             _ => vec![Event::Other(msg)],
         }
     }

@@ -25,6 +25,8 @@ pub const RTNLGRP_IPV4_IFADDR: u32 = 5;
 pub const RTNLGRP_IPV6_IFADDR: u32 = 9;
 /// `RTNLGRP_MDB`.
 pub const RTNLGRP_MDB: u32 = 26;
+/// `RTNLGRP_BRVLAN`.
+pub const RTNLGRP_BRVLAN: u32 = 33;
 
 // Top level attributes of kernel-originated MDB messages (MDBA_*).
 pub const MDBA_MDB: u16 = 1;

@@ -7,6 +7,7 @@ use netlink_proto::{sys::SocketAddr, ConnectionHandle};
 use crate::{
     error::{classify, KernelError, RequestKind},
     requests::{link::LinkHandle, mdb::MdbHandle},
+    vlans::VlanHandle,
     Error, RtnlMessage,
 };
 
@@ -27,6 +28,11 @@ impl Handle {
     /// Link, bridge and bridge port requests (`ip link`, `bridge link`).
     pub fn link(&self) -> LinkHandle {
         LinkHandle::new(self.clone())
+    }
+
+    /// Bridge VLAN database requests (`bridge vlan ...`).
+    pub fn vlan(&self) -> VlanHandle {
+        VlanHandle::new(self.clone())
     }
 
     /// Sends any message and returns the raw replies (acks and `NLMSG_DONE`

@@ -38,6 +38,7 @@ mod message;
 pub mod monitor;
 pub mod probe;
 pub mod requests;
+pub mod vlans;
 
 pub use connection::{
     events, new_connection, set_receive_buffer, subscribe, Connection, Event, Group, Unsolicited,
@@ -52,6 +53,7 @@ pub use requests::{
         MdbAddRequest, MdbDelRequest, MdbDumpRequest, MdbFlushRequest, MdbGetRequest, MdbHandle,
     },
 };
+pub use vlans::VlanHandle;
 
 pub use netlink_packet_core;
 pub use netlink_packet_route;

@@ -3,9 +3,9 @@
 
 use netlink_packet_core::Nla;
 use netlink_packet_route::link::{
-    AfSpecBridge, BridgePortState, BridgeVlanInfo, BridgeVlanInfoFlags, InfoBridge, InfoBridgePort,
-    InfoData, InfoKind, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    LinkProtoInfoBridge,
+    AfSpecBridge, BridgeBooleanOptionFlags, BridgePortState, BridgeVlanInfo, BridgeVlanInfoFlags,
+    InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVlan, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage, LinkProtoInfoBridge,
 };
 
 /// `IFLA_IFNAME`.
@@ -83,10 +83,10 @@ pub fn port_forwarding(m: &LinkMessage) -> Option<bool> {
     })
 }
 
-/// A bridge port's VLANs as `bridge vlan show` lists them: `(PVID, every VID)`, from an
-/// `AF_BRIDGE` link message dumped with `RTEXT_FILTER_BRVLAN`
+/// A bridge port's (or the bridge's own, `self`) VLANs as `bridge vlan show` lists them,
+/// from an `AF_BRIDGE` link message dumped with `RTEXT_FILTER_BRVLAN`
 /// ([`crate::LinkHandle::dump_bridge_vlans`]). None when the message lists none.
-pub fn port_vlans(m: &LinkMessage) -> Option<(Option<u16>, Vec<u16>)> {
+pub fn port_vlans(m: &LinkMessage) -> Option<PortVlanList> {
     let infos: Vec<&BridgeVlanInfo> = m
         .attributes
         .iter()
@@ -107,7 +107,43 @@ pub fn port_vlans(m: &LinkMessage) -> Option<(Option<u16>, Vec<u16>)> {
         .iter()
         .find(|i| i.flags.contains(BridgeVlanInfoFlags::Pvid))
         .map(|i| i.vid);
-    Some((pvid, infos.iter().map(|i| i.vid).collect()))
+    Some(PortVlanList {
+        pvid,
+        vids: infos.iter().map(|i| i.vid).collect(),
+        untagged: infos
+            .iter()
+            .filter(|i| i.flags.contains(BridgeVlanInfoFlags::Untagged))
+            .map(|i| i.vid)
+            .collect(),
+    })
+}
+
+/// What [`port_vlans`] reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PortVlanList {
+    /// The VLAN of untagged frames.
+    pub pvid: Option<u16>,
+    /// Every VLAN.
+    pub vids: Vec<u16>,
+    /// The VLANs that egress untagged.
+    pub untagged: Vec<u16>,
+}
+
+/// An 802.1Q interface (`ip link add link PARENT name N type vlan id VID`): `(PARENT,
+/// VID)`. On a VLAN-filtering bridge, `br0.10` is how the host itself is in VLAN 10.
+pub fn vlan_upper(m: &LinkMessage) -> Option<(u32, u16)> {
+    let parent = m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Link(p) => Some(*p),
+        _ => None,
+    })?;
+    let vid = infos(m).find_map(|i| match i {
+        LinkInfo::Data(InfoData::Vlan(v)) => v.iter().find_map(|x| match x {
+            InfoVlan::Id(id) => Some(*id),
+            _ => None,
+        }),
+        _ => None,
+    })?;
+    Some((parent, vid))
 }
 
 /// The bridge-port `mcast_router` setting (0 off, 1 learned, 2 permanent, 3 temporary).
@@ -146,6 +182,8 @@ pub struct BridgeLink {
     pub kernel_querier: bool,
     /// `vlan_filtering`.
     pub vlan_filtering: bool,
+    /// `mcast_vlan_snooping` (per-VLAN snooping, 5.12).
+    pub vlan_snooping: bool,
 }
 
 impl BridgeLink {
@@ -163,6 +201,7 @@ impl BridgeLink {
             snooping: true,
             kernel_querier: false,
             vlan_filtering: false,
+            vlan_snooping: false,
         };
         for i in infos(m) {
             if let LinkInfo::Data(InfoData::Bridge(opts)) = i {
@@ -180,6 +219,11 @@ impl BridgeLink {
                         InfoBridge::MulticastSnooping(v) => b.snooping = *v,
                         InfoBridge::MulticastQuerier(v) => b.kernel_querier = *v,
                         InfoBridge::VlanFiltering(v) => b.vlan_filtering = *v,
+                        InfoBridge::MultiBoolOpt(o) => {
+                            b.vlan_snooping = o
+                                .value
+                                .contains(BridgeBooleanOptionFlags::VlanMulticastSnooping)
+                        }
                         _ => {}
                     }
                 }
@@ -229,6 +273,7 @@ mod tests {
                 snooping: true,
                 kernel_querier: true,
                 vlan_filtering: false,
+                vlan_snooping: false,
             }
         );
     }

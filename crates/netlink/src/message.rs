@@ -10,6 +10,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 use crate::{
     constants::{RTM_DELMDB, RTM_GETMDB, RTM_NEWMDB},
     mdb::MdbMessage,
+    vlans::{VlanMessage, RTM_DELVLAN, RTM_GETVLAN, RTM_NEWVLAN},
 };
 
 /// Every message of the `NETLINK_ROUTE` protocol: netlink-packet-route's, the
@@ -24,6 +25,13 @@ pub enum RtnlMessage {
     DelMdb(MdbMessage),
     /// `RTM_GETMDB`: dump / get request; also the type of dump replies.
     GetMdb(MdbMessage),
+    /// `RTM_NEWVLAN` / `RTM_DELVLAN` / `RTM_GETVLAN` (the bridge VLAN database).
+    Vlan {
+        /// `nlmsg_type`.
+        message_type: u16,
+        /// The message.
+        message: VlanMessage,
+    },
     /// A message that did not decode. Deserialization never fails, so the
     /// connection never drops a message silently: it arrives here with the
     /// reason.
@@ -53,6 +61,7 @@ impl RtnlMessage {
             Self::NewMdb(_) => RTM_NEWMDB,
             Self::DelMdb(_) => RTM_DELMDB,
             Self::GetMdb(_) => RTM_GETMDB,
+            Self::Vlan { message_type, .. } => *message_type,
             Self::Unparsed { message_type, .. } => *message_type,
         }
     }
@@ -67,6 +76,10 @@ impl RtnlMessage {
             RTM_NEWMDB => Self::NewMdb(MdbMessage::parse_with_direction(payload, request)?),
             RTM_DELMDB => Self::DelMdb(MdbMessage::parse_with_direction(payload, request)?),
             RTM_GETMDB => Self::GetMdb(MdbMessage::parse_with_direction(payload, request)?),
+            RTM_NEWVLAN | RTM_DELVLAN | RTM_GETVLAN => Self::Vlan {
+                message_type: header.message_type,
+                message: VlanMessage::parse(payload)?,
+            },
             _ => Self::Route(RouteNetlinkMessage::deserialize(header, payload)?),
         })
     }
@@ -77,6 +90,7 @@ impl Emitable for RtnlMessage {
         match self {
             Self::Route(m) => Emitable::buffer_len(m),
             Self::NewMdb(m) | Self::DelMdb(m) | Self::GetMdb(m) => m.buffer_len(),
+            Self::Vlan { message, .. } => 8 + message.attributes.len(),
             Self::Unparsed { payload, .. } => payload.len(),
         }
     }
@@ -85,6 +99,10 @@ impl Emitable for RtnlMessage {
         match self {
             Self::Route(m) => Emitable::emit(m, buffer),
             Self::NewMdb(m) | Self::DelMdb(m) | Self::GetMdb(m) => m.emit(buffer),
+            Self::Vlan { message, .. } => {
+                let b = message.to_bytes();
+                buffer[..b.len()].copy_from_slice(&b)
+            }
             Self::Unparsed { payload, .. } => buffer[..payload.len()].copy_from_slice(payload),
         }
     }

@@ -200,6 +200,9 @@ pub struct BridgeStatus {
     pub igmp: Option<BridgeQuerierStatus>,
     /// The untagged MLD querier, null when MLD is off.
     pub mld: Option<BridgeQuerierStatus>,
+    /// Per-VLAN snooping (`mcast_vlan_snooping 1`): each VLAN's queriers and source
+    /// filtering; empty otherwise.
+    pub vlans: Vec<BridgeVlanStatus>,
     /// Counters since start.
     pub counters: BridgeCounters,
     /// Multicast router ports, configured and learned.
@@ -208,9 +211,26 @@ pub struct BridgeStatus {
     pub ports: Vec<PortStatus>,
 }
 
+/// One VLAN of a bridge with per-VLAN snooping.
+#[derive(Debug, Serialize)]
+pub struct BridgeVlanStatus {
+    /// VLAN ID.
+    pub vid: u16,
+    /// The VLAN's versions make the kernel look up (S,G) entries for every snooped
+    /// family (null: the kernel did not say).
+    pub source_filtering: Option<bool>,
+    /// The VLAN's IGMP querier, null when IGMP is off.
+    pub igmp: Option<BridgeQuerierStatus>,
+    /// The VLAN's MLD querier.
+    pub mld: Option<BridgeQuerierStatus>,
+}
+
 /// The querier a bridge follows (elected, with the timers it adopted).
 #[derive(Debug, Serialize)]
 pub struct BridgeQuerierStatus {
+    /// What igmpd's own instance is: `querier`, `proxy` (querier without an address,
+    /// queries from 0.0.0.0), `non-querier`, `passive`, `inactive`.
+    pub role: &'static str,
     /// The elected querier, null when none is known.
     pub querier_address: Option<String>,
     /// Robustness variable in use.

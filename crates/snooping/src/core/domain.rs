@@ -200,7 +200,10 @@ impl<A: Slot> Domain<A> {
 
     /// The bridge's address of this family changed (in `sh`): the querier's source.
     pub(super) fn set_address(&mut self, sh: &mut Shared, now: Instant, vid: u16) {
-        let acts = self.seg.instance_mut().set_address(now, A::address(sh));
+        let acts = self
+            .seg
+            .instance_mut()
+            .set_address(now, A::address(sh, vid));
         self.act(sh, now, vid, acts);
     }
 
@@ -253,8 +256,9 @@ pub trait Slot: Family {
     fn domain(v: &Vlan) -> Option<&Domain<Self>>;
     /// The same, to change it.
     fn domain_mut(v: &mut Vlan) -> Option<&mut Domain<Self>>;
-    /// The bridge's address of this family, the querier's source (IPv6: link-local).
-    fn address(sh: &Shared) -> Option<Self>;
+    /// The querier's source in VLAN `vid` (IPv6: link-local): the bridge's address for
+    /// VLAN 0, the VLAN's own (its upper interface's, or configured) for the others.
+    fn address(sh: &Shared, vid: u16) -> Option<Self>;
     /// Whether the kernel bridge filters sources for this family (its IGMPv3 / MLDv2
     /// mode): entries then carry source lists.
     fn source_filtering(cfg: &SnoopConfig) -> bool;
@@ -267,8 +271,11 @@ impl Slot for Ipv4Addr {
     fn domain_mut(v: &mut Vlan) -> Option<&mut Domain<Self>> {
         v.igmp.as_mut()
     }
-    fn address(sh: &Shared) -> Option<Self> {
-        sh.v4
+    fn address(sh: &Shared, vid: u16) -> Option<Self> {
+        match vid {
+            0 => sh.v4,
+            v => sh.vlan_addrs.get(&v).and_then(|a| a.0),
+        }
     }
     fn source_filtering(cfg: &SnoopConfig) -> bool {
         cfg.source_filtering_v4
@@ -282,8 +289,11 @@ impl Slot for Ipv6Addr {
     fn domain_mut(v: &mut Vlan) -> Option<&mut Domain<Self>> {
         v.mld.as_mut()
     }
-    fn address(sh: &Shared) -> Option<Self> {
-        sh.v6
+    fn address(sh: &Shared, vid: u16) -> Option<Self> {
+        match vid {
+            0 => sh.v6,
+            v => sh.vlan_addrs.get(&v).and_then(|a| a.1),
+        }
     }
     fn source_filtering(cfg: &SnoopConfig) -> bool {
         cfg.source_filtering_v6
@@ -347,7 +357,12 @@ pub struct Shared {
     pub(super) bridge_up: bool,
     pub(super) v4: Option<Ipv4Addr>,
     pub(super) v6: Option<Ipv6Addr>,
+    /// Each VLAN's querier sources (per-VLAN snooping).
+    pub(super) vlan_addrs: BTreeMap<u16, VlanAddresses>,
 }
+
+/// A VLAN's querier sources: IPv4, IPv6 link-local.
+pub type VlanAddresses = (Option<Ipv4Addr>, Option<Ipv6Addr>);
 
 impl Shared {
     /// The MDB entry `group` of `port` should have, from its membership (RFC 9776 §6.3).
@@ -412,11 +427,34 @@ impl Shared {
         outcome
     }
 
+    /// Per-VLAN snooping is on: VLANs have their own queriers and router ports.
+    pub(super) fn per_vlan(&self) -> bool {
+        self.cfg.vlan_filtering && self.cfg.vlan_snooping
+    }
+
+    /// Whether `port` is in VLAN `vid` (always, where the port's VLANs are not known or
+    /// the bridge does not filter VLANs).
+    pub(super) fn port_in_vlan(&self, port: u32, vid: u16) -> bool {
+        vid == 0
+            || !self.cfg.vlan_filtering
+            || self
+                .port_vlans
+                .get(&port)
+                .is_none_or(|v| v.vids.contains(&vid))
+    }
+
     /// Tells the kernel about router ports that changed.
     pub(super) fn reflect_routers(&mut self) {
-        let set = self.routers.router_set(self.ports.iter().copied());
-        for (port, router) in self.routers.reflect(set) {
-            self.out.push(Output::RouterPort { port, router });
+        let per_vlan = self.per_vlan();
+        let ports = self.ports.iter().map(|p| {
+            let vids = per_vlan
+                .then(|| self.port_vlans.get(p).map(|v| &v.vids))
+                .flatten();
+            (*p, vids)
+        });
+        let set = self.routers.router_set(ports);
+        for ((vid, port), router) in self.routers.reflect(set) {
+            self.out.push(Output::RouterPort { port, vid, router });
         }
     }
 }

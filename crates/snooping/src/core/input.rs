@@ -166,8 +166,14 @@ impl Snooper {
                     d.act(sh, now, vid, acts);
                 }
                 let before = forward.len();
-                sh.routers
-                    .targets(now, vid, port, A::PROTO, sh.ports.iter().copied(), forward);
+                // Only ports in the frame's VLAN: a configured router port elsewhere must
+                // not see the VLAN's reports (nor get them with its tag).
+                let ports = sh
+                    .ports
+                    .iter()
+                    .copied()
+                    .filter(|p| sh.port_in_vlan(*p, vid));
+                sh.routers.targets(now, vid, port, A::PROTO, ports, forward);
                 sh.counters.forwarded += (forward.len() - before) as u64;
                 Received::Report
             }

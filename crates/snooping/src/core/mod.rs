@@ -46,6 +46,7 @@ use igmpd_querier::core::{Config, Event, Proto, QueryOut};
 
 pub use domain::Domain;
 pub use domain::DomainVisitor;
+pub use domain::VlanAddresses;
 pub use family::Family;
 pub use mdb::{EntryFilter, EntryKey, MdbOp, MdbTable, SetOutcome};
 pub use router::{Reason, RouterPorts};
@@ -76,6 +77,10 @@ pub struct SnoopConfig {
     /// VLAN. Without it a tag is not a VLAN of the bridge: the kernel learns a tagged
     /// report as an untagged membership (vid 0), and so does igmpd.
     pub vlan_filtering: bool,
+    /// Per-VLAN snooping (`mcast_vlan_snooping 1`, with `vlan_filtering`): each VLAN has
+    /// its own querier and election, and router ports are per port and VLAN, as in the
+    /// kernel. Without it one querier (VLAN 0, untagged) serves the bridge.
+    pub vlan_snooping: bool,
 }
 
 /// A query to send on the bridge, for the shell to encode.
@@ -134,10 +139,14 @@ pub enum Output {
     },
     /// Write the MDB.
     Mdb(MdbOp),
-    /// Tell the kernel a port is (true) or is no longer (false) a multicast router port.
+    /// Tell the kernel a port is (true) or is no longer (false) a multicast router port:
+    /// the port's `mcast_router` (vid 0), or with per-VLAN snooping the port's in VLAN
+    /// `vid`.
     RouterPort {
         /// Port ifindex.
         port: u32,
+        /// VLAN (0: the port itself).
+        vid: u16,
         /// Router or not.
         router: bool,
     },
@@ -183,4 +192,6 @@ pub struct PortVlans {
     pub pvid: Option<u16>,
     /// Every VLAN the port is in.
     pub vids: BTreeSet<u16>,
+    /// The VLANs that leave the port untagged (`untagged`); the others leave it tagged.
+    pub untagged: BTreeSet<u16>,
 }

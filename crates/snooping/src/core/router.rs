@@ -73,8 +73,8 @@ pub struct RouterPorts {
     configured: BTreeSet<u32>,
     /// (vid, port) -> learned timers.
     learned: BTreeMap<(u16, u32), Learned>,
-    /// Ports currently reflected to the kernel as routers.
-    reflected: BTreeSet<u32>,
+    /// (vid, port) currently reflected to the kernel as routers (vid 0: the port).
+    reflected: BTreeSet<(u16, u32)>,
 }
 
 impl RouterPorts {
@@ -159,18 +159,38 @@ impl RouterPorts {
         });
     }
 
-    /// Ports that are routers for any VLAN or family (what the kernel's per-port
-    /// `mcast_router` can express), among `ports`.
-    pub fn router_set(&self, ports: impl Iterator<Item = u32>) -> BTreeSet<u32> {
-        let learned: BTreeSet<u32> = self.learned.keys().map(|(_, p)| *p).collect();
-        ports
-            .filter(|p| self.configured.contains(p) || learned.contains(p))
-            .collect()
+    /// What the kernel's `mcast_router` settings should say, among `ports` (each with
+    /// the VLANs it is in, `None`: without per-VLAN snooping). Without per-VLAN snooping:
+    /// (0, port) for a port that is a router for any VLAN or family (the per-port setting
+    /// is all the kernel then reads). With it: (vid, port) for every VLAN a learned router
+    /// was heard in, and every VLAN of a configured router port.
+    pub fn router_set<'a>(
+        &self,
+        ports: impl Iterator<Item = (u32, Option<&'a BTreeSet<u16>>)>,
+    ) -> BTreeSet<(u16, u32)> {
+        let mut out = BTreeSet::new();
+        for (p, vids) in ports {
+            match vids {
+                None => {
+                    if self.configured.contains(&p) || self.learned.keys().any(|(_, q)| *q == p) {
+                        out.insert((0, p));
+                    }
+                }
+                Some(vids) => {
+                    for v in vids {
+                        if self.configured.contains(&p) || self.learned.contains_key(&(*v, p)) {
+                            out.insert((*v, p));
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 
-    /// Compares with what the kernel was told; returns (port, is_router) changes and
-    /// remembers the new state.
-    pub fn reflect(&mut self, now_set: BTreeSet<u32>) -> Vec<(u32, bool)> {
+    /// Compares with what the kernel was told; returns ((vid, port), is_router) changes
+    /// and remembers the new state.
+    pub fn reflect(&mut self, now_set: BTreeSet<(u16, u32)>) -> Vec<((u16, u32), bool)> {
         let mut out = Vec::new();
         for p in now_set.difference(&self.reflected) {
             out.push((*p, true));
@@ -192,8 +212,8 @@ impl RouterPorts {
         self.learned.iter()
     }
 
-    /// Ports reflected to the kernel as routers.
-    pub fn reflected(&self) -> &BTreeSet<u32> {
+    /// (vid, port) reflected to the kernel as routers (vid 0: the port itself).
+    pub fn reflected(&self) -> &BTreeSet<(u16, u32)> {
         &self.reflected
     }
 }

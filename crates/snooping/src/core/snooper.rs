@@ -16,7 +16,7 @@ use igmpd_querier::core::observer::Finding;
 use igmpd_querier::core::{Config, Instant, Report};
 use igmpd_wire::RecordType;
 
-use super::domain::{DomainOp, DomainVisitor, Shared, Slot, Vlan};
+use super::domain::{DomainOp, DomainVisitor, Shared, Slot, Vlan, VlanAddresses};
 use super::family::Family;
 use super::{
     Counters, Domain, EntryFilter, EntryKey, MdbTable, Output, PortVlans, RouterPorts, SnoopConfig,
@@ -38,7 +38,9 @@ pub(super) fn vlan_entry<'a>(
     vid: u16,
 ) -> &'a mut Vlan {
     vlans.entry(vid).or_insert_with(|| {
-        let passive = !sh.cfg.querier;
+        // One querier per VLAN with per-VLAN snooping, else one for the bridge (VLAN 0,
+        // which on a VLAN-filtering bridge without it is what the kernel does too).
+        let passive = !sh.cfg.querier || (vid != 0) != sh.per_vlan();
         let mk = |c: &Option<Config>| {
             c.clone().map(|mut c| {
                 c.passive = passive;
@@ -51,8 +53,8 @@ pub(super) fn vlan_entry<'a>(
             None => (mk(&sh.cfg.igmp), mk(&sh.cfg.mld)),
         };
         let mut v = Vlan {
-            igmp: igmp.map(|c| Domain::new(c, sh.v4, now)),
-            mld: mld.map(|c| Domain::new(c, sh.v6, now)),
+            igmp: igmp.map(|c| Domain::new(c, Ipv4Addr::address(sh, vid), now)),
+            mld: mld.map(|c| Domain::new(c, Ipv6Addr::address(sh, vid), now)),
         };
         if sh.bridge_up {
             v.each_mut(sh, vid, &mut LinkUp(now));
@@ -157,6 +159,7 @@ impl Snooper {
                 bridge_up: false,
                 v4: None,
                 v6: None,
+                vlan_addrs: BTreeMap::new(),
             },
         }
     }
@@ -302,6 +305,7 @@ impl Snooper {
         if self.sh.cfg.vlan_filtering == on {
             return;
         }
+        let per_vlan = self.sh.per_vlan();
         self.sh.cfg.vlan_filtering = on;
         if !on {
             let vids: Vec<u16> = self.vlans.keys().copied().filter(|v| *v != 0).collect();
@@ -309,17 +313,83 @@ impl Snooper {
                 self.remove_vlan(vid);
             }
         }
+        if per_vlan != self.sh.per_vlan() {
+            self.requerier();
+        }
+    }
+
+    /// The bridge's `mcast_vlan_snooping` changed: which VLANs query changes, and router
+    /// ports move between the ports' and the port-VLANs' settings.
+    pub fn set_vlan_snooping(&mut self, now: Instant, on: bool) {
+        if self.sh.cfg.vlan_snooping == on {
+            return;
+        }
+        let per_vlan = self.sh.per_vlan();
+        self.sh.cfg.vlan_snooping = on;
+        if per_vlan != self.sh.per_vlan() {
+            self.requerier();
+            self.start_port_vlans(now);
+        }
+    }
+
+    /// The queriers change roles (VLAN 0's or the VLANs'): every VLAN's state goes and is
+    /// learned again, with queriers of the new kind; router ports are told anew.
+    fn requerier(&mut self) {
+        let vids: Vec<u16> = self.vlans.keys().copied().collect();
+        for vid in vids {
+            self.remove_vlan(vid);
+        }
+        self.sh.reflect_routers();
+    }
+
+    /// With per-VLAN snooping every VLAN of a port has a querier from the start (not
+    /// only once a frame was heard in it); VLAN 0 keeps the bridge's state (passive).
+    fn start_port_vlans(&mut self, now: Instant) {
+        if !self.sh.bridge_up {
+            return;
+        }
+        vlan_entry(&mut self.vlans, &mut self.sh, now, 0);
+        if !self.sh.per_vlan() {
+            return;
+        }
+        let vids: BTreeSet<u16> = self
+            .sh
+            .port_vlans
+            .values()
+            .flat_map(|p| p.vids.iter().copied())
+            .collect();
+        for vid in vids {
+            vlan_entry(&mut self.vlans, &mut self.sh, now, vid);
+        }
+    }
+
+    /// Each VLAN's querier sources (per-VLAN snooping): from the VLAN's upper interface
+    /// (`br0.10`) or the configuration; a VLAN not listed queries from 0.0.0.0 (and sends
+    /// no MLD queries: RFC 9777 §5.1.14 wants a link-local source).
+    pub fn set_vlan_addresses(&mut self, now: Instant, addrs: BTreeMap<u16, VlanAddresses>) {
+        if self.sh.vlan_addrs == addrs {
+            return;
+        }
+        self.sh.vlan_addrs = addrs;
+        self.each_mut(&mut SetAddress(now));
+    }
+
+    /// A port's VLANs (see [`Snooper::set_port_vlans`]), as the kernel reported them.
+    pub fn port_vlans(&self, port: u32) -> Option<&PortVlans> {
+        self.sh.port_vlans.get(&port)
     }
 
     /// A port's VLANs as the bridge has them (None: not known, every tag is taken). A VLAN
     /// the port left loses the port's memberships and entries there (the kernel deletes
     /// only its own temporary entries of that VLAN, not userspace ones); a VLAN no port
     /// has any more goes with its querier.
-    pub fn set_port_vlans(&mut self, port: u32, vlans: Option<PortVlans>) {
+    pub fn set_port_vlans(&mut self, now: Instant, port: u32, vlans: Option<PortVlans>) {
         let old = match vlans {
             Some(v) => self.sh.port_vlans.insert(port, v),
             None => self.sh.port_vlans.remove(&port),
         };
+        self.start_port_vlans(now);
+        self.sh.reflect_routers();
         let Some(old) = old else { return };
         let now_in: BTreeSet<u16> = self
             .sh
@@ -382,7 +452,7 @@ impl Snooper {
     /// The bridge is up: the querier instances start (startup queries with `--querier`).
     pub fn bridge_up(&mut self, now: Instant) {
         self.sh.bridge_up = true;
-        vlan_entry(&mut self.vlans, &mut self.sh, now, 0);
+        self.start_port_vlans(now);
         self.each_mut(&mut LinkUp(now));
     }
 

@@ -38,6 +38,7 @@ fn cfg(querier: bool) -> SnoopConfig {
         entry_limit: 1000,
         vlans: BTreeMap::new(),
         vlan_filtering: true,
+        vlan_snooping: false,
     }
 }
 
@@ -270,6 +271,7 @@ fn query_learned_router_ports_expire_after_the_other_querier_present_interval() 
     let outs: Vec<Output> = s.drain().collect();
     assert!(outs.contains(&Output::RouterPort {
         port: P1,
+        vid: 0,
         router: true
     }));
     // OQPI = 2 x 2 s + 1 s / 2 = 4.5 s.
@@ -279,6 +281,7 @@ fn query_learned_router_ports_expire_after_the_other_querier_present_interval() 
     assert!(s.drain().any(|o| o
         == Output::RouterPort {
             port: P1,
+            vid: 0,
             router: false
         }));
 }
@@ -340,6 +343,7 @@ fn configured_router_ports_are_always_targets() {
     assert!(s.drain().any(|o| o
         == Output::RouterPort {
             port: P3,
+            vid: 0,
             router: true
         }));
     assert_eq!(rx(&mut s, 10, P1, &join("10.0.0.1", "239.1.1.1")), [P3]);
@@ -542,6 +546,7 @@ fn vlans(pvid: Option<u16>, vids: &[u16]) -> Option<PortVlans> {
     Some(PortVlans {
         pvid,
         vids: vids.iter().copied().collect(),
+        untagged: pvid.into_iter().collect(),
     })
 }
 
@@ -549,8 +554,8 @@ fn vlans(pvid: Option<u16>, vids: &[u16]) -> Option<PortVlans> {
 fn on_a_vlan_filtering_bridge_frames_belong_to_the_ports_vlans() {
     let mut s = snooper(cfg(false));
     let mut f = Vec::new();
-    s.set_port_vlans(P1, vlans(Some(10), &[10, 20]));
-    s.set_port_vlans(P2, vlans(None, &[20]));
+    s.set_port_vlans(t(0), P1, vlans(Some(10), &[10, 20]));
+    s.set_port_vlans(t(0), P2, vlans(None, &[20]));
     // Untagged on P1: its PVID.
     s.receive(t(0), P1, 0, &join("10.0.0.1", "239.1.1.1"), &mut f);
     // Tagged 20 on P1: VLAN 20; tagged 30: not the port's, dropped.
@@ -576,7 +581,7 @@ fn on_a_vlan_filtering_bridge_frames_belong_to_the_ports_vlans() {
     );
     assert_eq!(s.counters().vlan_drops, 2);
     // VLAN 20 leaves P1: P1's entry there goes, P2's stays, and so does VLAN 20.
-    s.set_port_vlans(P1, vlans(Some(10), &[10]));
+    s.set_port_vlans(t(0), P1, vlans(Some(10), &[10]));
     let o = ops(&mut s);
     assert_eq!(
         o,
@@ -588,11 +593,11 @@ fn on_a_vlan_filtering_bridge_frames_belong_to_the_ports_vlans() {
     );
     assert!(s.vids().any(|v| v == 20));
     // The last port leaves VLAN 20: it goes.
-    s.set_port_vlans(P2, vlans(None, &[]));
+    s.set_port_vlans(t(0), P2, vlans(None, &[]));
     ops(&mut s);
     assert!(!s.vids().any(|v| v == 20));
     // A PVID change: untagged frames of P1 are VLAN 30's now.
-    s.set_port_vlans(P1, vlans(Some(30), &[10, 30]));
+    s.set_port_vlans(t(0), P1, vlans(Some(30), &[10, 30]));
     s.receive(t(10), P1, 0, &join("10.0.0.1", "239.1.1.9"), &mut f);
     assert!(ops(&mut s)
         .iter()
@@ -601,7 +606,9 @@ fn on_a_vlan_filtering_bridge_frames_belong_to_the_ports_vlans() {
 
 #[test]
 fn vlans_are_separate_keys_and_queriers() {
-    let mut s = snooper(cfg(true));
+    let mut c = cfg(true);
+    c.vlan_snooping = true;
+    let mut s = snooper(c);
     let mut f = Vec::new();
     s.receive(t(0), P1, 10, &join("10.0.0.1", "239.1.1.1"), &mut f);
     s.receive(t(0), P1, 20, &join("10.0.0.1", "239.1.1.1"), &mut f);
@@ -636,6 +643,7 @@ fn a_vlans_own_settings_override_the_bridges() {
     let mut v10 = c.igmp.clone().unwrap();
     v10.query_interval = Duration::from_secs(30);
     c.vlans.insert(10, (Some(v10), None));
+    c.vlan_snooping = true;
     let mut s = snooper(c);
     let mut f = Vec::new();
     s.receive(t(0), P1, 10, &join("10.0.0.1", "239.1.1.1"), &mut f);
@@ -697,6 +705,7 @@ fn a_port_going_down_deletes_its_entries_and_router_state() {
     assert!(s.drain().any(|o| o
         == Output::RouterPort {
             port: P1,
+            vid: 0,
             router: false
         }));
     // A frame from a port that is down is ignored.
@@ -878,4 +887,83 @@ fn snooping_without_a_querier_is_a_finding_after_the_other_querier_present_inter
     let mut s = snooper(cfg(false));
     s.bridge_down();
     assert!(s.findings(t(60_000), "br0").is_empty());
+}
+
+#[test]
+fn with_per_vlan_snooping_every_vlan_of_a_port_has_its_own_querier() {
+    let mut c = cfg(true);
+    c.vlan_snooping = true;
+    let mut s = snooper(c);
+    s.set_port_vlans(t(0), P1, vlans(Some(10), &[10, 20]));
+    s.set_port_vlans(t(0), P2, vlans(Some(20), &[20]));
+    // VLAN 10 has an address of its own, VLAN 20 none.
+    s.set_vlan_addresses(t(0), [(10, (Some(a4("10.0.10.1")), None))].into());
+    let queries: Vec<(u16, Option<IpAddr>)> = s
+        .drain()
+        .filter_map(|o| match o {
+            Output::Query {
+                vid,
+                query: AnyQuery::V4(q),
+            } => Some((vid, q.src.map(IpAddr::from))),
+            Output::Query { vid, .. } => Some((vid, None)),
+            _ => None,
+        })
+        .collect();
+    // No untagged queries (VLAN 0 is passive), startup queries in 10 and 20.
+    assert!(
+        queries.iter().all(|(vid, _)| *vid == 10 || *vid == 20),
+        "{queries:?}"
+    );
+    assert!(queries.iter().any(|(vid, _)| *vid == 10));
+    assert!(queries.iter().any(|(vid, _)| *vid == 20));
+    let i10 = s.igmp(10).unwrap().instance();
+    let i20 = s.igmp(20).unwrap().instance();
+    assert_eq!(i10.querier_address(), Some(a4("10.0.10.1")));
+    assert_eq!(i10.role().name(), "querier");
+    // 0.0.0.0: a proxy querier, which yields to any querier with an address.
+    assert_eq!(i20.role().name(), "proxy");
+    // MLD without a link-local source in VLAN 20: no MLD queries there.
+    assert_eq!(s.mld(20).unwrap().instance().role().name(), "inactive");
+    // A router's query in VLAN 20 on P2: the router port is P2 in VLAN 20 only.
+    let mut f = Vec::new();
+    s.receive(t(100), P2, 0, &query("10.0.20.9", None), &mut f);
+    let routers: Vec<Output> = s
+        .drain()
+        .filter(|o| matches!(o, Output::RouterPort { .. }))
+        .collect();
+    assert_eq!(
+        routers,
+        [Output::RouterPort {
+            port: P2,
+            vid: 20,
+            router: true
+        }]
+    );
+    assert_eq!(s.igmp(20).unwrap().instance().role().name(), "non-querier");
+    assert_eq!(s.igmp(10).unwrap().instance().role().name(), "querier");
+    // A report in VLAN 10 goes to no router port (P2 is one in VLAN 20, and not in 10).
+    assert_eq!(
+        rx(&mut s, 200, P1, &join("10.0.10.5", "239.1.1.1")),
+        Vec::<u32>::new()
+    );
+    // In VLAN 20 it goes to P2.
+    s.receive(t(300), P1, 20, &join("10.0.20.5", "239.1.1.1"), &mut f);
+    assert_eq!(f, [P2]);
+}
+
+#[test]
+fn configured_router_ports_are_routers_in_each_of_their_vlans_only() {
+    let mut c = cfg(false);
+    c.vlan_snooping = true;
+    c.router_ports = [P3].into();
+    let mut s = snooper(c);
+    s.set_port_vlans(t(0), P3, vlans(None, &[10, 30]));
+    s.set_port_vlans(t(0), P1, vlans(Some(20), &[20]));
+    let set: BTreeSet<(u16, u32)> = s.routers().reflected().clone();
+    assert_eq!(set, [(10, P3), (30, P3)].into());
+    // A report in VLAN 20 is not sent to P3, which is not in VLAN 20.
+    assert_eq!(
+        rx(&mut s, 0, P1, &join("10.0.20.5", "239.1.1.1")),
+        Vec::<u32>::new()
+    );
 }

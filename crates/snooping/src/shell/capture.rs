@@ -134,7 +134,9 @@ impl SnoopDaemon {
     /// RFC 4541 §2.1.1: the captured report, as it arrived, out of a router port.
     /// Never out of a port that STP does not let forward (listening, learning, blocking,
     /// disabled): the bridge itself sends nothing there either.
-    fn send_on_port(&self, port: u32, bytes: &[u8], vid: u16) {
+    /// On a VLAN-filtering bridge only into a port in `vid`, tagged unless the port's
+    /// egress for `vid` is untagged (as the bridge itself would send it).
+    pub(super) fn send_on_port(&self, port: u32, bytes: &[u8], vid: u16) {
         let Some(s) = self
             .ports
             .get(&port)
@@ -143,7 +145,12 @@ impl SnoopDaemon {
         else {
             return;
         };
-        let r = if vid == 0 {
+        let vlans = self.snooper.port_vlans(port);
+        if vid != 0 && vlans.is_some_and(|v| !v.vids.contains(&vid)) {
+            return;
+        }
+        let untagged = vlans.is_some_and(|v| v.untagged.contains(&vid));
+        let r = if vid == 0 || untagged {
             s.send(bytes)
         } else {
             s.send(&tag(bytes, vid))
@@ -156,7 +163,7 @@ impl SnoopDaemon {
 
 /// `bytes` with an 802.1Q tag for `vid` after the MAC addresses (the kernel strips tags
 /// before packet sockets see frames).
-fn tag(bytes: &[u8], vid: u16) -> Vec<u8> {
+pub(super) fn tag(bytes: &[u8], vid: u16) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() + 4);
     out.extend_from_slice(&bytes[..12.min(bytes.len())]);
     out.extend_from_slice(&[0x81, 0x00]);

@@ -26,6 +26,16 @@ impl SnoopDaemon {
         match e {
             NlEvent::Route(RouteNetlinkMessage::NewLink(m)) => self.on_link(&m, false).await,
             NlEvent::Route(RouteNetlinkMessage::DelLink(m)) => self.on_link(&m, true).await,
+            NlEvent::Route(RouteNetlinkMessage::NewAddress(a)) if self.upper_address(&a, true) => {
+                self.push_vlan_addresses();
+            }
+            NlEvent::Route(RouteNetlinkMessage::DelAddress(a)) if self.upper_address(&a, false) => {
+                self.push_vlan_addresses();
+            }
+            // A port's (or the bridge's own) VLANs or their options changed.
+            NlEvent::Vlan(..) if self.active => {
+                self.refresh_port_vlans().await;
+            }
             NlEvent::Route(RouteNetlinkMessage::NewAddress(a))
                 if Some(a.header.index) == self.bridge_ifindex() =>
             {
@@ -102,6 +112,9 @@ impl SnoopDaemon {
                 return;
             }
             self.on_bridge(BridgeLink::from_message(m)).await;
+            return;
+        }
+        if self.track_upper(m, removed) {
             return;
         }
         if !self.active {
@@ -185,7 +198,14 @@ impl SnoopDaemon {
             .bridge
             .as_ref()
             .is_some_and(|b| b.vlan_filtering != info.vlan_filtering);
+        let vlan_change = vlan_change
+            || self
+                .bridge
+                .as_ref()
+                .is_some_and(|b| b.vlan_snooping != info.vlan_snooping);
         self.snooper.set_vlan_filtering(info.vlan_filtering);
+        let now = self.now();
+        self.snooper.set_vlan_snooping(now, info.vlan_snooping);
         self.bridge = Some(info);
         if vlan_change && self.active {
             self.refresh_port_vlans().await;
@@ -220,6 +240,7 @@ impl SnoopDaemon {
         };
         self.v4.clear();
         self.v6_ll.clear();
+        self.clear_upper_addresses();
         while let Some(m) = replies.next().await {
             if let NetlinkPayload::InnerMessage(RtnlMessage::Route(
                 RouteNetlinkMessage::NewAddress(a),
@@ -227,10 +248,13 @@ impl SnoopDaemon {
             {
                 if a.header.index == bridge {
                     self.apply_address(&a, true);
+                } else {
+                    self.upper_address(&a, true);
                 }
             }
         }
         self.push_addresses();
+        self.push_vlan_addresses();
     }
 
     fn apply_address(&mut self, m: &AddressMessage, present: bool) {
@@ -261,7 +285,7 @@ impl SnoopDaemon {
 }
 
 /// `a` in `set` or not.
-fn set_member<T: Ord>(set: &mut BTreeSet<T>, a: T, member: bool) {
+pub(super) fn set_member<T: Ord>(set: &mut BTreeSet<T>, a: T, member: bool) {
     if member {
         set.insert(a);
     } else {

@@ -22,7 +22,7 @@ use super::{SnoopDaemon, MDB_PROTO};
 const WITHOUT_ENV: &str = "IGMPD_KERNEL_WITHOUT";
 
 /// The family is snooped with IGMPv3 / MLDv2 queries (source filtering wanted).
-fn queries_v3(c: &Option<igmpd_querier::core::Config>) -> bool {
+pub(super) fn queries_v3(c: &Option<igmpd_querier::core::Config>) -> bool {
     c.as_ref().is_some_and(|c| c.version == Generation::V3)
 }
 
@@ -179,8 +179,15 @@ impl SnoopDaemon {
             return;
         };
         let sources = self.kernel_mdb.source_list || self.kernel_mdb.sg;
+        // Per-VLAN snooping: the kernel reads each VLAN's versions; sources are filtered
+        // only where every VLAN looks them up.
+        let (mut v4, mut v6) = (b.igmp_v3, b.mld_v2);
+        if self.per_vlan() && !self.vlans.versions.is_empty() {
+            v4 = self.vlans.versions.values().all(|(i, _)| *i >= 3);
+            v6 = self.vlans.versions.values().all(|(_, m)| *m >= 2);
+        }
         self.snooper
-            .set_source_filtering(b.igmp_v3 && sources, b.mld_v2 && sources);
+            .set_source_filtering(v4 && sources, v6 && sources);
         self.flush_outputs();
     }
 

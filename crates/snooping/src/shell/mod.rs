@@ -36,6 +36,7 @@ mod outputs;
 mod ports;
 mod state;
 mod status;
+mod vlans;
 pub mod writer;
 mod writes;
 
@@ -83,6 +84,9 @@ pub struct SnoopSettings {
     pub raise_hash_max: Option<u32>,
     /// Per-VLAN (IGMP, MLD) settings that differ from the bridge's.
     pub vlans: BTreeMap<u16, (Option<Config>, Option<Config>)>,
+    /// Per-VLAN querier sources (`querier_address` in `[bridge.B.vlan.V]`), over the
+    /// VLAN interface's addresses.
+    pub vlan_addresses: BTreeMap<u16, crate::core::VlanAddresses>,
     /// Where to keep the ports' `mcast_router` settings from before igmpd changed them
     /// (a file per bridge and network namespace), so that igmpd restarted after a crash
     /// still restores them at exit; None: only in memory.
@@ -145,6 +149,8 @@ pub struct SnoopDaemon {
     /// The bridge's `(mcast_igmp_version, mcast_mld_version)` from before igmpd changed
     /// them (None: unchanged).
     original_versions: Option<(u8, u8)>,
+    /// Per-VLAN snooping's own state (see `vlans`).
+    vlans: vlans::VlanShell,
     /// What the kernel's MDB takes (until probed: everything).
     kernel_mdb: MdbFeatures,
     /// The kernel's features as status shows them, once probed.
@@ -162,7 +168,12 @@ impl SnoopDaemon {
         let (mut conn, handle, rx) = igmpd_netlink::new_connection().map_err(nl)?;
         igmpd_netlink::subscribe(
             &mut conn,
-            &[Group::Link, Group::Ipv4Ifaddr, Group::Ipv6Ifaddr],
+            &[
+                Group::Link,
+                Group::Ipv4Ifaddr,
+                Group::Ipv6Ifaddr,
+                Group::BrVlan,
+            ],
         )
         .map_err(nl)?;
         let _ = igmpd_netlink::set_receive_buffer(&mut conn, 4 << 20);
@@ -204,6 +215,7 @@ impl SnoopDaemon {
             entry_limit: entry_limit(info.hash_max, 0),
             vlans: settings.vlans.clone(),
             vlan_filtering: info.vlan_filtering,
+            vlan_snooping: info.vlan_snooping,
         };
         let writes = Writes::start(handle.clone());
         let mut d = SnoopDaemon {
@@ -227,6 +239,7 @@ impl SnoopDaemon {
             nft_due: None,
             saved: state::SavedState::default(),
             original_versions: None,
+            vlans: vlans::VlanShell::default(),
             kernel_mdb: MdbFeatures::ALL,
             kernel_features: None,
         };
@@ -274,6 +287,8 @@ impl SnoopDaemon {
                     links::port_mcast_router(l).unwrap_or(1),
                 );
                 self.set_forwarding(l.header.index, links::port_forwarding(l));
+            } else {
+                self.track_upper(l, false);
             }
         }
         self.nft_due = None;
@@ -405,7 +420,9 @@ impl SnoopDaemon {
             self.writes.barrier().await;
             info!(bridge = %self.settings.bridge, entries = n, "entries handed to the kernel as temporary");
             self.restore_routers().await;
+            self.restore_vlan_routers().await;
             self.restore_versions().await;
+            self.restore_vlan_versions().await;
         }
         self.finish_state();
         if let Err(e) = nft::remove(&self.settings.bridge) {

@@ -2,7 +2,6 @@
 //! every port), MDB writes, router-port changes, log lines.
 
 use igmpd_querier::adapter;
-use igmpd_wire::VlanTag;
 use tracing::{debug, info, warn};
 
 use super::SnoopDaemon;
@@ -22,7 +21,12 @@ impl SnoopDaemon {
                     }
                 }
                 Output::Query { vid, query } => self.send_query(vid, &query),
-                Output::RouterPort { port, router } => self.set_router(port, router),
+                Output::RouterPort {
+                    port,
+                    vid: 0,
+                    router,
+                } => self.set_router(port, router),
+                Output::RouterPort { port, vid, router } => self.set_vlan_router(port, vid, router),
                 Output::Event(e) => self.log_event(&e),
             }
         }
@@ -64,7 +68,9 @@ impl SnoopDaemon {
         }
     }
 
-    fn send_query(&self, vid: u16, q: &AnyQuery) {
+    /// A query of VLAN `vid`: untagged on the bridge device for VLAN 0 (the bridge floods
+    /// it), per VLAN as `vlans` says.
+    fn send_query(&mut self, vid: u16, q: &AnyQuery) {
         let (Some(s), Some(b)) = (&self.bridge_socket, &self.bridge) else {
             return;
         };
@@ -72,9 +78,10 @@ impl SnoopDaemon {
             AnyQuery::V4(q) => Some(adapter::igmp_query_frame(b.mac, q)),
             AnyQuery::V6(q) => adapter::mld_query_frame(b.mac, q),
         };
-        let Some(mut frame) = frame else { return };
+        let Some(frame) = frame else { return };
         if vid != 0 {
-            frame.ethernet.vlan = Some(VlanTag::new(vid));
+            self.send_vlan_query(vid, &frame.to_bytes());
+            return;
         }
         if let Err(e) = s.send(&frame.to_bytes()) {
             warn!(bridge = %self.settings.bridge, error = %e, "sending a query failed");

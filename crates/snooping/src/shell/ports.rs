@@ -113,12 +113,23 @@ impl SnoopDaemon {
                 self.handle.link().dump_bridge_vlans().try_collect().await;
             match dump {
                 Ok(msgs) => {
+                    self.vlans.bridge_vids.clear();
                     for m in &msgs {
-                        if links::master(m) == Some(bridge) {
-                            if let Some((pvid, vids)) = links::port_vlans(m) {
-                                let vids = vids.into_iter().collect();
-                                found.insert(m.header.index, PortVlans { pvid, vids });
-                            }
+                        let Some(l) = links::port_vlans(m) else {
+                            continue;
+                        };
+                        if m.header.index == bridge {
+                            // The bridge's own (`self`) VLANs: where it can send.
+                            self.vlans.bridge_vids = l.vids.into_iter().collect();
+                        } else if links::master(m) == Some(bridge) {
+                            found.insert(
+                                m.header.index,
+                                PortVlans {
+                                    pvid: l.pvid,
+                                    vids: l.vids.into_iter().collect(),
+                                    untagged: l.untagged.into_iter().collect(),
+                                },
+                            );
                         }
                     }
                 }
@@ -128,14 +139,19 @@ impl SnoopDaemon {
                 }
             }
         }
+        // Before the core starts new VLANs' queriers: their router and version settings.
+        self.refresh_vlan_db().await;
+        self.set_vlan_versions().await;
+        self.update_source_filtering();
+        let now = self.now();
         for port in self.ports.keys().copied().collect::<Vec<_>>() {
             let vlans = found.remove(&port);
             if filtering && vlans.is_none() {
                 // A port in no VLAN forwards nothing on a VLAN-filtering bridge.
                 self.snooper
-                    .set_port_vlans(port, Some(PortVlans::default()));
+                    .set_port_vlans(now, port, Some(PortVlans::default()));
             } else {
-                self.snooper.set_port_vlans(port, vlans);
+                self.snooper.set_port_vlans(now, port, vlans);
             }
         }
         self.flush_outputs();

@@ -9,8 +9,8 @@ use igmpd_netlink::links::BridgeLink;
 use igmpd_querier::core::{Instance, Instant, Membership};
 use igmpd_querier::view::{instance_status, ms_until, sources_status};
 use igmpd_runtime::status::{
-    BridgeCounters, BridgeQuerierStatus, BridgeStatus, FamilyStatus, FindingDoc, IfaceStatus,
-    KernelStatus, PortGroupStatus, PortStatus, RouterPortStatus, StatusDoc,
+    BridgeCounters, BridgeQuerierStatus, BridgeStatus, BridgeVlanStatus, FamilyStatus, FindingDoc,
+    IfaceStatus, KernelStatus, PortGroupStatus, PortStatus, RouterPortStatus, StatusDoc,
 };
 
 use super::ports::{port_name, Port};
@@ -29,6 +29,8 @@ pub(super) struct View<'a> {
     pub(super) decode_drops: u64,
     pub(super) adopted: u64,
     pub(super) source_filtering: bool,
+    /// Per-VLAN snooping: each VLAN's source filtering (None: not per VLAN).
+    pub(super) vlan_source_filtering: Option<BTreeMap<u16, bool>>,
     pub(super) kernel: KernelStatus,
     /// The daemon's own findings (besides the core's).
     pub(super) findings: Vec<FindingDoc>,
@@ -50,6 +52,7 @@ impl SnoopDaemon {
             decode_drops: self.capture.decode_drops,
             adopted: self.adopted,
             source_filtering: self.source_filtering(),
+            vlan_source_filtering: self.per_vlan().then(|| self.vlan_source_filtering()),
             kernel: self.kernel_status(),
             findings: self.source_filtering_finding().into_iter().collect(),
         };
@@ -128,6 +131,22 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
         source_filtering: v.source_filtering,
         igmp: snooper.igmp(0).map(|d| bridge_querier(d.instance())),
         mld: snooper.mld(0).map(|d| bridge_querier(d.instance())),
+        vlans: v
+            .vlan_source_filtering
+            .as_ref()
+            .map(|sf| {
+                snooper
+                    .vids()
+                    .filter(|vid| *vid != 0)
+                    .map(|vid| BridgeVlanStatus {
+                        vid,
+                        source_filtering: sf.get(&vid).copied(),
+                        igmp: snooper.igmp(vid).map(|d| bridge_querier(d.instance())),
+                        mld: snooper.mld(vid).map(|d| bridge_querier(d.instance())),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         counters: BridgeCounters {
             reports: c.reports,
             queries: c.queries,
@@ -166,6 +185,7 @@ fn querier_section<A: Family>(d: &Domain<A>, now: Instant) -> FamilyStatus {
 /// The querier a bridge follows, as its (untagged) instance knows it.
 fn bridge_querier<A: Family>(i: &Instance<A>) -> BridgeQuerierStatus {
     BridgeQuerierStatus {
+        role: i.role().name(),
         querier_address: i.querier_address().map(|a| a.to_string()),
         robustness: i.robustness(),
         query_interval_ms: i.query_interval().as_millis() as u64,

@@ -29,6 +29,7 @@ fn snooper(querier: bool) -> Snooper {
         entry_limit: 100,
         vlans: BTreeMap::new(),
         vlan_filtering: true,
+        vlan_snooping: false,
     });
     let t0 = Instant::from_millis(0);
     s.set_addresses(t0, Some(Ipv4Addr::new(10, 0, 0, 254)), None);
@@ -79,6 +80,7 @@ fn doc(querier: bool) -> Value {
         snooping: true,
         kernel_querier: false,
         vlan_filtering: false,
+        vlan_snooping: false,
     };
     let ports = BTreeMap::from([(P1, port("p1")), (P2, port("p2"))]);
     let v = View {
@@ -92,6 +94,7 @@ fn doc(querier: bool) -> Value {
         decode_drops: 3,
         adopted: 4,
         source_filtering: false,
+        vlan_source_filtering: None,
         kernel: KernelStatus {
             release: "6.18.0-test".into(),
             features: vec!["mdb_protocol"],
@@ -136,7 +139,8 @@ fn the_bridge_section_has_its_keys_and_the_state_of_the_core() {
             "querier",
             "router_ports",
             "source_filtering",
-            "up"
+            "up",
+            "vlans"
         ]
     );
     assert_eq!(b["source_filtering"], false);
@@ -181,7 +185,8 @@ fn the_bridge_section_has_its_keys_and_the_state_of_the_core() {
             "group_membership_interval_ms",
             "querier_address",
             "query_interval_ms",
-            "robustness"
+            "robustness",
+            "role"
         ]
     );
     assert_eq!(b["igmp"]["querier_address"], "10.0.0.9");
