@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use igmpd_netns_tests::capture::Capture;
 use igmpd_netns_tests::poll_until;
 use igmpd_netns_tests::{Host, Igmpd, Lab, Member};
@@ -166,4 +166,58 @@ pub fn expect_receivers(
 
 pub fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Runs tshark over `frames` and returns one map per frame: field -> comma-joined values.
+pub fn tshark(
+    frames: &[Vec<u8>],
+    fields: &[&str],
+) -> Result<Vec<std::collections::BTreeMap<String, String>>> {
+    let dir = std::env::temp_dir().join(format!(
+        "igmpd-e2e-tshark-{}-{}",
+        std::process::id(),
+        frames.len()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("queries.pcap");
+    let records: Vec<igmpd_wire::pcap::Record> = frames
+        .iter()
+        .map(|d| igmpd_wire::pcap::Record {
+            timestamp_us: 0,
+            link_type: igmpd_wire::pcap::LINKTYPE_ETHERNET,
+            data: d.clone(),
+        })
+        .collect();
+    std::fs::write(&file, igmpd_wire::pcap::write(&records))?;
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.arg("-n").arg("-r").arg(&file).args([
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+        "-E",
+        "separator=\t",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().context("tshark runs")?;
+    std::fs::remove_dir_all(&dir).ok();
+    ensure!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?
+        .lines()
+        .map(|l| {
+            fields
+                .iter()
+                .zip(l.split('\t'))
+                .map(|(f, v)| (f.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect())
 }

@@ -29,6 +29,7 @@ fn main() {
         entry_limit: 100_000,
         vlans: BTreeMap::new(),
         vlan_filtering: true,
+        vlan_snooping: false,
     };
     let (port, other) = (11, 12);
     let mut s = Snooper::new(cfg);

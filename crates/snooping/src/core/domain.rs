@@ -289,10 +289,13 @@ impl Slot for Ipv6Addr {
     fn domain_mut(v: &mut Vlan) -> Option<&mut Domain<Self>> {
         v.mld.as_mut()
     }
+    /// A VLAN without a link-local address of its own queries from the bridge's, as the
+    /// kernel's per-VLAN querier does: MLD needs a link-local source (RFC 9777 §5.1.14),
+    /// and without queries every membership of the VLAN would expire.
     fn address(sh: &Shared, vid: u16) -> Option<Self> {
         match vid {
             0 => sh.v6,
-            v => sh.vlan_addrs.get(&v).and_then(|a| a.1),
+            v => sh.vlan_addrs.get(&v).and_then(|a| a.1).or(sh.v6),
         }
     }
     fn source_filtering(cfg: &SnoopConfig) -> bool {

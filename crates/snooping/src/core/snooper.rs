@@ -364,14 +364,29 @@ impl Snooper {
     }
 
     /// Each VLAN's querier sources (per-VLAN snooping): from the VLAN's upper interface
-    /// (`br0.10`) or the configuration; a VLAN not listed queries from 0.0.0.0 (and sends
-    /// no MLD queries: RFC 9777 §5.1.14 wants a link-local source).
+    /// (`br0.10`) or the configuration; a VLAN not listed queries from 0.0.0.0 for IGMP
+    /// and from the bridge's link-local address for MLD (as the kernel does).
     pub fn set_vlan_addresses(&mut self, now: Instant, addrs: BTreeMap<u16, VlanAddresses>) {
         if self.sh.vlan_addrs == addrs {
             return;
         }
         self.sh.vlan_addrs = addrs;
         self.each_mut(&mut SetAddress(now));
+    }
+
+    /// The tag a frame that arrived on `port` with tag `vid` leaves other ports with: on
+    /// a VLAN-filtering bridge its VLAN (an untagged frame's is the port's PVID; the
+    /// egress port's settings then say tagged or not); elsewhere the tag it came with,
+    /// which is payload to such a bridge.
+    pub fn egress_vlan(&self, port: u32, vid: u16) -> u16 {
+        if !self.sh.cfg.vlan_filtering || vid != 0 {
+            return vid;
+        }
+        self.sh
+            .port_vlans
+            .get(&port)
+            .and_then(|v| v.pvid)
+            .unwrap_or(0)
     }
 
     /// A port's VLANs (see [`Snooper::set_port_vlans`]), as the kernel reported them.

@@ -922,8 +922,10 @@ fn with_per_vlan_snooping_every_vlan_of_a_port_has_its_own_querier() {
     assert_eq!(i10.role().name(), "querier");
     // 0.0.0.0: a proxy querier, which yields to any querier with an address.
     assert_eq!(i20.role().name(), "proxy");
-    // MLD without a link-local source in VLAN 20: no MLD queries there.
-    assert_eq!(s.mld(20).unwrap().instance().role().name(), "inactive");
+    // MLD without a link-local address of VLAN 20's own: the bridge's.
+    let m20 = s.mld(20).unwrap().instance();
+    assert_eq!(m20.role().name(), "querier");
+    assert_eq!(m20.querier_address(), Some("fe80::254".parse().unwrap()));
     // A router's query in VLAN 20 on P2: the router port is P2 in VLAN 20 only.
     let mut f = Vec::new();
     s.receive(t(100), P2, 0, &query("10.0.20.9", None), &mut f);
@@ -949,6 +951,8 @@ fn with_per_vlan_snooping_every_vlan_of_a_port_has_its_own_querier() {
     // In VLAN 20 it goes to P2.
     s.receive(t(300), P1, 20, &join("10.0.20.5", "239.1.1.1"), &mut f);
     assert_eq!(f, [P2]);
+    // Forwarded in the frame's VLAN: an untagged one in the ingress port's PVID.
+    assert_eq!((s.egress_vlan(P1, 0), s.egress_vlan(P1, 20)), (10, 20));
 }
 
 #[test]

@@ -123,8 +123,11 @@ impl SnoopDaemon {
             fwd.clear();
             self.snooper
                 .receive(now, port, vid, &frame.packet, &mut fwd);
-            for target in &fwd {
-                self.send_on_port(*target, bytes, vid);
+            if !fwd.is_empty() {
+                let vlan = self.snooper.egress_vlan(port, vid);
+                for target in &fwd {
+                    self.send_on_port(*target, bytes, vlan);
+                }
             }
         }
         self.forward = fwd;

@@ -201,6 +201,11 @@ impl SnoopDaemon {
     /// `source-filtering-off`: igmpd queries with IGMPv3 / MLDv2 and raised the bridge's
     /// versions, and somebody lowered them since.
     pub(super) fn source_filtering_finding(&self) -> Option<FindingDoc> {
+        self.bridge_source_filtering_finding()
+            .or_else(|| self.vlan_source_filtering_finding())
+    }
+
+    fn bridge_source_filtering_finding(&self) -> Option<FindingDoc> {
         let (b, _) = (self.bridge.as_ref()?, self.original_versions?);
         let v3 = queries_v3;
         let mut low = Vec::new();

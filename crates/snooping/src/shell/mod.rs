@@ -292,6 +292,9 @@ impl SnoopDaemon {
             }
         }
         self.nft_due = None;
+        self.adopt_saved_vlans();
+        // The queriers' sources before the VLANs' queriers start.
+        self.refresh_addresses().await;
         self.refresh_port_vlans().await;
         // The versions first: the probe then sees the bridge as igmpd will use it (a
         // kernel may take (S,G) entries only on an IGMPv3 bridge).
@@ -309,7 +312,6 @@ impl SnoopDaemon {
             }
         }
         self.snooper.bridge_up(now);
-        self.refresh_addresses().await;
         // Adopt what an earlier igmpd left (SIGKILL, or a clean exit's temporary entries).
         let adopted = self.adopt_entries(bridge, now).await?;
         info!(bridge = %self.settings.bridge, ports = names.len(), adopted, other_entries = self.foreign_keys, limit = self.snooper.mdb().limit(), "snooping");

@@ -1,8 +1,9 @@
 //! The state file: what an igmpd started after a SIGKILL must know of its predecessor, per
 //! bridge and network namespace (`STATE_DIR/igmpd-snoop-BRIDGE-netINODE.json`):
 //! - the ports' `mcast_router` values and the bridge's `mcast_igmp_version` /
-//!   `mcast_mld_version` from before igmpd, so that the successor restores those at exit,
-//!   not the `2` / `3` its predecessor set;
+//!   `mcast_mld_version` from before igmpd (with per-VLAN snooping also the port-VLANs'
+//!   `mcast_router` igmpd set and the VLANs' versions), so that the successor restores
+//!   those at exit, not the `2` / `3` its predecessor set;
 //! - on kernels whose MDB entries carry no protocol value (before 6.3: every userspace
 //!   entry shows `proto static`), the entries igmpd wrote, so that the successor adopts
 //!   its own and leaves everybody else's alone.
@@ -52,6 +53,20 @@ pub(super) struct SavedState {
     pub versions: Option<(u8, u8)>,
     #[serde(default)]
     pub entries: Vec<SavedEntry>,
+    /// Per VLAN: `(mcast_igmp_version, mcast_mld_version)` from before igmpd.
+    #[serde(default)]
+    pub vlan_versions: BTreeMap<u16, (u8, u8)>,
+    /// Port-VLANs igmpd set to `mcast_router 2`, with the value from before.
+    #[serde(default)]
+    pub vlan_routers: Vec<SavedVlanRouter>,
+}
+
+/// A port-VLAN `mcast_router` from before igmpd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct SavedVlanRouter {
+    pub port: u32,
+    pub vid: u16,
+    pub mcast_router: u8,
 }
 
 impl SavedState {
@@ -138,6 +153,17 @@ impl SnoopDaemon {
                 })
                 .collect(),
             versions: self.original_versions,
+            vlan_versions: self.vlans.original_versions.clone(),
+            vlan_routers: self
+                .vlans
+                .router_set
+                .iter()
+                .map(|((port, vid), m)| SavedVlanRouter {
+                    port: *port,
+                    vid: *vid,
+                    mcast_router: *m,
+                })
+                .collect(),
             entries: if with_entries {
                 saved_entries(mdb.programmed(), mdb.per_source())
             } else {
@@ -223,6 +249,8 @@ impl SnoopDaemon {
             Some(mut doc) => {
                 doc.ports.clear();
                 doc.versions = None;
+                doc.vlan_versions.clear();
+                doc.vlan_routers.clear();
                 self.write_state(&doc, true);
             }
             None => {

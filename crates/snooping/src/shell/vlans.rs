@@ -10,8 +10,9 @@
 //!   as its egress says, and a warning says that the kernel cannot see them.
 //! - **Sources**: the lowest address of the VLAN's upper interface (a vlan device on the
 //!   bridge with id V: IPv4, and IPv6 link-local), or `querier_address` in
-//!   `[bridge.B.vlan.V]`; 0.0.0.0 when neither exists (RFC 4541 §2.1.1 proxy queries),
-//!   and no MLD queries then (RFC 9777 §5.1.14 wants a link-local source).
+//!   `[bridge.B.vlan.V]`; when neither exists, IGMP queries from 0.0.0.0 (RFC 4541 §2.1.1
+//!   proxy queries) and MLD from the bridge's link-local address, as the kernel's per-VLAN
+//!   querier does (RFC 9777 §5.1.14 wants a link-local source).
 //! - **Router ports**: the port-VLAN `mcast_router` (`bridge vlan set dev P vid V
 //!   mcast_router 2`), back to the value from before igmpd when the core says so and at
 //!   exit.
@@ -32,6 +33,7 @@ use tracing::{info, warn};
 use super::events::set_member;
 use super::SnoopDaemon;
 use crate::core::VlanAddresses;
+use igmpd_runtime::status::FindingDoc;
 
 /// `mcast_router 2`.
 const ROUTER: u8 = 2;
@@ -50,11 +52,11 @@ pub(super) struct VlanShell {
     /// Port-VLAN `mcast_router` values as the kernel reported them (before igmpd set any).
     router_seen: BTreeMap<(u32, u16), u8>,
     /// The port-VLANs igmpd set to `mcast_router 2`, with the value to restore.
-    router_set: BTreeMap<(u32, u16), u8>,
+    pub(super) router_set: BTreeMap<(u32, u16), u8>,
     /// Each VLAN's (`mcast_igmp_version`, `mcast_mld_version`) now.
     pub(super) versions: BTreeMap<u16, (u8, u8)>,
     /// The same from before igmpd raised them.
-    original_versions: BTreeMap<u16, (u8, u8)>,
+    pub(super) original_versions: BTreeMap<u16, (u8, u8)>,
     /// VLANs whose queries the kernel cannot see, warned about once.
     warned_hidden: BTreeSet<u16>,
 }
@@ -64,6 +66,22 @@ fn lowest<T: Copy + Ord>(s: &BTreeSet<T>) -> Option<T> {
 }
 
 impl SnoopDaemon {
+    /// What a killed predecessor left (see `state`): its port-VLAN router settings are
+    /// restored at exit unless the core takes them over, its VLANs' original versions are
+    /// the ones to restore.
+    pub(super) fn adopt_saved_vlans(&mut self) {
+        for r in &self.saved.vlan_routers {
+            if self.ports.contains_key(&r.port) {
+                self.vlans
+                    .router_set
+                    .insert((r.port, r.vid), r.mcast_router);
+            }
+        }
+        self.vlans
+            .original_versions
+            .extend(self.saved.vlan_versions.iter().map(|(k, v)| (*k, *v)));
+    }
+
     /// Per-VLAN snooping is on (the core's view).
     pub(super) fn per_vlan(&self) -> bool {
         let c = self.snooper.config();
@@ -211,7 +229,12 @@ impl SnoopDaemon {
         let key = (port, vid);
         let mode = if router {
             let before = *self.vlans.router_seen.get(&key).unwrap_or(&LEARN);
-            self.vlans.router_set.entry(key).or_insert(before);
+            if let std::collections::btree_map::Entry::Vacant(e) = self.vlans.router_set.entry(key)
+            {
+                e.insert(before);
+                // Saved before the change: a successor restores `before`, not the 2.
+                self.save_state();
+            }
             ROUTER
         } else {
             match self.vlans.router_set.remove(&key) {
@@ -254,6 +277,11 @@ impl SnoopDaemon {
             if want_igmp.is_none() && want_mld.is_none() {
                 continue;
             }
+            let fresh = !self.vlans.original_versions.contains_key(&vid);
+            if fresh {
+                self.vlans.original_versions.insert(vid, (igmp, mld));
+                self.save_state();
+            }
             match self
                 .handle
                 .vlan()
@@ -262,15 +290,14 @@ impl SnoopDaemon {
             {
                 Ok(()) => {
                     self.vlans
-                        .original_versions
-                        .entry(vid)
-                        .or_insert((igmp, mld));
-                    self.vlans
                         .versions
                         .insert(vid, (want_igmp.unwrap_or(igmp), want_mld.unwrap_or(mld)));
                     info!(bridge = %self.settings.bridge, vid, igmp_from = igmp, mld_from = mld, "source filtering: the VLAN's mcast_igmp_version / mcast_mld_version raised (restored at exit)");
                 }
                 Err(e) => {
+                    if fresh {
+                        self.vlans.original_versions.remove(&vid);
+                    }
                     warn!(bridge = %self.settings.bridge, vid, error = %e, "cannot raise the VLAN's mcast_igmp_version / mcast_mld_version")
                 }
             }
@@ -292,6 +319,43 @@ impl SnoopDaemon {
                 warn!(bridge = %self.settings.bridge, vid, error = %e, "cannot restore the VLAN's versions");
             }
         }
+    }
+
+    /// `source-filtering-off` for VLANs whose versions igmpd raised and somebody lowered
+    /// since (per-VLAN snooping: the kernel reads each VLAN's).
+    pub(super) fn vlan_source_filtering_finding(&self) -> Option<FindingDoc> {
+        let (v3, v2) = (
+            super::kernel::queries_v3(&self.settings.igmp),
+            super::kernel::queries_v3(&self.settings.mld),
+        );
+        let low: Vec<String> = self
+            .vlans
+            .original_versions
+            .keys()
+            .filter_map(|vid| {
+                let (i, m) = self.vlans.versions.get(vid)?;
+                ((v3 && *i < 3) || (v2 && *m < 2))
+                    .then(|| format!("VLAN {vid} (mcast_igmp_version {i}, mcast_mld_version {m})"))
+            })
+            .collect();
+        if low.is_empty() {
+            return None;
+        }
+        let br = &self.settings.bridge;
+        Some(FindingDoc {
+            code: "source-filtering-off",
+            severity: "warning",
+            iface: br.clone(),
+            message: format!(
+                "{} of {br} lowered while igmpd runs: the kernel no longer looks up (S,G) entries there, so igmpd writes (*,G) entries and INCLUDE and SSM joins receive every source",
+                low.join(", ")
+            ),
+            hint: format!(
+                "bridge vlan global set dev {br} vid VID mcast_igmp_version 3 mcast_mld_version 2 (or run igmpd with --igmp-version 2 / --mld-version 1 if sources are not to be filtered)"
+            ),
+            host: None,
+            group: None,
+        })
     }
 
     /// Each VLAN's source filtering (per-VLAN snooping): the VLAN's versions say the
