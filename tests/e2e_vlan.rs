@@ -498,6 +498,20 @@ fn per_vlan_queriers_are_tagged_sourced_and_elected_per_vlan() -> Result<()> {
     })
     .context("the report forwarded to the router port in VLAN 10")?;
     q.stop()?;
+    // A VLAN added at runtime gets its querier; removed, it goes.
+    let has_vlan = |st: &Value, vid: u64| {
+        st["bridges"][0]["vlans"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|x| x["vid"] == vid))
+    };
+    sw.exec_ok(&["bridge", "vlan", "add", "dev", &pt, "vid", "40"])?;
+    d.wait_status(WAIT, |st| {
+        (has_vlan(st, 40) && role(st, 40, "igmp")? == "proxy").then_some(())
+    })
+    .context("VLAN 40's querier after the VLAN was added")?;
+    sw.exec_ok(&["bridge", "vlan", "del", "dev", &pt, "vid", "40"])?;
+    d.wait_status(WAIT, |st| (!has_vlan(st, 40)).then_some(()))
+        .context("VLAN 40 gone after it was removed")?;
     d.stop()?;
     ensure!(
         port_vlan_router(sw, &pt, 10)? != Some(2),

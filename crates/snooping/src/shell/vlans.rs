@@ -262,7 +262,7 @@ impl SnoopDaemon {
     }
 
     /// With IGMPv3 / MLDv2 configured, every VLAN's versions to 3 / 2 (per-VLAN snooping:
-    /// the kernel looks up (S,G) entries by the VLAN's own version).
+    /// the kernel looks up (S,G) entries by the VLAN's own version), once per VLAN.
     pub(super) async fn set_vlan_versions(&mut self) {
         let Some(bridge) = self.bridge_ifindex() else {
             return;
@@ -277,11 +277,13 @@ impl SnoopDaemon {
             if want_igmp.is_none() && want_mld.is_none() {
                 continue;
             }
-            let fresh = !self.vlans.original_versions.contains_key(&vid);
-            if fresh {
-                self.vlans.original_versions.insert(vid, (igmp, mld));
-                self.save_state();
+            // Raised once per VLAN: lowered again by an admin, it stays so (the finding
+            // says what that costs), as the bridge's own versions do.
+            if self.vlans.original_versions.contains_key(&vid) {
+                continue;
             }
+            self.vlans.original_versions.insert(vid, (igmp, mld));
+            self.save_state();
             match self
                 .handle
                 .vlan()
@@ -295,9 +297,7 @@ impl SnoopDaemon {
                     info!(bridge = %self.settings.bridge, vid, igmp_from = igmp, mld_from = mld, "source filtering: the VLAN's mcast_igmp_version / mcast_mld_version raised (restored at exit)");
                 }
                 Err(e) => {
-                    if fresh {
-                        self.vlans.original_versions.remove(&vid);
-                    }
+                    self.vlans.original_versions.remove(&vid);
                     warn!(bridge = %self.settings.bridge, vid, error = %e, "cannot raise the VLAN's mcast_igmp_version / mcast_mld_version")
                 }
             }
