@@ -399,9 +399,16 @@ fn per_vlan_queriers_are_tagged_sourced_and_elected_per_vlan() -> Result<()> {
         "ipv6.src",
         "igmp.type",
         "igmp.version",
+        "igmp.maddr",
+        "igmp.max_resp",
+        "igmp.qrv",
+        "igmp.qqic",
+        "igmp.checksum.status",
+        "ip.ttl",
+        "ip.opt.ra",
         "icmpv6.type",
+        "ipv6.hlim",
         "_ws.malformed",
-        "_ws.expert.severity",
     ];
     let rows = poll_until(WAIT, Duration::from_millis(200), || {
         let frames: Vec<Vec<u8>> = trunk.packets().ok()?.into_iter().map(|p| p.data).collect();
@@ -438,7 +445,22 @@ fn per_vlan_queriers_are_tagged_sourced_and_elected_per_vlan() -> Result<()> {
             _ => anyhow::bail!("a query in a VLAN igmpd should not query: {r:?}"),
         }
         if !r["igmp.type"].is_empty() {
-            ensure!(r["igmp.version"] == "3", "IGMPv3 queries: {r:?}");
+            // IGMPv3 (RFC 9776 §4.1) with the configured timers: QRV 2, QQIC 2 s, Max
+            // Resp 1 s (10 tenths) in general queries; TTL 1 and Router Alert.
+            ensure!(
+                r["igmp.version"] == "3"
+                    && r["ip.ttl"] == "1"
+                    && r["ip.opt.ra"] == "0"
+                    && r["igmp.qrv"] == "2"
+                    && r["igmp.qqic"] == "2"
+                    && r["igmp.checksum.status"] == "1",
+                "VLAN {vid}'s IGMP query: {r:?}"
+            );
+            if r["igmp.maddr"].starts_with("0.0.0.0") {
+                ensure!(r["igmp.max_resp"] == "10", "general query: {r:?}");
+            }
+        } else {
+            ensure!(r["ipv6.hlim"] == "1", "VLAN {vid}'s MLD query: {r:?}");
         }
     }
     // The access port gets VLAN 10's queries untagged.

@@ -94,8 +94,7 @@ impl SnoopDaemon {
         self.nft_due = None;
         self.deactivate();
         self.bridge = None;
-        // Its VLANs, ports and settings are gone with it.
-        self.vlans = super::vlans::VlanShell::default();
+        self.forget_vlans();
         info!(bridge = %self.settings.bridge, "bridge deleted: waiting for it to come back");
     }
 

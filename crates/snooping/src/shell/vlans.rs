@@ -82,6 +82,11 @@ impl SnoopDaemon {
             .extend(self.saved.vlan_versions.iter().map(|(k, v)| (*k, *v)));
     }
 
+    /// The bridge is gone: its VLANs, ports and settings with it.
+    pub(super) fn forget_vlans(&mut self) {
+        self.vlans = VlanShell::default();
+    }
+
     /// Per-VLAN snooping is on (the core's view).
     pub(super) fn per_vlan(&self) -> bool {
         let c = self.snooper.config();
