@@ -541,3 +541,99 @@ fn per_vlan_queriers_are_tagged_sourced_and_elected_per_vlan() -> Result<()> {
     );
     Ok(())
 }
+
+/// The election in one VLAN against the kernel's own per-VLAN querier: host t becomes a
+/// VLAN-aware bridge `tb` whose VLAN 10 querier (`mcast_querier 1` for VID 10) queries
+/// from tb's 10.10.0.2 (`mcast_query_use_ifaddr 1`), tagged 10 on its uplink. igmpd's
+/// VLAN 10 querier (10.10.0.254) yields to it; VLAN 20's is untouched.
+#[test]
+fn per_vlan_election_against_the_kernels_per_vlan_querier() -> Result<()> {
+    let Some(lab) = vlan_lab("per_vlan_election_against_the_kernels_per_vlan_querier")? else {
+        return Ok(());
+    };
+    let t = lab.host("t").netns();
+    for vid in ["10", "20", "30"] {
+        t.ip(&["link", "del", &format!("eth0.{vid}")])?;
+    }
+    t.ip(&[
+        "link",
+        "add",
+        "tb",
+        "type",
+        "bridge",
+        "vlan_filtering",
+        "1",
+        "mcast_vlan_snooping",
+        "1",
+        "mcast_query_use_ifaddr",
+        "1",
+    ])?;
+    t.ip(&["link", "set", "eth0", "master", "tb"])?;
+    t.exec_ok(&["bridge", "vlan", "add", "dev", "eth0", "vid", "10"])?;
+    t.exec_ok(&["bridge", "vlan", "del", "dev", "eth0", "vid", "1"])?;
+    t.exec_ok(&[
+        "bridge", "vlan", "add", "dev", "tb", "vid", "10", "pvid", "untagged", "self",
+    ])?;
+    t.ip(&["addr", "add", "10.10.0.2/24", "dev", "tb"])?;
+    t.ip(&["link", "set", "tb", "up"])?;
+    t.exec_ok(&[
+        "bridge",
+        "vlan",
+        "global",
+        "set",
+        "dev",
+        "tb",
+        "vid",
+        "10",
+        "mcast_querier",
+        "1",
+        "mcast_query_interval",
+        "200",
+        "mcast_query_response_interval",
+        "100",
+        "mcast_startup_query_interval",
+        "50",
+    ])?;
+    let sw = lab.switch().netns();
+    let mut args = vec!["snoop", "br0", "--querier"];
+    args.extend_from_slice(FAST);
+    let d = Igmpd::spawn(sw, BIN, &args)?;
+    let igmp = |st: &Value, vid: u64| -> Option<Value> {
+        Some(
+            st["bridges"][0]["vlans"]
+                .as_array()?
+                .iter()
+                .find(|v| v["vid"] == vid)?["igmp"]
+                .clone(),
+        )
+    };
+    d.wait_status(WAIT, |st| {
+        let (v10, v20) = (igmp(st, 10)?, igmp(st, 20)?);
+        (v10["role"] == "non-querier"
+            && v10["querier_address"] == "10.10.0.2"
+            && v20["role"] == "proxy")
+            .then_some(())
+    })
+    .context("igmpd's VLAN 10 querier yields to the kernel's, VLAN 20's stays")?;
+    // The kernel's querier still queries (it never heard a lower address): igmpd stays
+    // out of VLAN 10 while it does.
+    let q = Capture::start(lab.host("a").netns(), "eth0", "igmp")?;
+    let rows = poll_until(WAIT, Duration::from_millis(200), || {
+        let frames: Vec<Vec<u8>> = q.packets().ok()?.into_iter().map(|p| p.data).collect();
+        let rows = tshark(&frames, &["ip.src", "igmp.type"]).ok()?;
+        (rows
+            .iter()
+            .filter(|r| r["igmp.type"] == "0x11" && r["ip.src"] == "10.10.0.2")
+            .count()
+            >= 2)
+            .then_some(rows)
+    })
+    .context("the kernel's VLAN 10 queries reach VLAN 10's hosts")?;
+    ensure!(
+        rows.iter()
+            .all(|r| r["igmp.type"] != "0x11" || r["ip.src"] == "10.10.0.2"),
+        "igmpd queried VLAN 10 after it lost the election: {rows:?}"
+    );
+    d.stop()?;
+    Ok(())
+}
