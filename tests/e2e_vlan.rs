@@ -10,9 +10,9 @@
 //! (tagged 10, 20 and 30) with `eth0.10`, `eth0.20` (IGMPv2 / MLDv1) and `eth0.30`. The
 //! bridge itself is in 10 (with `br0.10`, 10.10.0.254) and 20 (no address), not in 30.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use igmpd_netns_tests::capture::Capture;
@@ -21,10 +21,7 @@ use igmpd_netns_tests::{poll_until, BridgeConfig, Igmpd, Lab, Member, Netns};
 use serde_json::Value;
 
 mod common;
-use common::{set, tshark, BIN, FAST, PORT, WAIT};
-
-/// Where a host listens: (label, namespace, interface).
-struct Ends<'a>(Vec<(&'static str, &'a Netns, &'static str)>);
+use common::{expect_receivers_at, tshark_capture, End, BIN, FAST, WAIT};
 
 /// The lab, or None (with the reason printed) on a kernel without VLAN filtering.
 fn vlan_lab(test: &str) -> Result<Option<Lab>> {
@@ -106,71 +103,27 @@ fn ip(s: &str) -> IpAddr {
     s.parse().expect("address literal")
 }
 
-fn ends(lab: &Lab) -> Ends<'_> {
-    let ns = |h: &str| lab.host(h).netns();
-    Ends(vec![
-        ("s", ns("s"), "eth0"),
-        ("a", ns("a"), "eth0"),
-        ("u", ns("u"), "eth0"),
-        ("b", ns("b"), "eth0"),
-        ("t10", ns("t"), "eth0.10"),
-        ("t20", ns("t"), "eth0.20"),
-    ])
+fn ends(lab: &Lab) -> Vec<End<'_>> {
+    let end = |l: &str, h: &str, i: &str| (l.to_owned(), lab.host(h).netns(), i.to_owned());
+    vec![
+        end("s", "s", "eth0"),
+        end("a", "a", "eth0"),
+        end("u", "u", "eth0"),
+        end("b", "b", "eth0"),
+        end("t10", "t", "eth0.10"),
+        end("t20", "t", "eth0.20"),
+    ]
 }
 
-/// Who (but the sender) receives `group` from `sender` within one round.
-fn receivers(
-    ends: &Ends,
-    sender: &mut Member,
-    from: &str,
-    group: IpAddr,
-) -> Result<BTreeSet<String>> {
-    let filter = format!("udp and dst port {PORT} and dst host {group}");
-    let caps: Vec<(&str, Capture)> = ends
-        .0
-        .iter()
-        .filter(|(l, ..)| *l != from)
-        .map(|(l, ns, ifname)| Ok((*l, Capture::start(ns, ifname, &filter)?)))
-        .collect::<Result<_>>()?;
-    sender.send(group, PORT, 3)?;
-    let _ = poll_until(Duration::from_secs(3), Duration::from_millis(20), || {
-        caps.iter()
-            .any(|(_, c)| c.packets().map(|p| p.len() >= 3).unwrap_or(false))
-            .then_some(())
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    let mut out = BTreeSet::new();
-    for (l, c) in caps {
-        if !c.stop()?.is_empty() {
-            out.insert(l.to_owned());
-        }
-    }
-    Ok(out)
-}
-
-/// Polls [`receivers`] until they are `want` (the kernel floods until it has seen a
-/// querier for one response interval).
 fn expect(
     lab: &Lab,
-    ends: &Ends,
+    ends: &[End<'_>],
     sender: &mut Member,
     from: &str,
     group: IpAddr,
     want: &[&str],
 ) -> Result<()> {
-    let want = set(want);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let got = receivers(ends, sender, from, group)?;
-        if got == want {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{group} from {from}: received by {got:?}, expected {want:?}; MDB {:?}",
-            lab.mdb()
-        );
-    }
+    expect_receivers_at(lab, ends, sender, from, group, want)
 }
 
 /// One scenario per VLAN: v3 EXCLUDE and v2 joins of one group in two VLANs, an SSM
@@ -411,8 +364,7 @@ fn per_vlan_queriers_are_tagged_sourced_and_elected_per_vlan() -> Result<()> {
         "_ws.malformed",
     ];
     let rows = poll_until(WAIT, Duration::from_millis(200), || {
-        let frames: Vec<Vec<u8>> = trunk.packets().ok()?.into_iter().map(|p| p.data).collect();
-        let rows = tshark(&frames, &fields).ok()?;
+        let rows = tshark_capture(&trunk, &fields).ok()?;
         let q = |vid: &str, igmp: bool| {
             rows.iter().any(|r| {
                 r["vlan.id"] == vid
@@ -465,8 +417,7 @@ fn per_vlan_queriers_are_tagged_sourced_and_elected_per_vlan() -> Result<()> {
     }
     // The access port gets VLAN 10's queries untagged.
     let untagged = poll_until(WAIT, Duration::from_millis(200), || {
-        let frames: Vec<Vec<u8>> = access.packets().ok()?.into_iter().map(|p| p.data).collect();
-        let rows = tshark(&frames, &["vlan.id", "ip.src", "igmp.type"]).ok()?;
+        let rows = tshark_capture(&access, &["vlan.id", "ip.src", "igmp.type"]).ok()?;
         rows.iter()
             .any(|r| r["igmp.type"] == "0x11" && r["ip.src"] == "10.10.0.254")
             .then_some(rows)
@@ -534,6 +485,24 @@ fn per_vlan_queriers_are_tagged_sourced_and_elected_per_vlan() -> Result<()> {
     sw.exec_ok(&["bridge", "vlan", "del", "dev", &pt, "vid", "40"])?;
     d.wait_status(WAIT, |st| (!has_vlan(st, 40)).then_some(()))
         .context("VLAN 40 gone after it was removed")?;
+    // A report tagged 40 on the trunk, which is no longer in VLAN 40: dropped, counted,
+    // learned nowhere.
+    let drops = |st: &Value| st["bridges"][0]["counters"]["vlan_drops"].as_u64();
+    let before = drops(&d.status()?).context("vlan_drops")?;
+    let t = lab.host("t").netns();
+    t.ip(&[
+        "link", "add", "link", "eth0", "name", "eth0.40", "type", "vlan", "id", "40",
+    ])?;
+    t.ip(&["link", "set", "eth0.40", "up"])?;
+    let mut t40 = member_on(&lab, "t", "eth0.40")?;
+    t40.join(ip("239.91.0.40"))?;
+    d.wait_status(WAIT, |st| (drops(st)? > before).then_some(()))
+        .context("a frame tagged with a VLAN its port is not in is counted")?;
+    ensure!(
+        !lab.mdb()?.iter().any(|e| e.group == ip("239.91.0.40")),
+        "learned in a VLAN the port is not in: {:?}",
+        lab.mdb()
+    );
     d.stop()?;
     ensure!(
         port_vlan_router(sw, &pt, 10)? != Some(2),
@@ -619,8 +588,7 @@ fn per_vlan_election_against_the_kernels_per_vlan_querier() -> Result<()> {
     // out of VLAN 10 while it does.
     let q = Capture::start(lab.host("a").netns(), "eth0", "igmp")?;
     let rows = poll_until(WAIT, Duration::from_millis(200), || {
-        let frames: Vec<Vec<u8>> = q.packets().ok()?.into_iter().map(|p| p.data).collect();
-        let rows = tshark(&frames, &["ip.src", "igmp.type"]).ok()?;
+        let rows = tshark_capture(&q, &["ip.src", "igmp.type"]).ok()?;
         (rows
             .iter()
             .filter(|r| r["igmp.type"] == "0x11" && r["ip.src"] == "10.10.0.2")

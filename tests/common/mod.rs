@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use igmpd_netns_tests::capture::Capture;
 use igmpd_netns_tests::poll_until;
-use igmpd_netns_tests::{Host, Igmpd, Lab, Member};
+use igmpd_netns_tests::{Host, Igmpd, Lab, Member, Netns};
 use serde_json::Value;
 
 /// The igmpd binary under test.
@@ -103,26 +103,31 @@ pub fn member_silent(doc: &Value, host: &str) -> Option<Value> {
         .cloned()
 }
 
-/// Hosts (other than `sender`) at whose interface datagrams from `sender` to `group`
-/// arrive. Positive evidence first (some host gets all of them, or 3 s pass), then a
-/// bounded half second for stragglers.
-pub fn receivers(
-    lab: &Lab,
+/// Where a receiver listens: (label, namespace, interface).
+pub type End<'a> = (String, &'a Netns, String);
+
+/// Every host of the lab at its interface, labelled by its name.
+pub fn host_ends(lab: &Lab) -> Vec<End<'_>> {
+    lab.hosts()
+        .iter()
+        .map(|h| (h.name().to_owned(), h.netns(), h.ifname().to_owned()))
+        .collect()
+}
+
+/// Ends (other than `from`) where datagrams from `sender` to `group` arrive. Positive
+/// evidence first (some end gets all of them, or 3 s pass), then a bounded half second
+/// for stragglers.
+pub fn receivers_at(
+    ends: &[End<'_>],
     sender: &mut Member,
-    sender_host: &str,
+    from: &str,
     group: IpAddr,
 ) -> Result<BTreeSet<String>> {
     let filter = format!("udp and dst port {PORT} and dst host {group}");
-    let caps: Vec<(String, Capture)> = lab
-        .hosts()
+    let caps: Vec<(&str, Capture)> = ends
         .iter()
-        .filter(|h| h.name() != sender_host)
-        .map(|h| {
-            Ok((
-                h.name().to_owned(),
-                Capture::start(h.netns(), h.ifname(), &filter)?,
-            ))
-        })
+        .filter(|(l, ..)| l != from)
+        .map(|(l, ns, ifname)| Ok((l.as_str(), Capture::start(ns, ifname, &filter)?)))
         .collect::<Result<_>>()?;
     sender.send(group, PORT, 3)?;
     let _ = poll_until(Duration::from_secs(3), Duration::from_millis(20), || {
@@ -132,16 +137,50 @@ pub fn receivers(
     });
     std::thread::sleep(Duration::from_millis(500));
     let mut out = BTreeSet::new();
-    for (name, c) in caps {
+    for (l, c) in caps {
         if !c.stop()?.is_empty() {
-            out.insert(name);
+            out.insert(l.to_owned());
         }
     }
     Ok(out)
 }
 
-/// Polls [`receivers`] until it is `want`: the kernel forwards by the MDB only one Max
+/// [`receivers_at`] the lab's hosts.
+pub fn receivers(
+    lab: &Lab,
+    sender: &mut Member,
+    sender_host: &str,
+    group: IpAddr,
+) -> Result<BTreeSet<String>> {
+    receivers_at(&host_ends(lab), sender, sender_host, group)
+}
+
+/// Polls [`receivers_at`] until it is `want`: the kernel forwards by the MDB only one Max
 /// Response Time after it saw a querier, and floods until then (with or without igmpd).
+pub fn expect_receivers_at(
+    lab: &Lab,
+    ends: &[End<'_>],
+    sender: &mut Member,
+    from: &str,
+    group: IpAddr,
+    want: &[&str],
+) -> Result<()> {
+    let want = set(want);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = receivers_at(ends, sender, from, group)?;
+        if got == want {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{group} from {from}: received by {got:?}, expected {want:?}; MDB {:?}",
+            lab.mdb()
+        );
+    }
+}
+
+/// [`expect_receivers_at`] the lab's hosts.
 pub fn expect_receivers(
     lab: &Lab,
     sender: &mut Member,
@@ -149,19 +188,16 @@ pub fn expect_receivers(
     group: IpAddr,
     want: &[&str],
 ) -> Result<()> {
-    let want = set(want);
-    let deadline = Instant::now() + Duration::from_secs(12);
-    loop {
-        let got = receivers(lab, sender, sender_host, group)?;
-        if got == want {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{group} from {sender_host}: received by {got:?}, expected {want:?}; MDB {:?}",
-            lab.mdb()
-        );
-    }
+    expect_receivers_at(lab, &host_ends(lab), sender, sender_host, group, want)
+}
+
+/// The frames `cap` has so far, as tshark decodes them (see [`tshark`]).
+pub fn tshark_capture(
+    cap: &Capture,
+    fields: &[&str],
+) -> Result<Vec<std::collections::BTreeMap<String, String>>> {
+    let frames: Vec<Vec<u8>> = cap.packets()?.into_iter().map(|p| p.data).collect();
+    tshark(&frames, fields)
 }
 
 pub fn set(names: &[&str]) -> BTreeSet<String> {

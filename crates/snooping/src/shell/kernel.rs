@@ -21,6 +21,24 @@ use super::{SnoopDaemon, MDB_PROTO};
 /// diagnose the paths for older kernels on a new one).
 const WITHOUT_ENV: &str = "IGMPD_KERNEL_WITHOUT";
 
+/// `source-filtering-off` for bridge `br`: `what` was lowered while igmpd runs; `fix`
+/// (the command up to its version options) raises it again.
+pub(super) fn source_filtering_off(br: &str, what: String, fix: String) -> FindingDoc {
+    FindingDoc {
+        code: "source-filtering-off",
+        severity: "warning",
+        iface: br.to_owned(),
+        message: format!(
+            "{what} while igmpd runs: the kernel no longer looks up (S,G) entries there, so igmpd writes (*,G) entries and INCLUDE and SSM joins receive every source"
+        ),
+        hint: format!(
+            "{fix} mcast_igmp_version 3 mcast_mld_version 2 (or run igmpd with --igmp-version 2 / --mld-version 1 if sources are not to be filtered)"
+        ),
+        host: None,
+        group: None,
+    }
+}
+
 /// The family is snooped with IGMPv3 / MLDv2 queries (source filtering wanted).
 pub(super) fn queries_v3(c: &Option<igmpd_querier::core::Config>) -> bool {
     c.as_ref().is_some_and(|c| c.version == Generation::V3)
@@ -219,19 +237,10 @@ impl SnoopDaemon {
             return None;
         }
         let br = &self.settings.bridge;
-        Some(FindingDoc {
-            code: "source-filtering-off",
-            severity: "warning",
-            iface: br.clone(),
-            message: format!(
-                "{br} was set to {} while igmpd runs: the kernel no longer looks up (S,G) entries, so igmpd writes (*,G) entries and INCLUDE and SSM joins receive every source",
-                low.join(" and ")
-            ),
-            hint: format!(
-                "ip link set {br} type bridge mcast_igmp_version 3 mcast_mld_version 2 (or run igmpd with --igmp-version 2 / --mld-version 1 if sources are not to be filtered)"
-            ),
-            host: None,
-            group: None,
-        })
+        Some(source_filtering_off(
+            br,
+            format!("{br} was set to {}", low.join(" and ")),
+            format!("ip link set {br} type bridge"),
+        ))
     }
 }

@@ -347,20 +347,11 @@ impl SnoopDaemon {
             return None;
         }
         let br = &self.settings.bridge;
-        Some(FindingDoc {
-            code: "source-filtering-off",
-            severity: "warning",
-            iface: br.clone(),
-            message: format!(
-                "{} of {br} lowered while igmpd runs: the kernel no longer looks up (S,G) entries there, so igmpd writes (*,G) entries and INCLUDE and SSM joins receive every source",
-                low.join(", ")
-            ),
-            hint: format!(
-                "bridge vlan global set dev {br} vid VID mcast_igmp_version 3 mcast_mld_version 2 (or run igmpd with --igmp-version 2 / --mld-version 1 if sources are not to be filtered)"
-            ),
-            host: None,
-            group: None,
-        })
+        Some(super::kernel::source_filtering_off(
+            br,
+            format!("{} of {br} lowered", low.join(", ")),
+            format!("bridge vlan global set dev {br} vid VID"),
+        ))
     }
 
     /// Each VLAN's source filtering (per-VLAN snooping): the VLAN's versions say the
