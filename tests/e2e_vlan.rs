@@ -118,15 +118,24 @@ fn ends(lab: &Lab) -> Vec<End<'_>> {
     ]
 }
 
-fn expect(
-    lab: &Lab,
-    ends: &[End<'_>],
-    sender: &mut Member,
-    from: &str,
-    group: IpAddr,
-    want: &[&str],
-) -> Result<()> {
-    expect_receivers_at(lab, ends, sender, from, group, want)
+/// `igmpd snoop br0 --querier` with the short timers, in the switch.
+fn snoop(lab: &Lab) -> Result<Igmpd> {
+    let mut args = vec!["snoop", "br0", "--querier"];
+    args.extend_from_slice(FAST);
+    Igmpd::spawn(lab.switch().netns(), BIN, &args)
+}
+
+/// VLAN `vid` of the bridge in a status document.
+fn vlan(st: &Value, vid: u64) -> Option<&Value> {
+    st["bridges"][0]["vlans"]
+        .as_array()?
+        .iter()
+        .find(|v| v["vid"] == vid)
+}
+
+/// The `role` of VLAN `vid`'s `fam` ("igmp", "mld") querier.
+fn role(st: &Value, vid: u64, fam: &str) -> Option<String> {
+    vlan(st, vid)?[fam]["role"].as_str().map(str::to_owned)
 }
 
 /// One scenario per VLAN: v3 EXCLUDE and v2 joins of one group in two VLANs, an SSM
@@ -147,16 +156,16 @@ fn scenario(lab: &Lab) -> Result<()> {
     b.join(g6)?;
     t20.join(g6)?;
     // One host (t) in two VLANs; the same group in VLANs 10 and 20 stays apart.
-    expect(lab, &e, &mut s, "s", g1, &["a"])?;
-    expect(lab, &e, &mut u, "u", g1, &["t20"])?;
-    expect(lab, &e, &mut s, "s", g2, &["t10"])?;
+    expect_receivers_at(lab, &e, &mut s, "s", g1, &["a"])?;
+    expect_receivers_at(lab, &e, &mut u, "u", g1, &["t20"])?;
+    expect_receivers_at(lab, &e, &mut s, "s", g2, &["t10"])?;
     // a is not the listed source: nobody gets its datagrams to the SSM group.
-    expect(lab, &e, &mut a, "a", g2, &[])?;
-    expect(lab, &e, &mut u, "u", g6, &["b", "t20"])?;
+    expect_receivers_at(lab, &e, &mut a, "a", g2, &[])?;
+    expect_receivers_at(lab, &e, &mut u, "u", g6, &["b", "t20"])?;
     a.leave(g1)?;
     t20.leave(g6)?;
-    expect(lab, &e, &mut s, "s", g1, &[])?;
-    expect(lab, &e, &mut u, "u", g6, &["b"])?;
+    expect_receivers_at(lab, &e, &mut s, "s", g1, &[])?;
+    expect_receivers_at(lab, &e, &mut u, "u", g6, &["b"])?;
     Ok(())
 }
 
@@ -241,9 +250,7 @@ fn per_vlan_receivers_match_the_kernels_per_vlan_snooping() -> Result<()> {
         "the kernel's defaults: {:?}",
         before[&10]
     );
-    let mut args = vec!["snoop", "br0", "--querier"];
-    args.extend_from_slice(FAST);
-    let d = Igmpd::spawn(sw, BIN, &args)?;
+    let d = snoop(&lab)?;
     d.wait_status(WAIT, |st| {
         let vlans = st["bridges"][0]["vlans"].as_array()?;
         let sf = |vid: u64| {
@@ -282,11 +289,7 @@ fn per_vlan_receivers_match_the_kernels_per_vlan_snooping() -> Result<()> {
         "2",
     ])?;
     d.wait_status(WAIT, |st| {
-        let v10 = st["bridges"][0]["vlans"]
-            .as_array()?
-            .iter()
-            .find(|v| v["vid"] == 10)?
-            .clone();
+        let v10 = vlan(st, 10)?;
         let finding = st["findings"]
             .as_array()?
             .iter()
@@ -305,8 +308,8 @@ fn per_vlan_receivers_match_the_kernels_per_vlan_snooping() -> Result<()> {
 
 /// A querier per VLAN: VLAN 10's from br0.10's addresses (IPv4 and link-local), VLAN 20's
 /// from 0.0.0.0 and (MLD) the bridge's own link-local address, as the kernel's; VLAN 30's
-/// (the bridge is not in it) out of the trunk port directly; tagged as the ports' egress says (untagged to the access port
-/// a, tagged on the trunk), every one decoded by tshark. A second igmpd with a lower
+/// (the bridge is not in it) out of the trunk port directly; tagged as the ports' egress
+/// says (untagged to the access port a, tagged on the trunk), every one decoded by tshark. A second igmpd with a lower
 /// address in VLAN 10 wins VLAN 10 only; its port becomes a router port in VLAN 10 (the
 /// port-VLAN mcast_router, restored at exit) and gets VLAN 10's reports, tagged 10.
 #[test]
@@ -328,17 +331,7 @@ fn per_vlan_queriers_are_tagged_sourced_and_elected_per_vlan() -> Result<()> {
     let (br_ll, bridge_ll) = (link_local("br0.10")?, link_local("br0")?);
     let trunk = Capture::start(lab.host("t").netns(), "eth0", "vlan")?;
     let access = Capture::start(lab.host("a").netns(), "eth0", "igmp")?;
-    let mut args = vec!["snoop", "br0", "--querier"];
-    args.extend_from_slice(FAST);
-    let d = Igmpd::spawn(sw, BIN, &args)?;
-    let role = |st: &Value, vid: u64, fam: &str| -> Option<String> {
-        st["bridges"][0]["vlans"]
-            .as_array()?
-            .iter()
-            .find(|v| v["vid"] == vid)?[fam]["role"]
-            .as_str()
-            .map(str::to_owned)
-    };
+    let d = snoop(&lab)?;
     d.wait_status(WAIT, |st| {
         (role(st, 10, "igmp")? == "querier"
             && role(st, 10, "mld")? == "querier"
@@ -436,11 +429,7 @@ fn per_vlan_queriers_are_tagged_sourced_and_elected_per_vlan() -> Result<()> {
     qargs.extend_from_slice(FAST);
     let q = Igmpd::spawn(lab.host("t").netns(), BIN, &qargs)?;
     d.wait_status(WAIT, |st| {
-        let v10 = st["bridges"][0]["vlans"]
-            .as_array()?
-            .iter()
-            .find(|v| v["vid"] == 10)?
-            .clone();
+        let v10 = vlan(st, 10)?;
         (role(st, 10, "igmp")? == "non-querier"
             && v10["igmp"]["querier_address"] == "10.10.0.3"
             && role(st, 20, "igmp")? == "proxy")
@@ -475,11 +464,7 @@ fn per_vlan_queriers_are_tagged_sourced_and_elected_per_vlan() -> Result<()> {
     .context("the report forwarded to the router port in VLAN 10")?;
     q.stop()?;
     // A VLAN added at runtime gets its querier; removed, it goes.
-    let has_vlan = |st: &Value, vid: u64| {
-        st["bridges"][0]["vlans"]
-            .as_array()
-            .is_some_and(|v| v.iter().any(|x| x["vid"] == vid))
-    };
+    let has_vlan = |st: &Value, vid: u64| vlan(st, vid).is_some();
     sw.exec_ok(&["bridge", "vlan", "add", "dev", &pt, "vid", "40"])?;
     d.wait_status(WAIT, |st| {
         (has_vlan(st, 40) && role(st, 40, "igmp")? == "proxy").then_some(())
@@ -566,19 +551,8 @@ fn per_vlan_election_against_the_kernels_per_vlan_querier() -> Result<()> {
         "mcast_startup_query_interval",
         "50",
     ])?;
-    let sw = lab.switch().netns();
-    let mut args = vec!["snoop", "br0", "--querier"];
-    args.extend_from_slice(FAST);
-    let d = Igmpd::spawn(sw, BIN, &args)?;
-    let igmp = |st: &Value, vid: u64| -> Option<Value> {
-        Some(
-            st["bridges"][0]["vlans"]
-                .as_array()?
-                .iter()
-                .find(|v| v["vid"] == vid)?["igmp"]
-                .clone(),
-        )
-    };
+    let d = snoop(&lab)?;
+    let igmp = |st: &Value, vid: u64| vlan(st, vid).map(|v| v["igmp"].clone());
     d.wait_status(WAIT, |st| {
         let (v10, v20) = (igmp(st, 10)?, igmp(st, 20)?);
         (v10["role"] == "non-querier"

@@ -1,0 +1,353 @@
+
+use super::*;
+use clap::Parser;
+use igmpd_querier::core::{Config, Generation};
+use std::time::Duration;
+
+use crate::cli::{Cli, Command};
+
+fn ok(src: &str) -> RunConfig {
+    parse("t.toml", src).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn errs(src: &str) -> Vec<String> {
+    parse("t.toml", src).expect_err("should be rejected")
+}
+
+#[test]
+fn built_in_defaults_are_the_flags_defaults() {
+    let c = ok("[interface.eth0]\n");
+    let i = &c.interfaces[0];
+    let g = i.igmp.as_ref().unwrap();
+    assert_eq!(g.version, Generation::V3);
+    assert_eq!(g.query_interval, Duration::from_secs(125));
+    assert_eq!(g.query_response_interval, Duration::from_secs(10));
+    assert_eq!(g.robustness, 2);
+    assert!(!g.passive);
+    assert_eq!(
+        i.mld
+            .as_ref()
+            .unwrap()
+            .version
+            .version(igmpd_querier::core::Proto::Mld),
+        2
+    );
+}
+
+#[test]
+fn precedence_vlan_over_bridge_over_defaults_over_builtin() {
+    let c = ok(r#"
+[defaults]
+query_interval = "60s"
+robustness = 3
+igmp_version = 2
+
+[interface.eth0]
+robustness = 4
+
+[interface.eth1]
+
+[bridge.br0]
+querier = true
+robustness = 5
+router_ports = ["p1", "p2"]
+raise_hash_max = 8192
+
+[bridge.br0.vlan.10]
+query_interval = "30s"
+"#);
+    let eth0 = c.interfaces[0].igmp.as_ref().unwrap();
+    assert_eq!(
+        (eth0.robustness, eth0.query_interval),
+        (4, Duration::from_secs(60))
+    );
+    assert_eq!(eth0.version, Generation::V2);
+    let eth1 = c.interfaces[1].igmp.as_ref().unwrap();
+    assert_eq!(eth1.robustness, 3);
+    // Built-in where nobody says: the response interval.
+    assert_eq!(eth1.query_response_interval, Duration::from_secs(10));
+    let br = &c.bridges[0];
+    assert!(br.snooping.querier);
+    assert_eq!(br.snooping.router_ports, ["p1", "p2"]);
+    assert_eq!(br.snooping.raise_hash_max, Some(8192));
+    let bi = br.igmp.as_ref().unwrap();
+    assert_eq!(
+        (bi.robustness, bi.query_interval, bi.passive),
+        (5, Duration::from_secs(60), false)
+    );
+    let v = br.vlans[&10].0.as_ref().unwrap();
+    assert_eq!(
+        (v.robustness, v.query_interval, v.version),
+        (5, Duration::from_secs(30), Generation::V2)
+    );
+}
+
+#[test]
+fn bridge_without_querier_is_passive_and_families_can_be_off() {
+    let c = ok("[bridge.br0]\nno_mld = true\n");
+    assert!(c.bridges[0].igmp.as_ref().unwrap().passive);
+    assert!(c.bridges[0].mld.is_none());
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let e = errs("[defaults]\nquery_interval = \"10s\"\n\n[interface.eth0]\nrobustnes = 2\n");
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("t.toml:5: interface.eth0.robustnes:"),
+        "{e:?}"
+    );
+    assert!(e[0].contains("unknown field"), "{e:?}");
+}
+
+#[test]
+fn bad_duration_names_line_and_key() {
+    let e = errs("[interface.eth0]\nquery_interval = \"10\"\n");
+    assert!(
+        e[0].starts_with("t.toml:2: interface.eth0.query_interval:"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn invalid_combination_names_the_section() {
+    let e = errs(
+            "[interface.eth0]\n\n[interface.eth1]\nquery_interval = \"5s\"\nquery_response_interval = \"10s\"\n",
+        );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.toml:3: interface.eth1:"), "{e:?}");
+}
+
+#[test]
+fn a_vlans_querier_address_is_one_of_each_family_and_link_local_for_ipv6() {
+    let c = ok("[bridge.br0]\n[bridge.br0.vlan.10]\nquerier_address = \"10.0.10.1\"\n[bridge.br0.vlan.20]\nquerier_address = [\"10.0.20.1\", \"fe80::20\"]\n");
+    let a = &c.bridges[0].vlan_addresses;
+    assert_eq!(a[&10], (Some("10.0.10.1".parse().unwrap()), None));
+    assert_eq!(
+        a[&20],
+        (
+            Some("10.0.20.1".parse().unwrap()),
+            Some("fe80::20".parse().unwrap())
+        )
+    );
+    assert!(
+        errs("[bridge.br0.vlan.10]\nquerier_address = \"2001:db8::1\"\n")[0].contains("link-local")
+    );
+    assert!(
+        errs("[bridge.br0.vlan.10]\nquerier_address = [\"10.0.0.1\", \"10.0.0.2\"]\n")[0]
+            .contains("one IPv4")
+    );
+}
+
+#[test]
+fn bad_version_and_vlan_and_empty_file_are_rejected() {
+    assert!(errs("[interface.eth0]\nigmp_version = 4\n")[0].contains("igmp_version"));
+    assert!(errs("[bridge.br0.vlan.4095]\n")[0].contains("vlan.4095"));
+    assert!(errs("")[0].contains("nothing to run"));
+    assert!(errs("[interface.e]\nno_igmp = true\nno_mld = true\n")[0].contains("nothing"));
+}
+
+/// One key at every layer: the highest layer that writes it wins, and a layer that
+/// does not write it falls through to the next one down.
+#[test]
+fn each_layer_wins_over_the_layers_below() {
+    let robustness = |src: &str| {
+        let c = ok(src);
+        let i = c
+            .interfaces
+            .first()
+            .map(|i| i.igmp.as_ref().unwrap().robustness);
+        let b = c.bridges.first().map(|b| {
+            let v = b.vlans.get(&10).map(|v| v.0.as_ref().unwrap().robustness);
+            (b.igmp.as_ref().unwrap().robustness, v)
+        });
+        (i, b)
+    };
+    let all = "[interface.eth0]\n[bridge.br0]\n[bridge.br0.vlan.10]\n";
+    assert_eq!(robustness(all), (Some(2), Some((2, Some(2)))));
+    let defaults = format!("[defaults]\nrobustness = 3\n{all}");
+    assert_eq!(robustness(&defaults), (Some(3), Some((3, Some(3)))));
+    assert_eq!(
+            robustness(
+                "[defaults]\nrobustness = 3\n[interface.eth0]\nrobustness = 4\n[bridge.br0]\nrobustness = 5\n[bridge.br0.vlan.10]\n"
+            ),
+            (Some(4), Some((5, Some(5))))
+        );
+    assert_eq!(
+        robustness(
+            "[defaults]\nrobustness = 3\n[bridge.br0]\n[bridge.br0.vlan.10]\nrobustness = 6\n"
+        ),
+        (None, Some((3, Some(6))))
+    );
+    // A boolean written false overrides a lower layer's true.
+    let c = ok("[defaults]\nno_mld = true\n[interface.eth0]\nno_mld = false\n[interface.eth1]\n");
+    assert!(c.interfaces[0].mld.is_some() && c.interfaces[1].mld.is_none());
+    // `passive` is the queriers' own: a bridge's instances are passive unless it queries.
+    let c = ok("[defaults]\npassive = true\n[interface.eth0]\n[bridge.br0]\nquerier = true\n[bridge.br0.vlan.10]\npassive = true\n");
+    assert!(c.interfaces[0].igmp.as_ref().unwrap().passive);
+    assert!(!c.bridges[0].igmp.as_ref().unwrap().passive);
+    assert!(!c.bridges[0].vlans[&10].0.as_ref().unwrap().passive);
+}
+
+/// The per-family configs `igmpd query IFACE FLAGS...` runs with.
+fn query_flags(flags: &[&str]) -> (Option<Config>, Option<Config>) {
+    let argv = ["igmpd", "query", "eth0"].iter().chain(flags);
+    let Command::Query(a) = Cli::try_parse_from(argv).unwrap().command else {
+        unreachable!()
+    };
+    settings::families(&a.protocol, &a.startup, a.passive.passive).unwrap()
+}
+
+/// `igmpd snoop BRIDGE FLAGS...` as the [`Bridge`] it runs.
+fn snoop_flags(flags: &[&str]) -> Bridge {
+    let argv = ["igmpd", "snoop", "br0"].iter().chain(flags);
+    let Command::Snoop(a) = Cli::try_parse_from(argv).unwrap().command else {
+        unreachable!()
+    };
+    crate::cmd::snoop::bridge(a).unwrap()
+}
+
+/// Every key with a value, and the flags that say the same.
+const SAME: &[(&str, &str, &[&str])] = &[
+    ("igmp_version", "2", &["--igmp-version", "2"]),
+    ("mld_version", "1", &["--mld-version", "1"]),
+    ("no_igmp", "true", &["--no-igmp"]),
+    ("no_mld", "true", &["--no-mld"]),
+    ("query_interval", "\"1m\"", &["--query-interval", "1m"]),
+    (
+        "query_response_interval",
+        "\"2.5s\"",
+        &["--query-response-interval", "2.5s"],
+    ),
+    ("robustness", "4", &["--robustness", "4"]),
+    (
+        "last_member_query_interval",
+        "\"300ms\"",
+        &["--last-member-query-interval", "300ms"],
+    ),
+    (
+        "last_member_query_count",
+        "3",
+        &["--last-member-query-count", "3"],
+    ),
+    (
+        "startup_query_interval",
+        "\"7s\"",
+        &["--startup-query-interval", "7s"],
+    ),
+    ("startup_query_count", "5", &["--startup-query-count", "5"]),
+    ("passive", "true", &["--passive"]),
+    ("querier", "true", &["--querier"]),
+    (
+        "router_ports",
+        "[\"p1\", \"p2\"]",
+        &["--router-port", "p1", "--router-port", "p2"],
+    ),
+    ("raise_hash_max", "8192", &["--raise-hash-max", "8192"]),
+];
+
+/// A key in `[interface.NAME]` means what its flag means to `igmpd query`, and in
+/// `[bridge.NAME]` what it means to `igmpd snoop`.
+#[test]
+fn each_key_means_what_its_flag_means() {
+    let snoop_only = ["querier", "router_ports", "raise_hash_max"];
+    for (key, value, flags) in SAME {
+        if !snoop_only.contains(key) {
+            let c = ok(&format!("[interface.eth0]\n{key} = {value}\n"));
+            let i = &c.interfaces[0];
+            assert_eq!((i.igmp.clone(), i.mld.clone()), query_flags(flags), "{key}");
+        }
+        // Startup queries have no `snoop` flags; passive is not a bridge key.
+        if !key.starts_with("startup_") && *key != "passive" {
+            let c = ok(&format!("[bridge.br0]\n{key} = {value}\n"));
+            assert_eq!(c.bridges[0], snoop_flags(flags), "{key}");
+        }
+    }
+    for k in Options::keys().iter().chain(BridgeSection::keys()) {
+        assert!(
+            *k == "vlan" || SAME.iter().any(|s| s.0 == *k),
+            "no row for {k}"
+        );
+    }
+    // And nothing written is what no flag means.
+    let c = ok("[interface.eth0]\n[bridge.br0]\n");
+    let i = &c.interfaces[0];
+    assert_eq!((i.igmp.clone(), i.mld.clone()), query_flags(&[]));
+    assert_eq!(c.bridges[0], snoop_flags(&[]));
+}
+
+/// Options whose key is not their flag's long name with underscores.
+const RENAMED: &[(&str, &str)] = &[("router_ports", "router-port")];
+/// Flags of `query` and `snoop` that are no section key: the daemon's control socket is
+/// a top-level key of the file (`control_socket`).
+const NOT_SECTION_KEYS: &[&str] = &["control_socket"];
+
+/// The option flags of `igmpd SUB` as (config key, long name), in `--help` order.
+fn option_flags(sub: &str) -> Vec<(String, String)> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let sub = cmd.find_subcommand(sub).unwrap();
+    sub.get_arguments()
+        .filter(|a| !a.is_positional())
+        .filter(|a| !NOT_SECTION_KEYS.contains(&a.get_id().as_str()))
+        .map(|a| (a.get_id().to_string(), a.get_long().unwrap().to_string()))
+        .collect()
+}
+
+/// Flags and config keys cannot drift apart: the keys of `[defaults]`,
+/// `[interface.NAME]` and `[bridge.NAME.vlan.VID]` are `igmpd query`'s option flags, the
+/// keys of `[bridge.NAME]` are `igmpd snoop`'s plus the startup queries and `vlan`, each
+/// named as its flag (underscores for dashes) but for [`RENAMED`].
+#[test]
+fn every_flag_is_a_key_and_every_key_a_flag() {
+    let (query, snoop) = (option_flags("query"), option_flags("snoop"));
+    for (key, long) in query.iter().chain(&snoop) {
+        let renamed = RENAMED.iter().find(|(k, _)| k == key).map(|(_, l)| *l);
+        assert_eq!(
+            renamed.map_or_else(|| key.replace('_', "-"), str::to_owned),
+            *long,
+            "--{long} has the key {key}"
+        );
+    }
+    let keys = |flags: &[(String, String)]| -> Vec<String> {
+        flags.iter().map(|(k, _)| k.clone()).collect()
+    };
+    assert_eq!(keys(&query), Options::keys(), "[interface.NAME] keys");
+    // A bridge takes snoop's flags, the startup queries (for --querier) and its VLANs.
+    let startup = <StartupLayer as Layer>::KEYS;
+    let bridge: Vec<String> = BridgeSection::keys()
+        .iter()
+        .filter(|k| !startup.contains(k) && **k != "vlan")
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(bridge, keys(&snoop), "[bridge.NAME] keys");
+    assert!(startup.iter().all(|k| Options::keys().contains(k)));
+}
+
+/// The shipped example names every key (commented out where the built-in default is
+/// the example).
+#[test]
+fn shipped_example_names_every_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/igmpd.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let written = |k: &str| {
+        text.lines()
+            .map(|l| l.trim_start_matches(['#', ' ']))
+            .any(|l| l.starts_with(&format!("{k} =")) || l.contains(&format!(".{k}.")))
+    };
+    let top = ["control_socket", "control_group"];
+    for k in top
+        .iter()
+        .chain(Options::keys())
+        .chain(BridgeSection::keys())
+    {
+        assert!(written(k), "dist/igmpd.toml does not name {k}");
+    }
+}
+
+#[test]
+fn shipped_example_is_accepted() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/igmpd.toml");
+    let c = load(&path).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(!c.interfaces.is_empty() && !c.bridges.is_empty());
+}
