@@ -1,4 +1,3 @@
-
 use super::*;
 use clap::Parser;
 use igmpd_querier::core::{Config, Generation};
