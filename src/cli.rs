@@ -11,6 +11,7 @@
 //! | [`StartupArgs`] | `query` | the same |
 //! | [`PassiveArgs`] | `query` | `[defaults]`, `[interface.NAME]`; also read in `[bridge.NAME.vlan.VID]`, where the bridge's `querier` decides instead |
 //! | [`SnoopingArgs`] | `snoop` | `[bridge.NAME]` |
+//! | [`PolicyArgs`] | `snoop` | `[bridge.NAME]`, `[bridge.NAME.port.PORT]` (with `router_guard` and `acl`, keys only) |
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -127,6 +128,13 @@ pub struct SnoopArgs {
     pub protocol: ProtocolArgs,
     #[command(flatten)]
     pub snooping: SnoopingArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// A port whose queries, PIM hellos and MRD advertisements are dropped (also before
+    /// the kernel sees them): it never becomes a router port and never takes part in the
+    /// querier election (repeatable; the config's `router_guard = true`).
+    #[arg(long = "router-guard", value_name = "PORT")]
+    pub router_guard: Vec<String>,
     /// Where `igmpd status` reaches this daemon.
     #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
     pub control_socket: PathBuf,
@@ -211,6 +219,34 @@ options! {
         /// refuses new groups there.
         #[arg(long, value_name = "N")]
         pub raise_hash_max: Option<u32>,
+    }
+}
+
+options! {
+    /// What a bridge's ports may do (untrusted access ports); `[bridge.NAME.port.PORT]`
+    /// overrides them for one port.
+    pub struct PolicyArgs / PolicyLayer {
+        /// Memberships a port may hold, every VLAN and family counted together [default:
+        /// the bridge's MDB entry limit, at least 4096].
+        #[arg(long, value_name = "N")]
+        pub max_groups: Option<u32>,
+        /// Sources per group a port may hold [default: 1024].
+        #[arg(long, value_name = "N")]
+        pub max_sources: Option<u32>,
+        /// At max-groups: refuse the new membership (deny) or drop the port's membership
+        /// whose last report is oldest (replace).
+        #[arg(long, value_name = "deny|replace", default_value = "deny", value_parser = ["deny", "replace"])]
+        pub limit_action: String,
+        /// Reports per second a port may send (a token bucket with a second's burst);
+        /// more are dropped and counted.
+        #[arg(long, value_name = "N")]
+        pub max_report_rate: Option<u32>,
+        /// Drop reports and queries without the IP Router Alert option.
+        #[arg(long)]
+        pub require_router_alert: bool,
+        /// What the group ACL (`acl` in the config) does with a join no rule matches.
+        #[arg(long, value_name = "permit|deny", default_value = "permit", value_parser = ["permit", "deny"])]
+        pub acl_default: String,
     }
 }
 

@@ -29,10 +29,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::cli::{
-    PassiveLayer, ProtocolLayer, SnoopingLayer, StartupLayer, IGMP_VERSIONS, MLD_VERSIONS,
+    PassiveLayer, PolicyLayer, ProtocolLayer, SnoopingLayer, StartupLayer, IGMP_VERSIONS,
+    MLD_VERSIONS,
 };
 use crate::options::{section, Layer};
-use crate::settings::{self, Bridge, Families};
+use crate::settings::{self, AclEntry, Bridge, Families};
 
 section! {
     /// `[defaults]`, `[interface.NAME]` and `[bridge.NAME.vlan.VID]`: the options of
@@ -42,11 +43,46 @@ section! {
 
 section! {
     /// `[bridge.NAME]`: the options of `igmpd snoop`, the startup queries (when it
-    /// queries) and its VLANs' sections.
+    /// queries), every port's policy (`router_guard` and `acl` with the policy options),
+    /// and its VLANs' and ports' sections.
     struct BridgeSection {
-        protocol: ProtocolLayer, startup: StartupLayer, snooping: SnoopingLayer;
-        vlan: BTreeMap<u16, Spanned<VlanSection>>
+        protocol: ProtocolLayer, startup: StartupLayer, snooping: SnoopingLayer,
+        policy: PolicyLayer;
+        router_guard: Option<bool>,
+        acl: Option<Vec<Spanned<AclEntry>>>,
+        vlan: BTreeMap<u16, Spanned<VlanSection>>,
+        port: BTreeMap<String, Spanned<PortSection>>
     }
+}
+
+section! {
+    /// `[bridge.NAME.port.PORT]`: one port's policy; each key not written here is the
+    /// bridge's.
+    struct PortSection {
+        policy: PolicyLayer;
+        router_guard: Option<bool>,
+        acl: Option<Vec<Spanned<AclEntry>>>
+    }
+}
+
+/// The rules of an `acl` list, each error at its entry's line.
+fn acl_rules(
+    list: &[Spanned<AclEntry>],
+    key: &str,
+    err: &mut impl FnMut(std::ops::Range<usize>, &str, anyhow::Error),
+) -> Option<Vec<igmpd_snooping::core::policy::AclRule>> {
+    let mut rules = Vec::new();
+    let mut ok = true;
+    for e in list {
+        match e.get_ref().rule() {
+            Ok(r) => rules.push(r),
+            Err(x) => {
+                err(e.span(), key, x);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(rules)
 }
 
 section! {
@@ -268,6 +304,41 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
                 Err(e) => err(v.span(), &format!("bridge.{name}.vlan.{vid}"), e),
             }
         }
+        let key = format!("bridge.{name}");
+        let bridge_acl = match &sec.acl {
+            Some(list) => acl_rules(list, &format!("{key}.acl"), &mut err),
+            None => Some(Vec::new()),
+        };
+        let guard = sec.router_guard.unwrap_or(false);
+        let policy = match bridge_acl
+            .clone()
+            .map(|acl| settings::policy(&sec.policy.resolve(), guard, acl))
+        {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                err(b.span(), &key, e);
+                continue;
+            }
+            None => continue,
+        };
+        let mut port_policies = BTreeMap::new();
+        for (port, ps) in &sec.port {
+            let pkey = format!("{key}.port.{port}");
+            let p = ps.get_ref();
+            let acl = match &p.acl {
+                Some(list) => acl_rules(list, &format!("{pkey}.acl"), &mut err),
+                None => bridge_acl.clone(),
+            };
+            let Some(acl) = acl else { continue };
+            let layer = p.policy.over(&sec.policy);
+            let guard = p.router_guard.unwrap_or(guard);
+            match settings::policy(&layer.resolve(), guard, acl) {
+                Ok(pp) => {
+                    port_policies.insert(port.clone(), pp);
+                }
+                Err(e) => err(ps.span(), &pkey, e),
+            }
+        }
         bridges.push(Bridge {
             name: name.clone(),
             igmp,
@@ -275,6 +346,8 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
             snooping,
             vlans,
             vlan_addresses,
+            policy,
+            port_policies,
         });
     }
     if let Some(g) = &f.control_group {

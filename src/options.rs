@@ -38,7 +38,7 @@ macro_rules! as_written {
         }
     )*};
 }
-as_written!(bool, u8, u32, Vec<String>);
+as_written!(bool, u8, u32, String, Vec<String>);
 
 /// Durations are written as in the flags: `"125s"`.
 impl Setting for Duration {

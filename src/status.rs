@@ -236,6 +236,7 @@ fn render_bridge(b: &Value, out: &mut String) {
             routers.join(", ")
         }
     );
+    render_port_policies(b, out);
     let _ = writeln!(
         out,
         "  {:<12} {:<40} {:>5} {:<8} {:>10}  hosts / sources",
@@ -264,6 +265,79 @@ fn render_bridge(b: &Value, out: &mut String) {
                     source_state(src)
                 );
             }
+        }
+    }
+}
+
+/// One line per port: its memberships against its limit, its guard and rate, what its
+/// policy refused or dropped; then its ACL rules with their hits.
+fn render_port_policies(b: &Value, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "  {:<12} {:>11} {:<7} {:>7} {:<5} {:>6} {:>7} {:>8} {:>6} {:>6} {:>6} {:>6} {:>5}",
+        "port",
+        "groups",
+        "action",
+        "sources",
+        "guard",
+        "rate",
+        "refused",
+        "replaced",
+        "denied",
+        "guard!",
+        "rate!",
+        "ra!",
+        "badq"
+    );
+    for p in list(&b["ports"]) {
+        let (l, c) = (&p["limits"], &p["counters"]);
+        let rate = l["max_report_rate"]
+            .as_u64()
+            .map_or_else(|| "-".to_owned(), |r| format!("{r}/s"));
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>11} {:<7} {:>7} {:<5} {:>6} {:>7} {:>8} {:>6} {:>6} {:>6} {:>6} {:>5}",
+            s(&p["name"]),
+            format!("{}/{}", l["groups"], l["max_groups"]),
+            s(&l["limit_action"]),
+            l["max_sources"],
+            if l["router_guard"].as_bool() == Some(true) {
+                "on"
+            } else {
+                "off"
+            },
+            rate,
+            c["refused"],
+            c["replaced"],
+            c["denied"],
+            c["guard_drops"],
+            c["rate_drops"],
+            c["router_alert_drops"],
+            c["bad_queries"]
+        );
+        let rules: Vec<&Value> = list(&p["acl"]).collect();
+        for (i, r) in rules.iter().enumerate() {
+            let from = r["source"]
+                .as_str()
+                .map_or_else(String::new, |src| format!(" source {src}"));
+            let _ = writeln!(
+                out,
+                "  {:<12}   acl {} {} group {}{from}  hits {}",
+                "",
+                i + 1,
+                s(&r["action"]),
+                s(&r["group"]),
+                r["hits"]
+            );
+        }
+        if !rules.is_empty() || s(&l["acl_default"]) == "deny" {
+            let _ = writeln!(
+                out,
+                "  {:<12}   acl default {}  hits {}",
+                "",
+                s(&l["acl_default"]),
+                c["acl_default_hits"]
+            );
         }
     }
 }

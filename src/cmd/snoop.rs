@@ -11,7 +11,15 @@ use crate::settings::Bridge;
 /// The bridge `igmpd snoop` runs: its flags, no VLAN sections, no startup flags.
 pub fn bridge(args: SnoopArgs) -> Result<Bridge> {
     let startup = crate::options::builtin();
-    Bridge::new(args.bridge, &args.protocol, &startup, args.snooping)
+    let policy = crate::settings::policy(&args.policy, false, Vec::new())?;
+    Bridge::new(
+        args.bridge,
+        &args.protocol,
+        &startup,
+        args.snooping,
+        policy,
+        &args.router_guard,
+    )
 }
 
 /// Runs the snooper until SIGINT or SIGTERM, then hands the bridge back to the kernel.

@@ -243,13 +243,37 @@ const SAME: &[(&str, &str, &[&str])] = &[
         &["--router-port", "p1", "--router-port", "p2"],
     ),
     ("raise_hash_max", "8192", &["--raise-hash-max", "8192"]),
+    ("max_groups", "256", &["--max-groups", "256"]),
+    ("max_sources", "16", &["--max-sources", "16"]),
+    (
+        "limit_action",
+        "\"replace\"",
+        &["--limit-action", "replace"],
+    ),
+    ("max_report_rate", "50", &["--max-report-rate", "50"]),
+    ("require_router_alert", "true", &["--require-router-alert"]),
+    ("acl_default", "\"deny\"", &["--acl-default", "deny"]),
 ];
+
+/// `[bridge.NAME]` keys that are tables or lists of their own, or (`router_guard = true`:
+/// every port) no flag's meaning (`--router-guard PORT` names one port).
+const BRIDGE_ONLY: &[&str] = &["vlan", "port", "acl", "router_guard"];
 
 /// A key in `[interface.NAME]` means what its flag means to `igmpd query`, and in
 /// `[bridge.NAME]` what it means to `igmpd snoop`.
 #[test]
 fn each_key_means_what_its_flag_means() {
-    let snoop_only = ["querier", "router_ports", "raise_hash_max"];
+    let snoop_only = [
+        "querier",
+        "router_ports",
+        "raise_hash_max",
+        "max_groups",
+        "max_sources",
+        "limit_action",
+        "max_report_rate",
+        "require_router_alert",
+        "acl_default",
+    ];
     for (key, value, flags) in SAME {
         if !snoop_only.contains(key) {
             let c = ok(&format!("[interface.eth0]\n{key} = {value}\n"));
@@ -264,7 +288,7 @@ fn each_key_means_what_its_flag_means() {
     }
     for k in Options::keys().iter().chain(BridgeSection::keys()) {
         assert!(
-            *k == "vlan" || SAME.iter().any(|s| s.0 == *k),
+            BRIDGE_ONLY.contains(k) || SAME.iter().any(|s| s.0 == *k),
             "no row for {k}"
         );
     }
@@ -316,7 +340,8 @@ fn every_flag_is_a_key_and_every_key_a_flag() {
     let startup = <StartupLayer as Layer>::KEYS;
     let bridge: Vec<String> = BridgeSection::keys()
         .iter()
-        .filter(|k| !startup.contains(k) && **k != "vlan")
+        // `router_guard` is both: a key (every port) and `--router-guard PORT`.
+        .filter(|k| !startup.contains(k) && !["vlan", "port", "acl"].contains(k))
         .map(|k| k.to_string())
         .collect();
     assert_eq!(bridge, keys(&snoop), "[bridge.NAME] keys");
@@ -349,4 +374,96 @@ fn shipped_example_is_accepted() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/igmpd.toml");
     let c = load(&path).unwrap_or_else(|e| panic!("{e:?}"));
     assert!(!c.interfaces.is_empty() && !c.bridges.is_empty());
+}
+
+/// `router_guard` and `acl` in `[bridge.B]` apply to every port; a `[bridge.B.port.P]`
+/// section overrides what it writes, and `--router-guard P` guards one port.
+#[test]
+fn port_sections_override_the_bridge_policy() {
+    let c = ok(r#"
+[bridge.br0]
+max_groups = 100
+acl = [{ action = "deny", group = "239.255.0.0/16" }]
+[bridge.br0.port.p1]
+router_guard = true
+max_groups = 5
+limit_action = "replace"
+[bridge.br0.port.p2]
+acl = [{ action = "permit", group = "232.0.0.0/8", source = "10.1.0.0/16" }]
+acl_default = "deny"
+"#);
+    let b = &c.bridges[0];
+    assert_eq!(b.policy.max_groups, Some(100));
+    assert!(!b.policy.router_guard);
+    assert_eq!(b.policy.acl.len(), 1);
+    let p1 = &b.port_policies["p1"];
+    assert!(p1.router_guard);
+    assert_eq!(p1.max_groups, Some(5));
+    assert_eq!(p1.limit_action.name(), "replace");
+    assert_eq!(
+        p1.acl, b.policy.acl,
+        "the bridge's ACL where the port has none"
+    );
+    let p2 = &b.port_policies["p2"];
+    assert_eq!(p2.max_groups, Some(100), "the bridge's limit");
+    assert_eq!(
+        p2.acl[0].source.map(|s| s.to_string()).as_deref(),
+        Some("10.1.0.0/16")
+    );
+    assert_eq!(p2.acl_default.name(), "deny");
+
+    let flags = snoop_flags(&["--router-guard", "p3", "--max-groups", "7"]);
+    assert!(flags.port_policies["p3"].router_guard);
+    assert_eq!(flags.port_policies["p3"].max_groups, Some(7));
+    assert!(!flags.policy.router_guard);
+    let all = ok("[bridge.br0]\nrouter_guard = true\n");
+    assert!(all.bridges[0].policy.router_guard);
+}
+
+/// Every policy key is checked, each error at its line with its key.
+#[test]
+fn policy_keys_are_checked_at_their_line() {
+    for (text, line, needle) in [
+        (
+            "[bridge.br0]\nacl = [\n  { action = \"deny\", group = \"10.0.0.0/8\" },\n]\n",
+            3,
+            "bridge.br0.acl: group 10.0.0.0/8 is not a multicast prefix",
+        ),
+        (
+            "[bridge.br0]\nacl = [{ action = \"drop\", group = \"239.0.0.0/8\" }]\n",
+            2,
+            "action must be \"permit\" or \"deny\"",
+        ),
+        (
+            "[bridge.br0]\n[bridge.br0.port.p1]\nacl = [{ action = \"deny\", group = \"239.1.1.1/8\" }]\n",
+            3,
+            "bridge.br0.port.p1.acl: group: 239.1.1.1/8: host bits are set",
+        ),
+        (
+            "[bridge.br0]\nacl = [{ action = \"deny\", group = \"ff02::fb\", source = \"10.0.0.1\" }]\n",
+            2,
+            "different families",
+        ),
+        (
+            "[bridge.br0]\nlimit_action = \"drop\"\n",
+            1,
+            "limit_action must be",
+        ),
+        (
+            "[bridge.br0]\n[bridge.br0.port.p1]\nmax_sources = 0\n",
+            2,
+            "bridge.br0.port.p1: max_sources must be at least 1",
+        ),
+        (
+            "[bridge.br0]\n[bridge.br0.port.p1]\nmax_group = 3\n",
+            3,
+            "unknown field `max_group`",
+        ),
+    ] {
+        let e = parse("f.toml", text).unwrap_err();
+        assert!(
+            e.iter().any(|l| l.starts_with(&format!("f.toml:{line}:")) && l.contains(needle)),
+            "{text}: {e:?}"
+        );
+    }
 }

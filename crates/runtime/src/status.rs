@@ -300,6 +300,69 @@ pub struct PortStatus {
     pub up: bool,
     /// Memberships on this port.
     pub groups: Vec<PortGroupStatus>,
+    /// What the port may do (its policy, with the defaults filled in).
+    pub limits: PortLimitsStatus,
+    /// What the port's policy refused or dropped.
+    pub counters: PortCountersStatus,
+    /// The port's ACL rules in order, with their hits.
+    pub acl: Vec<AclRuleStatus>,
+}
+
+/// A port's limits.
+#[derive(Debug, Serialize)]
+pub struct PortLimitsStatus {
+    /// Memberships the port may hold (configured, or the default bound).
+    pub max_groups: usize,
+    /// Memberships it holds now (every VLAN and family).
+    pub groups: usize,
+    /// Sources per group.
+    pub max_sources: usize,
+    /// `deny` or `replace`.
+    pub limit_action: &'static str,
+    /// Queries, PIM and MRD from the port are dropped.
+    pub router_guard: bool,
+    /// Reports per second, null: no limit.
+    pub max_report_rate: Option<u32>,
+    /// Reports and queries need Router Alert.
+    pub require_router_alert: bool,
+    /// What the ACL does when no rule matches: `permit` or `deny`.
+    pub acl_default: &'static str,
+}
+
+/// A port's policy counters.
+#[derive(Debug, Serialize)]
+pub struct PortCountersStatus {
+    /// New memberships refused at max_groups.
+    pub refused: u64,
+    /// Memberships replaced by newer ones (`limit_action = "replace"`).
+    pub replaced: u64,
+    /// Sources refused at max_sources.
+    pub refused_sources: u64,
+    /// Joins denied by the ACL.
+    pub denied: u64,
+    /// Queries, PIM hellos and MRD dropped by router_guard.
+    pub guard_drops: u64,
+    /// Reports over max_report_rate.
+    pub rate_drops: u64,
+    /// Reports and queries without Router Alert (require_router_alert).
+    pub router_alert_drops: u64,
+    /// Queries with a TTL other than 1 or a destination other than the RFC's.
+    pub bad_queries: u64,
+    /// Joins no ACL rule matched.
+    pub acl_default_hits: u64,
+}
+
+/// One ACL rule.
+#[derive(Debug, Serialize)]
+pub struct AclRuleStatus {
+    /// `permit` or `deny`.
+    pub action: &'static str,
+    /// Group prefix.
+    pub group: String,
+    /// Source prefix, null: any.
+    pub source: Option<String>,
+    /// Joins (records, or sources of source-specific ones) it decided.
+    pub hits: u64,
 }
 
 /// One group's membership on one bridge port.

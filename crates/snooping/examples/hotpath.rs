@@ -30,6 +30,7 @@ fn main() {
         vlans: BTreeMap::new(),
         vlan_filtering: true,
         vlan_snooping: false,
+        policy: Default::default(),
     };
     let (port, other) = (11, 12);
     let mut s = Snooper::new(cfg);

@@ -13,6 +13,24 @@ use super::config::{Config, Generation, Proto};
 use super::membership::{Change, Membership, Report, SpecificQuery, Timing};
 use super::time::Instant;
 
+/// The QRV an elected querier's query may make us adopt (RFC 9776 §4.1.6): 1 is legal
+/// but "SHOULD NOT" be used (one lost report drops a member), and a forged query could set
+/// it; outside this range the query still counts for the election, but our own
+/// robustness stays in use (and the observer raises `querier-timers-ignored`).
+pub const ADOPTABLE_QRV: std::ops::RangeInclusive<u8> = 2..=7;
+/// The query interval (QQIC, §4.1.7) we adopt: 1 s to 1 hour. QQIC reaches 31 744 s,
+/// which with QRV 7 made every membership last 62 hours.
+pub const ADOPTABLE_QQI: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(3600);
+
+/// Whether a query's QRV and QQI are ones we adopt (absent ones are: nothing is adopted).
+pub fn adoptable(qrv: u8, qqi: Option<Duration>) -> (bool, bool) {
+    (
+        qrv == 0 || ADOPTABLE_QRV.contains(&qrv),
+        qqi.is_none_or(|d| d.is_zero() || ADOPTABLE_QQI.contains(&d)),
+    )
+}
+
 /// A query as received, after the wire codec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryIn<A> {
@@ -388,11 +406,13 @@ impl<A: Ord + Copy + Hash + Debug> Instance<A> {
             let current = self.other.map(|o| o.address);
             if lower_than_us && current.is_none_or(|c| from <= c) {
                 let was_sending = self.sends();
+                // Timers outside a sane range are not adopted (see [`ADOPTABLE_QQI`]).
+                let (qrv_ok, qqi_ok) = adoptable(q.qrv, q.qqi);
                 self.other = Some(OtherQuerier {
                     address: from,
                     expires: now + Duration::ZERO,
-                    qrv: q.qrv,
-                    qqi: q.qqi.filter(|d| !d.is_zero()),
+                    qrv: if qrv_ok { q.qrv } else { 0 },
+                    qqi: q.qqi.filter(|d| !d.is_zero() && qqi_ok),
                 });
                 // The timer uses the adopted values (§8.5 with §4.1.6/§4.1.7).
                 let oqpi = self.other_querier_present_interval();

@@ -13,7 +13,7 @@ use std::hash::Hash;
 use std::time::Duration;
 
 use super::config::{Generation, Proto};
-use super::instance::QueryIn;
+use super::instance::{adoptable, QueryIn, ADOPTABLE_QQI, ADOPTABLE_QRV};
 use super::membership::Report;
 use super::time::Instant;
 
@@ -134,8 +134,15 @@ pub struct HostSeen<A> {
     pub gen: Generation,
 }
 
-/// How many hosts are remembered at most (the oldest are forgotten first).
+/// How many hosts are remembered at most (the oldest are forgotten first, an eighth at a
+/// time: one sort per 512 new hosts instead of a scan of all per new host).
 const MAX_HOSTS: usize = 4096;
+/// How many groups are remembered per host (a host that joins more is still served by the
+/// membership state; only the diagnosis stops listing them).
+const MAX_HOST_GROUPS: usize = 1024;
+/// How many query sources are remembered at most, besides those pruned after the Other
+/// Querier Present Interval (a LAN has one querier and a few candidates).
+const MAX_QUERIERS: usize = 64;
 /// How many recent query times are kept per querier.
 const RECENT: usize = 8;
 /// Slack after a query's response window before a host counts as not answering: hosts
@@ -171,6 +178,16 @@ impl<A: Ord + Copy + Hash + Display> Observer<A> {
             // Specific queries say nothing about who the querier is or who answers.
             return;
         }
+        if !self.queriers.contains_key(&src) && self.queriers.len() >= MAX_QUERIERS {
+            if let Some(oldest) = self
+                .queriers
+                .values()
+                .min_by_key(|q| q.last_seen)
+                .map(|q| q.address)
+            {
+                self.queriers.remove(&oldest);
+            }
+        }
         let e = self.queriers.entry(src).or_insert_with(|| QuerierSeen {
             address: src,
             gen: q.gen,
@@ -205,13 +222,14 @@ impl<A: Ord + Copy + Hash + Display> Observer<A> {
             self.newest_report = Some((gen, now));
         }
         if !self.hosts.contains_key(&h) && self.hosts.len() >= MAX_HOSTS {
-            if let Some(oldest) = self
+            let mut by_age: Vec<(Instant, A)> = self
                 .hosts
                 .iter()
-                .min_by_key(|(_, s)| s.last_report)
-                .map(|(a, _)| *a)
-            {
-                self.hosts.remove(&oldest);
+                .map(|(a, s)| (s.last_report, *a))
+                .collect();
+            by_age.sort_unstable();
+            for (_, a) in by_age.iter().take(MAX_HOSTS / 8) {
+                self.hosts.remove(a);
             }
         }
         let e = self.hosts.entry(h).or_insert_with(|| HostSeen {
@@ -224,14 +242,17 @@ impl<A: Ord + Copy + Hash + Display> Observer<A> {
         use igmpd_wire::RecordType::*;
         match r {
             Report::V1(g) | Report::V2(g) => {
-                e.groups.insert(*g);
+                if e.groups.len() < MAX_HOST_GROUPS {
+                    e.groups.insert(*g);
+                }
             }
             Report::Leave(g) => {
                 e.groups.remove(g);
             }
             Report::Record(t, g, s) => match t {
                 ModeIsExclude | ChangeToExclude | ModeIsInclude | AllowNew
-                    if !(matches!(t, ModeIsInclude) && s.is_empty()) =>
+                    if !(matches!(t, ModeIsInclude) && s.is_empty())
+                        && e.groups.len() < MAX_HOST_GROUPS =>
                 {
                     e.groups.insert(*g);
                 }
@@ -241,6 +262,12 @@ impl<A: Ord + Copy + Hash + Display> Observer<A> {
                 _ => {}
             },
         }
+    }
+
+    /// Forgets the query sources not heard for `keep` (the Other Querier Present
+    /// Interval): a source seen once, or a spoofed one, does not stay for ever.
+    pub fn prune_queriers(&mut self, now: Instant, keep: Duration) {
+        self.queriers.retain(|_, q| q.last_seen + keep > now);
     }
 
     /// Queriers seen, lowest address first (0.0.0.0 first of all).
@@ -358,6 +385,32 @@ impl<A: Ord + Copy + Hash + Display> Observer<A> {
                 hint: "check that every querier hears the others' queries (firewalls, VLANs) and runs a standard election; stop all but one".into(),
             });
         }
+        // querier-timers-ignored: a querier announces a robustness or interval we do not
+        // adopt (a misconfigured router, or a forged query).
+        for q in &named {
+            let (qrv_ok, qqi_ok) = adoptable(q.qrv, q.qqi);
+            if qrv_ok && qqi_ok || q.ours {
+                continue;
+            }
+            let from = q.address.map(|a| a.to_string()).unwrap_or_default();
+            let qqi = q.qqi.map_or(0, |d| d.as_secs());
+            out.push(Finding {
+                code: "querier-timers-ignored",
+                severity: Severity::Warning,
+                iface: iface.into(),
+                host: Some(from.clone()),
+                group: None,
+                message: format!(
+                    "the {pname} querier {from} announces robustness {} and query interval {qqi} s; outside {}..={} and {}..={} s they are not adopted (they would set every membership's lifetime), the configured timers stay in use",
+                    q.qrv,
+                    ADOPTABLE_QRV.start(),
+                    ADOPTABLE_QRV.end(),
+                    ADOPTABLE_QQI.start().as_secs(),
+                    ADOPTABLE_QQI.end().as_secs(),
+                ),
+                hint: format!("configure {from}'s querier with a robustness of 2..7 and a query interval of 1..3600 s; if no router should query here, find the host that sends these queries (`igmpd status` names the port) and guard its port (`router_guard = true`)"),
+            });
+        }
         // querier-version-mismatch
         if let Some(q) = self.elected(now, present) {
             let querier_v = q.gen.version(p);
@@ -400,6 +453,10 @@ impl<A: Ord + Copy + Hash + Display> Observer<A> {
         }
         // member-silent: a host that reported groups stopped answering while others answer.
         let rounds = self.closed_rounds(now);
+        // Every host's last report, sorted: "how many others answered after t" is one
+        // binary search, not a scan of every host per host.
+        let mut last_reports: Vec<Instant> = self.hosts.values().map(|h| h.last_report).collect();
+        last_reports.sort_unstable();
         for (h, s) in &self.hosts {
             if s.groups.is_empty() {
                 continue;
@@ -411,11 +468,8 @@ impl<A: Ord + Copy + Hash + Display> Observer<A> {
             let Some(latest) = missed.last() else {
                 continue;
             };
-            let others = self
-                .hosts
-                .iter()
-                .filter(|(o, os)| *o != h && os.last_report > **latest)
-                .count();
+            // This host's own last report is before `latest` (it missed that round).
+            let others = last_reports.len() - last_reports.partition_point(|t| *t <= **latest);
             if others == 0 {
                 continue;
             }

@@ -49,7 +49,10 @@ impl<A: Ord + Copy + Hash + Debug + Display> Segment<A> {
     /// it, the instance takes part in the election (RFC 9776 §6.6, RFC 9777 §7.6).
     pub fn query(&mut self, now: Instant, src: Option<A>, q: &QueryIn<A>) -> Vec<Action<A>> {
         self.obs.query(now, src, q, false);
-        self.inst.handle_query(now, src, q)
+        let acts = self.inst.handle_query(now, src, q);
+        self.obs
+            .prune_queriers(now, self.inst.other_querier_present_interval());
+        acts
     }
 
     /// A report (of message version `gen`) from `src` was heard: the observer notes it;

@@ -19,6 +19,7 @@ use igmpd_querier::core::{
 };
 
 use super::family::Family;
+use super::policy::{LimitAction, PortState};
 use super::{
     Counters, EntryFilter, EntryKey, MdbTable, Output, RouterPorts, SetOutcome, SnoopConfig,
     SnoopEvent,
@@ -362,6 +363,10 @@ pub struct Shared {
     pub(super) v6: Option<Ipv6Addr>,
     /// Each VLAN's querier sources (per-VLAN snooping).
     pub(super) vlan_addrs: BTreeMap<u16, VlanAddresses>,
+    /// Each port's policy state (counters, rate bucket, what findings name).
+    pub(super) port_state: BTreeMap<u32, PortState>,
+    /// The report the ACL rewrote, to forward instead of the captured frame.
+    pub(super) rewritten: Option<igmpd_wire::Packet>,
 }
 
 /// A VLAN's querier sources: IPv4, IPv6 link-local.
@@ -402,6 +407,18 @@ impl Shared {
                 vid,
                 group: group.into(),
             };
+            if let Some(added) = log {
+                let replace = self.cfg.policy.of(port).limit_action == LimitAction::Replace;
+                let st = self.port_state.entry(port).or_default();
+                if added {
+                    st.groups += 1;
+                } else {
+                    st.groups = st.groups.saturating_sub(1);
+                    if replace {
+                        st.forget(vid, key.group);
+                    }
+                }
+            }
             let want = self.desired(m, &group);
             let outcome = self.set_desired(key, want);
             if outcome == SetOutcome::Refused && log == Some(true) {

@@ -17,9 +17,12 @@ use std::time::Duration;
 
 use igmpd_querier::adapter::{self, Heard, Input, Message};
 use igmpd_querier::core::{Generation, Instant, Proto, Report};
-use igmpd_wire::{MrdRepr, Packet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use igmpd_wire::{IgmpRepr, MldRepr, MrdRepr, Packet, RecordType};
 
 use super::domain::Slot;
+use super::policy::{filter_report, Filtered, LimitAction, LimitHit, MAX_PIM_HOLD};
 use super::snooper::{vlan_entry, Snooper};
 use super::{Reason, Received};
 
@@ -40,6 +43,70 @@ impl Snooper {
         let Some(vid) = self.ingress_vlan(port, vid) else {
             return Received::Ignored;
         };
+        let filtered = match self.screen(now, port, packet) {
+            Some(f) => f,
+            None => return Received::Dropped,
+        };
+        let packet = match &filtered {
+            Filtered::Pass => packet,
+            Filtered::Rewritten(p) => p,
+            Filtered::Denied => return Received::Dropped,
+        };
+        let received = self.dispatch(now, port, vid, packet, forward);
+        if let Filtered::Rewritten(p) = filtered {
+            if !forward.is_empty() {
+                self.sh.rewritten = Some(p);
+            }
+        }
+        received
+    }
+
+    /// What a port's policy and the RFCs' checks make of a frame before anything learns
+    /// from it (None: dropped, counted in the port's counters):
+    /// - `router_guard`: queries, PIM hellos and MRD messages go;
+    /// - `require_router_alert`: IGMP/MLD without Router Alert go;
+    /// - queries need TTL / hop limit 1 (RFC 9776 §4, RFC 9777 §5) and the RFC's
+    ///   destination: all-systems / all-nodes for general queries, the group for specific
+    ///   ones (RFC 9776 §4.1.12, RFC 9777 §5.1.15);
+    /// - `max_report_rate`: reports over the rate go;
+    /// - the ACL: denied records and sources go ([`filter_report`]).
+    fn screen(&mut self, now: Instant, port: u32, packet: &Packet) -> Option<Filtered> {
+        let sh = &mut self.sh;
+        let pol = sh.cfg.policy.of(port);
+        let st = sh.port_state.entry(port).or_default();
+        let (router_msg, query, report) = classify(packet);
+        if pol.router_guard && router_msg.is_some() {
+            st.rogue(now, router_msg.unwrap_or("router"), packet.src());
+            return None;
+        }
+        let igmp_mld = matches!(packet, Packet::Igmp { .. } | Packet::Mld { .. });
+        if pol.require_router_alert && igmp_mld && (query || report) && !packet.router_alert() {
+            st.counters.router_alert_drops += 1;
+            return None;
+        }
+        if query && !query_well_formed(packet) {
+            st.counters.bad_queries += 1;
+            return None;
+        }
+        if report {
+            if let Some(rate) = pol.max_report_rate {
+                if !st.take_token(now, rate) {
+                    st.counters.rate_drops += 1;
+                    return None;
+                }
+            }
+        }
+        Some(filter_report(pol, st, now, packet))
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        port: u32,
+        vid: u16,
+        packet: &Packet,
+        forward: &mut Vec<u32>,
+    ) -> Received {
         match adapter::heard(packet) {
             Heard::Igmp(m) => self.input(now, port, vid, m, forward),
             Heard::Mld(m) => self.input(now, port, vid, m, forward),
@@ -71,11 +138,9 @@ impl Snooper {
         if !self.family_enabled(proto) {
             return Received::Ignored;
         }
-        // Default Hello_Holdtime 105 s (3.5 x 30 s) when the option is absent.
-        let hold = match holdtime.unwrap_or(105) {
-            0xffff => Duration::from_secs(u64::from(u32::MAX)),
-            s => Duration::from_secs(u64::from(s)),
-        };
+        // Default Hello_Holdtime 105 s (3.5 x 30 s) when the option is absent; 0xffff
+        // ("never time out") and long holdtimes are capped (see [`MAX_PIM_HOLD`]).
+        let hold = Duration::from_secs(u64::from(holdtime.unwrap_or(105))).min(MAX_PIM_HOLD);
         self.sh
             .routers
             .learn(now, vid, port, proto, Reason::Pim, hold);
@@ -141,18 +206,53 @@ impl Snooper {
                 sh.reflect_routers();
                 Received::Query
             }
-            Input::Reports(reports) => {
+            Input::Reports(mut reports) => {
                 let timing = d.port_timing();
                 // §7.3.1: in IGMPv1 mode leaves are ignored.
                 let v1_mode = d.instance().effective_version() == Generation::V1;
+                let pol = sh.cfg.policy.of(port);
+                let max_groups = pol.groups_limit(sh.mdb.limit());
+                let max_sources = pol.sources_limit();
+                let replace = pol.limit_action == LimitAction::Replace;
                 let m = d.ports.entry(port).or_default();
                 let mut changes = Vec::new();
-                for r in &reports {
+                let mut evict = Vec::new();
+                for r in &mut reports {
                     sh.counters.reports += 1;
                     if !r.group().is_snooped() || (v1_mode && matches!(r, Report::Leave(_))) {
                         continue;
                     }
+                    let g = r.group();
+                    let st = sh.port_state.entry(port).or_default();
+                    if let Report::Record(_, _, srcs) = r {
+                        let dropped = m.admit_sources(&g, srcs, max_sources);
+                        st.counters.refused_sources += dropped as u64;
+                    }
+                    // A new membership at the port's limit: refused, or the oldest goes.
+                    let held = st.groups - evict.len().min(st.groups);
+                    if creates(r) && !m.contains(&g) && held >= max_groups {
+                        match st.oldest().filter(|_| replace) {
+                            Some(old) => {
+                                st.forget(old.0, old.1);
+                                st.counters.replaced += 1;
+                                evict.push(old);
+                            }
+                            None => {
+                                st.counters.refused += 1;
+                                st.limit_hit = Some(LimitHit {
+                                    host: src.map(Into::into),
+                                    group: g.into(),
+                                    limit: max_groups,
+                                    at: now,
+                                });
+                                continue;
+                            }
+                        }
+                    }
                     m.report(now, &timing, src, r, &mut changes);
+                    if replace && m.contains(&g) {
+                        st.touch(now, vid, g.into());
+                    }
                     sh.apply_changes(vid, port, m, &mut changes);
                 }
                 if m.is_empty() {
@@ -175,9 +275,100 @@ impl Snooper {
                     .filter(|p| sh.port_in_vlan(*p, vid));
                 sh.routers.targets(now, vid, port, A::PROTO, ports, forward);
                 sh.counters.forwarded += (forward.len() - before) as u64;
+                for (v, g) in evict {
+                    self.evict(port, v, g);
+                }
                 Received::Report
             }
             Input::Ignored => Received::Ignored,
         }
+    }
+}
+
+impl Snooper {
+    /// Drops `port`'s membership of `group` in `vid` (at its limit, for a new one).
+    fn evict(&mut self, port: u32, vid: u16, group: IpAddr) {
+        match group {
+            IpAddr::V4(g) => self.evict_in::<Ipv4Addr>(port, vid, g),
+            IpAddr::V6(g) => self.evict_in::<Ipv6Addr>(port, vid, g),
+        }
+    }
+
+    fn evict_in<A: Slot>(&mut self, port: u32, vid: u16, g: A) {
+        let Some(d) = self.vlans.get_mut(&vid).and_then(A::domain_mut) else {
+            return;
+        };
+        let Some(m) = d.ports.get_mut(&port) else {
+            return;
+        };
+        let mut changes = Vec::new();
+        m.remove_group(g, &mut changes);
+        self.sh.apply_changes(vid, port, m, &mut changes);
+        if m.is_empty() {
+            d.ports.remove(&port);
+        }
+    }
+}
+
+/// Whether a record makes a membership where there is none (joins; leaves, BLOCK and
+/// empty INCLUDE records do not).
+fn creates<A>(r: &Report<A>) -> bool {
+    match r {
+        Report::V1(_) | Report::V2(_) => true,
+        Report::Leave(_) => false,
+        Report::Record(t, _, s) => match t {
+            RecordType::ModeIsExclude | RecordType::ChangeToExclude => true,
+            RecordType::ModeIsInclude | RecordType::ChangeToInclude | RecordType::AllowNew => {
+                !s.is_empty()
+            }
+            _ => false,
+        },
+    }
+}
+
+/// (router announcement kind: "querier" / "router", is a query, is a report).
+fn classify(p: &Packet) -> (Option<&'static str>, bool, bool) {
+    match p {
+        Packet::Igmp { igmp, .. } => match igmp {
+            IgmpRepr::Query(_) => (Some("querier"), true, false),
+            IgmpRepr::Mrd(_) => (Some("router"), false, false),
+            _ => (None, false, true),
+        },
+        Packet::Mld { mld, .. } => match mld {
+            MldRepr::Query(_) => (Some("querier"), true, false),
+            MldRepr::Mrd(_) => (Some("router"), false, false),
+            _ => (None, false, true),
+        },
+        Packet::PimHelloV4 { .. } | Packet::PimHelloV6 { .. } => (Some("router"), false, false),
+    }
+}
+
+/// TTL / hop limit 1 and the destination the RFCs give a query.
+fn query_well_formed(p: &Packet) -> bool {
+    if p.hop_limit() != 1 {
+        return false;
+    }
+    match p {
+        Packet::Igmp {
+            ip,
+            igmp: IgmpRepr::Query(q),
+        } => {
+            if q.group.is_unspecified() {
+                ip.dst == Ipv4Addr::new(224, 0, 0, 1)
+            } else {
+                ip.dst == q.group
+            }
+        }
+        Packet::Mld {
+            ip,
+            mld: MldRepr::Query(q),
+        } => {
+            if q.group.is_unspecified() {
+                ip.dst == Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)
+            } else {
+                ip.dst == q.group
+            }
+        }
+        _ => true,
     }
 }

@@ -33,6 +33,7 @@ mod domain;
 mod family;
 mod input;
 pub mod mdb;
+pub mod policy;
 pub mod router;
 mod snooper;
 
@@ -49,6 +50,7 @@ pub use domain::DomainVisitor;
 pub use domain::VlanAddresses;
 pub use family::Family;
 pub use mdb::{EntryFilter, EntryKey, MdbOp, MdbTable, SetOutcome};
+pub use policy::{PortCounters, PortPolicy, PortState};
 pub use router::{Reason, RouterPorts};
 pub use snooper::Snooper;
 
@@ -81,6 +83,24 @@ pub struct SnoopConfig {
     /// its own querier and election, and router ports are per port and VLAN, as in the
     /// kernel. Without it one querier (VLAN 0, untagged) serves the bridge.
     pub vlan_snooping: bool,
+    /// What each port may do (limits, guard, ACL, rate).
+    pub policy: Policies,
+}
+
+/// Every port's [`PortPolicy`]: the bridge's for ports not listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policies {
+    /// `[bridge.B]` (and `igmpd snoop`'s flags): every port.
+    pub bridge: PortPolicy,
+    /// `[bridge.B.port.P]` by ifindex: the whole policy of that port.
+    pub ports: BTreeMap<u32, PortPolicy>,
+}
+
+impl Policies {
+    /// `port`'s policy.
+    pub fn of(&self, port: u32) -> &PortPolicy {
+        self.ports.get(&port).unwrap_or(&self.bridge)
+    }
 }
 
 /// A query to send on the bridge, for the shell to encode.
@@ -165,6 +185,9 @@ pub enum Received {
     Router,
     /// Not for us (family not snooped, unknown port, bad MLD source).
     Ignored,
+    /// Dropped by the port's policy or as malformed (guard, rate, Router Alert, ACL, a
+    /// query's TTL or destination): counted per port, never forwarded.
+    Dropped,
 }
 
 /// Counters shown in status.

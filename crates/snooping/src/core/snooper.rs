@@ -19,7 +19,8 @@ use igmpd_wire::RecordType;
 use super::domain::{DomainOp, DomainVisitor, Shared, Slot, Vlan, VlanAddresses};
 use super::family::Family;
 use super::{
-    Counters, Domain, EntryFilter, EntryKey, MdbTable, Output, PortVlans, RouterPorts, SnoopConfig,
+    Counters, Domain, EntryFilter, EntryKey, MdbTable, Output, PortState, PortVlans, RouterPorts,
+    SnoopConfig,
 };
 
 /// The snooping state of one bridge.
@@ -160,6 +161,8 @@ impl Snooper {
                 v4: None,
                 v6: None,
                 vlan_addrs: BTreeMap::new(),
+                port_state: BTreeMap::new(),
+                rewritten: None,
             },
         }
     }
@@ -187,6 +190,25 @@ impl Snooper {
     /// Counters.
     pub fn counters(&self) -> &Counters {
         &self.sh.counters
+    }
+
+    /// `port`'s own policy (None: the bridge's).
+    pub fn set_port_policy(&mut self, port: u32, policy: Option<super::PortPolicy>) {
+        match policy {
+            Some(p) => self.sh.cfg.policy.ports.insert(port, p),
+            None => self.sh.cfg.policy.ports.remove(&port),
+        };
+    }
+
+    /// A port's policy state (counters, ACL hits), once it had any.
+    pub fn port_state(&self, port: u32) -> Option<&PortState> {
+        self.sh.port_state.get(&port)
+    }
+
+    /// The report the ACL rewrote in the last [`Snooper::receive`]: forward it instead of
+    /// the captured frame (taken once).
+    pub fn take_rewritten(&mut self) -> Option<igmpd_wire::Packet> {
+        self.sh.rewritten.take()
     }
 
     /// Ports that are up, in ifindex order.
@@ -238,6 +260,21 @@ impl Snooper {
         };
         self.visit(&mut f);
         f.out
+    }
+
+    /// The findings of every port's policy (limits, guard, ACL): see
+    /// [`super::policy::findings`]. `name` gives a port's name.
+    pub fn port_findings(
+        &self,
+        now: Instant,
+        bridge: &str,
+        name: impl Fn(u32) -> String,
+    ) -> Vec<Finding> {
+        self.sh
+            .port_state
+            .iter()
+            .flat_map(|(p, st)| super::policy::findings(st, now, bridge, &name(*p)))
+            .collect()
     }
 
     /// Whether the bridge is up.
@@ -434,7 +471,13 @@ impl Snooper {
             return Some(0);
         }
         let Some(pv) = self.sh.port_vlans.get(&port) else {
-            return Some(vid);
+            // The port's VLANs are not known (yet): only a VLAN the bridge has, never
+            // state (a querier, its queries) for any tag a host makes up.
+            if vid == 0 || self.vlans.contains_key(&vid) {
+                return Some(vid);
+            }
+            self.sh.counters.vlan_drops += 1;
+            return None;
         };
         let vlan = if vid == 0 {
             pv.pvid
@@ -505,6 +548,7 @@ impl Snooper {
             return;
         }
         self.each_mut(&mut DropPort(port));
+        self.sh.port_state.remove(&port);
         // Entries adopted at start on a port without state yet.
         for key in self.sh.mdb.entries_of_port(port) {
             self.sh.set_desired(key, None);

@@ -39,6 +39,7 @@ fn cfg(querier: bool) -> SnoopConfig {
         vlans: BTreeMap::new(),
         vlan_filtering: true,
         vlan_snooping: false,
+        policy: Default::default(),
     }
 }
 
@@ -65,9 +66,16 @@ fn snooper(c: SnoopConfig) -> Snooper {
     s
 }
 
+/// An IGMP packet to the RFC's destination: reports to 224.0.0.22, general queries to
+/// all-systems, specific ones to their group (RFC 9776 §4.1.12).
 fn igmp(src: &str, igmp: IgmpRepr) -> Packet {
+    let dst = match &igmp {
+        IgmpRepr::Query(q) if q.group.is_unspecified() => a4("224.0.0.1"),
+        IgmpRepr::Query(q) => q.group,
+        _ => a4("224.0.0.22"),
+    };
     Packet::Igmp {
-        ip: Ipv4Header::igmp(a4(src), a4("224.0.0.22")),
+        ip: Ipv4Header::igmp(a4(src), dst),
         igmp,
     }
 }
@@ -529,6 +537,7 @@ fn without_vlan_filtering_a_tag_is_no_vlan_and_no_vid_is_written() {
     assert_eq!(s.counters().tagged_unfiltered, 1);
     // Turned on at runtime, tags name VLANs; turned off again, their state goes.
     s.set_vlan_filtering(true);
+    s.add_vlan(t(10), 10);
     s.receive(t(10), P1, 10, &join("10.0.0.1", "239.1.1.2"), &mut f);
     assert_eq!(s.vids().collect::<Vec<_>>(), [0, 10]);
     ops(&mut s);
@@ -609,6 +618,9 @@ fn vlans_are_separate_keys_and_queriers() {
     let mut c = cfg(true);
     c.vlan_snooping = true;
     let mut s = snooper(c);
+    // The bridge has these VLANs (the shell says so from its VLAN database).
+    s.add_vlan(t(0), 10);
+    s.add_vlan(t(0), 20);
     let mut f = Vec::new();
     s.receive(t(0), P1, 10, &join("10.0.0.1", "239.1.1.1"), &mut f);
     s.receive(t(0), P1, 20, &join("10.0.0.1", "239.1.1.1"), &mut f);
@@ -645,6 +657,9 @@ fn a_vlans_own_settings_override_the_bridges() {
     c.vlans.insert(10, (Some(v10), None));
     c.vlan_snooping = true;
     let mut s = snooper(c);
+    // The bridge has these VLANs (the shell says so from its VLAN database).
+    s.add_vlan(t(0), 10);
+    s.add_vlan(t(0), 20);
     let mut f = Vec::new();
     s.receive(t(0), P1, 10, &join("10.0.0.1", "239.1.1.1"), &mut f);
     s.receive(t(0), P1, 20, &join("10.0.0.1", "239.1.1.1"), &mut f);
@@ -719,10 +734,16 @@ fn codes(s: &Snooper, now: u64) -> Vec<&'static str> {
     s.findings(t(now), "br0").iter().map(|f| f.code).collect()
 }
 
+/// The same for MLD (RFC 9777 §5.1.15).
 fn mld_pkt(src: &str, mld: MldRepr) -> Packet {
     let src: Ipv6Addr = src.parse().unwrap();
+    let dst = match &mld {
+        MldRepr::Query(q) if q.group.is_unspecified() => "ff02::1".parse().unwrap(),
+        MldRepr::Query(q) => q.group,
+        _ => "ff02::16".parse().unwrap(),
+    };
     Packet::Mld {
-        ip: Ipv6Header::mld(src, "ff02::16".parse().unwrap()),
+        ip: Ipv6Header::mld(src, dst),
         mld,
     }
 }

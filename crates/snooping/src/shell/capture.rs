@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use igmpd_packet::{CaptureRing, Filter, RingControl};
 use igmpd_querier::core::Instant;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
@@ -15,6 +17,14 @@ use super::SnoopDaemon;
 
 /// Frames per batch handed from the reader to the main loop.
 const BATCH: usize = 256;
+/// Bytes per batch: a batch is handed over at [`BATCH`] frames or this many bytes.
+const BATCH_BYTES: usize = 64 * 1024;
+/// Batches waiting for the main loop.
+const BACKLOG: usize = 1024;
+/// Bytes (in KiB) of frames between the capture and the core: each batch holds permits
+/// for its bytes until the main loop has handled it. When the backlog is full the reader
+/// waits, and the ring (then the kernel, which counts its drops) holds the rest.
+const BACKLOG_KIB: usize = 16 * 1024;
 
 /// A capture wake-up that found this many frames starts a pause (see `read_ring`).
 const MODERATE_AT: usize = 4;
@@ -29,6 +39,8 @@ pub(super) struct RxBatch {
     /// Frames longer than a ring slot whose whole copy was lost (the socket's queue was
     /// full): counted with the capture drops.
     lost: u64,
+    /// The batch's share of [`BACKLOG_KIB`], given back when it is dropped.
+    _bytes: Option<OwnedSemaphorePermit>,
 }
 
 /// The capture ring of all ports while snooping is active, its reader, and what was lost.
@@ -45,7 +57,7 @@ pub(super) struct Capture {
 
 impl Capture {
     pub(super) fn new() -> Self {
-        let (tx, rx) = mpsc::channel(1024);
+        let (tx, rx) = mpsc::channel(BACKLOG);
         Capture {
             control: None,
             reader: None,
@@ -61,7 +73,8 @@ impl Capture {
     pub(super) fn start(&mut self) -> std::io::Result<()> {
         self.stop();
         let (ring, control) = CaptureRing::open(Filter::IgmpMldPim)?;
-        self.reader = Some(tokio::spawn(read_ring(ring, self.tx.clone())));
+        let backlog = Arc::new(Semaphore::new(BACKLOG_KIB));
+        self.reader = Some(tokio::spawn(read_ring(ring, self.tx.clone(), backlog)));
         self.control = Some(control);
         Ok(())
     }
@@ -125,8 +138,17 @@ impl SnoopDaemon {
                 .receive(now, port, vid, &frame.packet, &mut fwd);
             if !fwd.is_empty() {
                 let vlan = self.snooper.egress_vlan(port, vid);
+                // The ACL took records or sources out: what is left goes instead.
+                let rewritten = self.snooper.take_rewritten().map(|packet| {
+                    igmpd_wire::Frame {
+                        ethernet: frame.ethernet,
+                        packet,
+                    }
+                    .to_bytes()
+                });
+                let out = rewritten.as_deref().unwrap_or(bytes);
                 for target in &fwd {
-                    self.send_on_port(*target, bytes, vlan);
+                    self.send_on_port(*target, out, vlan);
                 }
             }
         }
@@ -184,7 +206,7 @@ pub(super) fn tag(bytes: &[u8], vid: u16) -> Vec<u8> {
 /// The kernel signals readiness for every frame it writes into a V2 ring; in a re-join
 /// flood those wake-ups (on the receiving CPU, which the sender shares) cut the rate the
 /// sender reached from ~300k to ~275k reports/s. A lone join is still read at once.
-async fn read_ring(mut ring: CaptureRing, tx: mpsc::Sender<RxBatch>) {
+async fn read_ring(mut ring: CaptureRing, tx: mpsc::Sender<RxBatch>, backlog: Arc<Semaphore>) {
     loop {
         let mut afd = match ring.into_async() {
             Ok(a) => a,
@@ -201,7 +223,7 @@ async fn read_ring(mut ring: CaptureRing, tx: mpsc::Sender<RxBatch>) {
                     return;
                 }
             };
-            let Some(taken) = drain_ring(guard.get_inner_mut(), &tx).await else {
+            let Some(taken) = drain_ring(guard.get_inner_mut(), &tx, &backlog).await else {
                 return;
             };
             // Readiness is cleared only if no frame was handed over since it was reported
@@ -220,13 +242,17 @@ async fn read_ring(mut ring: CaptureRing, tx: mpsc::Sender<RxBatch>) {
 
 /// Reads every frame waiting in the ring into batches for the main loop. Returns how many
 /// (None: the main loop is gone).
-async fn drain_ring(ring: &mut CaptureRing, tx: &mpsc::Sender<RxBatch>) -> Option<usize> {
+async fn drain_ring(
+    ring: &mut CaptureRing,
+    tx: &mpsc::Sender<RxBatch>,
+    backlog: &Arc<Semaphore>,
+) -> Option<usize> {
     let mut batch = new_batch();
     let mut taken = 0;
     loop {
         // A batch at a time, so a long burst reaches the main loop in pieces (its MDB
         // writes then start while the rest is read).
-        let n = ring.read(BATCH, |f| {
+        let n = ring.read(BATCH - batch.frames.len(), |f| {
             if f.data.len() < f.wire_len {
                 // Truncated, and its whole copy lost (the socket's queue was full).
                 batch.lost += 1;
@@ -242,9 +268,9 @@ async fn drain_ring(ring: &mut CaptureRing, tx: &mpsc::Sender<RxBatch>) -> Optio
             break;
         }
         taken += n;
-        if batch.frames.len() >= BATCH {
+        if batch.frames.len() >= BATCH || batch.data.len() >= BATCH_BYTES {
             let full = std::mem::replace(&mut batch, new_batch());
-            tx.send(full).await.ok()?;
+            send(tx, backlog, full).await?;
             // Let the main loop take this batch now: its MDB writes then go to the
             // writer thread while we read on, instead of after the ring is empty (a
             // burst of joins reached the MDB in one lump at the end).
@@ -252,9 +278,21 @@ async fn drain_ring(ring: &mut CaptureRing, tx: &mpsc::Sender<RxBatch>) -> Optio
         }
     }
     if !batch.frames.is_empty() || batch.lost > 0 {
-        tx.send(batch).await.ok()?;
+        send(tx, backlog, batch).await?;
     }
     Some(taken)
+}
+
+/// Hands `batch` to the main loop once the backlog has room for its bytes (None: the main
+/// loop is gone).
+async fn send(
+    tx: &mpsc::Sender<RxBatch>,
+    backlog: &Arc<Semaphore>,
+    mut batch: RxBatch,
+) -> Option<()> {
+    let kib = batch.data.len().div_ceil(1024).clamp(1, BACKLOG_KIB) as u32;
+    batch._bytes = Some(backlog.clone().acquire_many_owned(kib).await.ok()?);
+    tx.send(batch).await.ok()
 }
 
 fn new_batch() -> RxBatch {
@@ -262,5 +300,6 @@ fn new_batch() -> RxBatch {
         data: Vec::with_capacity(16 * 1024),
         frames: Vec::with_capacity(BATCH),
         lost: 0,
+        _bytes: None,
     }
 }

@@ -61,7 +61,7 @@ use self::adopt::entry_limit;
 use self::capture::Capture;
 use self::ports::Port;
 use self::writes::Writes;
-use crate::core::{SnoopConfig, Snooper};
+use crate::core::{Policies, PortPolicy, SnoopConfig, Snooper};
 
 /// igmpd's MDB protocol value (`proto 73` in `bridge mdb show`): not used by iproute2's
 /// `rt_protos` or FRR. Entries with it are igmpd's; every other entry is left alone.
@@ -84,6 +84,11 @@ pub struct SnoopSettings {
     pub raise_hash_max: Option<u32>,
     /// Per-VLAN (IGMP, MLD) settings that differ from the bridge's.
     pub vlans: BTreeMap<u16, (Option<Config>, Option<Config>)>,
+    /// What every port may do (`[bridge.B]`, `igmpd snoop`'s flags).
+    pub policy: PortPolicy,
+    /// Ports with a policy of their own (`[bridge.B.port.P]`, `--router-guard P`), by
+    /// name: applied whenever a port of that name is in the bridge.
+    pub port_policies: BTreeMap<String, PortPolicy>,
     /// Per-VLAN querier sources (`querier_address` in `[bridge.B.vlan.V]`), over the
     /// VLAN interface's addresses.
     pub vlan_addresses: BTreeMap<u16, crate::core::VlanAddresses>,
@@ -216,6 +221,10 @@ impl SnoopDaemon {
             vlans: settings.vlans.clone(),
             vlan_filtering: info.vlan_filtering,
             vlan_snooping: info.vlan_snooping,
+            policy: Policies {
+                bridge: settings.policy.clone(),
+                ports: BTreeMap::new(),
+            },
         };
         let writes = Writes::start(handle.clone());
         let mut d = SnoopDaemon {
@@ -300,7 +309,12 @@ impl SnoopDaemon {
         // kernel may take (S,G) entries only on an IGMPv3 bridge).
         self.set_versions().await;
         self.probe_kernel().await;
-        nft::install(&self.settings.bridge, &self.port_ifindexes()).map_err(StartError::Nft)?;
+        nft::install(
+            &self.settings.bridge,
+            &self.port_ifindexes(),
+            &self.guarded_ports(),
+        )
+        .map_err(StartError::Nft)?;
         self.update_capture();
         // Our socket on the bridge device sends the queries (the bridge floods them).
         if self.settings.querier {
@@ -397,10 +411,12 @@ impl SnoopDaemon {
         let now = self.now();
         let (snooper, bridge) = (&self.snooper, &self.settings.bridge);
         let own = self.source_filtering_finding();
+        let ports = &self.ports;
         self.findings.update(now.as_millis(), || {
             snooper
                 .findings(now, bridge)
                 .iter()
+                .chain(&snooper.port_findings(now, bridge, |p| ports::port_name(ports, p)))
                 .map(FindingDoc::from)
                 .chain(own)
                 .collect()

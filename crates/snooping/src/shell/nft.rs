@@ -39,24 +39,35 @@ pub fn table_name(bridge: &str) -> String {
 /// The ruleset that (re)creates the table atomically: one transaction that creates it
 /// (so the delete cannot fail), deletes it and creates it anew for `ports` (ifindexes;
 /// numbers, not names, so a port that disappears meanwhile cannot fail the load).
-pub fn ruleset(bridge: &str, ports: &[u32]) -> String {
+///
+/// `guarded` (ports with `router_guard`): their queries, PIM (IP protocol 103) and MRD
+/// (IGMP types 0x30-0x32 are dropped on every port already; ICMPv6 151-153) are dropped
+/// too, so the kernel neither floods them nor makes the port a router port.
+pub fn ruleset(bridge: &str, ports: &[u32], guarded: &[u32]) -> String {
     let t = table_name(bridge);
-    let elements = if ports.is_empty() {
-        String::new()
-    } else {
-        let list: Vec<String> = ports.iter().map(u32::to_string).collect();
-        format!(" elements = {{ {} }};", list.join(", "))
+    let elements = |set: &[u32]| {
+        if set.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = set.iter().map(u32::to_string).collect();
+            format!(" elements = {{ {} }};", list.join(", "))
+        }
     };
+    let (elements, guard_elements) = (elements(ports), elements(guarded));
     format!(
         "table bridge {t}\n\
          delete table bridge {t}\n\
          table bridge {t} {{\n\
          \x20 comment \"igmpd snoop {bridge}: the kernel must not learn memberships; igmpd does\"\n\
          \x20 set ports {{ type iface_index;{elements} }}\n\
+         \x20 set guarded {{ type iface_index;{guard_elements} }}\n\
          \x20 chain prerouting {{\n\
          \x20   type filter hook prerouting priority -300; policy accept;\n\
          \x20   ip protocol igmp igmp type != membership-query meta iif @ports counter drop\n\
          \x20   meta l4proto ipv6-icmp icmpv6 type {{ mld-listener-report, mld-listener-done, mld2-listener-report }} meta iif @ports counter drop\n\
+         \x20   ip protocol igmp meta iif @guarded counter drop\n\
+         \x20   meta l4proto ipv6-icmp icmpv6 type {{ mld-listener-query, 151, 152, 153 }} meta iif @guarded counter drop\n\
+         \x20   meta l4proto 103 meta iif @guarded counter drop\n\
          \x20 }}\n\
          }}\n"
     )
@@ -100,8 +111,8 @@ fn run_nft(input: &str) -> std::io::Result<()> {
 }
 
 /// Creates or replaces the table for `ports` (ifindexes).
-pub fn install(bridge: &str, ports: &[u32]) -> std::io::Result<()> {
-    run_nft(&ruleset(bridge, ports))
+pub fn install(bridge: &str, ports: &[u32], guarded: &[u32]) -> std::io::Result<()> {
+    run_nft(&ruleset(bridge, ports, guarded))
 }
 
 /// Deletes the table (no error if it is not there).
@@ -114,7 +125,11 @@ impl SnoopDaemon {
     /// The table for the current ports, now (a failure is logged: the old table stays).
     pub(super) fn reinstall_nft(&mut self) {
         self.nft_due = None;
-        if let Err(e) = install(&self.settings.bridge, &self.port_ifindexes()) {
+        if let Err(e) = install(
+            &self.settings.bridge,
+            &self.port_ifindexes(),
+            &self.guarded_ports(),
+        ) {
             warn!(bridge = %self.settings.bridge, error = %e, "cannot update the nftables table");
         }
     }
@@ -127,11 +142,22 @@ mod tests {
     #[test]
     fn names_are_sanitised_and_rules_drop_reports_only() {
         assert_eq!(table_name("br-lan.10"), "igmpd_snoop_br_lan_10");
-        let r = ruleset("br0", &[4, 17]);
-        assert!(r.contains("type iface_index; elements = { 4, 17 };"), "{r}");
+        let r = ruleset("br0", &[4, 17], &[17]);
+        assert!(
+            r.contains("set ports { type iface_index; elements = { 4, 17 }; }"),
+            "{r}"
+        );
+        assert!(
+            r.contains("set guarded { type iface_index; elements = { 17 }; }"),
+            "{r}"
+        );
+        assert!(
+            r.contains("meta l4proto 103 meta iif @guarded counter drop"),
+            "{r}"
+        );
         assert!(r.contains("meta iif @ports counter drop"), "{r}");
         assert!(r.contains("igmp type != membership-query"), "{r}");
         assert!(r.contains("priority -300"), "{r}");
-        assert!(!ruleset("br0", &[]).contains("elements"));
+        assert!(!ruleset("br0", &[], &[]).contains("elements"));
     }
 }

@@ -90,6 +90,8 @@ impl SnoopDaemon {
             debug!(port = %name, error = %e, "PACKET_MR_ALLMULTI failed");
         }
         info!(bridge = %self.settings.bridge, port = %name, up, "port added");
+        let policy = self.settings.port_policies.get(&name).cloned();
+        self.snooper.set_port_policy(ifindex, policy);
         self.ports.insert(ifindex, port);
         // While activating, the filter is set once for all ports.
         if self.active {
@@ -175,11 +177,22 @@ impl SnoopDaemon {
             self.update_capture();
             info!(bridge = %self.settings.bridge, port = %p.name, "port removed");
             self.snooper.port_down(ifindex);
+            self.snooper.set_port_policy(ifindex, None);
         }
     }
 
     pub(super) fn port_ifindexes(&self) -> Vec<u32> {
         self.ports.keys().copied().collect()
+    }
+
+    /// The ports with `router_guard`.
+    pub(super) fn guarded_ports(&self) -> Vec<u32> {
+        let policy = &self.snooper.config().policy;
+        self.ports
+            .keys()
+            .copied()
+            .filter(|p| policy.of(*p).router_guard)
+            .collect()
     }
 
     /// The port's name, or its ifindex when it is not (or no longer) a port.

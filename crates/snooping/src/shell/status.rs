@@ -9,13 +9,14 @@ use igmpd_netlink::links::BridgeLink;
 use igmpd_querier::core::{Instance, Instant, Membership};
 use igmpd_querier::view::{instance_status, ms_until, sources_status};
 use igmpd_runtime::status::{
-    BridgeCounters, BridgeQuerierStatus, BridgeStatus, BridgeVlanStatus, FamilyStatus, FindingDoc,
-    IfaceStatus, KernelStatus, PortGroupStatus, PortStatus, RouterPortStatus, StatusDoc,
+    AclRuleStatus, BridgeCounters, BridgeQuerierStatus, BridgeStatus, BridgeVlanStatus,
+    FamilyStatus, FindingDoc, IfaceStatus, KernelStatus, PortCountersStatus, PortGroupStatus,
+    PortLimitsStatus, PortStatus, RouterPortStatus, StatusDoc,
 };
 
 use super::ports::{port_name, Port};
 use super::SnoopDaemon;
-use crate::core::{Domain, DomainVisitor, Family, Snooper};
+use crate::core::{Domain, DomainVisitor, Family, PortState, Snooper};
 
 /// What the status shows besides the core's state.
 pub(super) struct View<'a> {
@@ -68,6 +69,7 @@ pub(super) fn status_doc(v: &View<'_>, snooper: &Snooper, now: Instant) -> Statu
         findings: snooper
             .findings(now, v.bridge_name)
             .iter()
+            .chain(&snooper.port_findings(now, v.bridge_name, |p| port_name(v.ports, p)))
             .map(FindingDoc::from)
             .chain(v.findings.iter().cloned())
             .collect(),
@@ -85,11 +87,17 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
     let ports = groups
         .groups
         .into_iter()
-        .map(|(p, groups)| PortStatus {
-            name: name(p),
-            ifindex: p,
-            up: v.ports.get(&p).is_some_and(|x| x.up),
-            groups,
+        .map(|(p, groups)| {
+            let (limits, counters, acl) = port_policy_status(snooper, p);
+            PortStatus {
+                name: name(p),
+                ifindex: p,
+                up: v.ports.get(&p).is_some_and(|x| x.up),
+                groups,
+                limits,
+                counters,
+                acl,
+            }
         })
         .collect();
     let routers = snooper.routers();
@@ -227,3 +235,48 @@ fn port_groups<A: Family>(m: &Membership<A>, vid: u16, now: Instant) -> Vec<Port
 
 #[cfg(test)]
 mod tests;
+
+/// A port's policy, counters and ACL hits as status shows them.
+fn port_policy_status(
+    snooper: &Snooper,
+    port: u32,
+) -> (PortLimitsStatus, PortCountersStatus, Vec<AclRuleStatus>) {
+    let pol = snooper.config().policy.of(port);
+    let default = PortState::default();
+    let st = snooper.port_state(port).unwrap_or(&default);
+    let hit = |i: usize| st.acl_hits.get(i).copied().unwrap_or(0);
+    let c = &st.counters;
+    (
+        PortLimitsStatus {
+            max_groups: pol.groups_limit(snooper.mdb().limit()),
+            groups: st.groups,
+            max_sources: pol.sources_limit(),
+            limit_action: pol.limit_action.name(),
+            router_guard: pol.router_guard,
+            max_report_rate: pol.max_report_rate,
+            require_router_alert: pol.require_router_alert,
+            acl_default: pol.acl_default.name(),
+        },
+        PortCountersStatus {
+            refused: c.refused,
+            replaced: c.replaced,
+            refused_sources: c.refused_sources,
+            denied: c.denied,
+            guard_drops: c.guard_drops,
+            rate_drops: c.rate_drops,
+            router_alert_drops: c.router_alert_drops,
+            bad_queries: c.bad_queries,
+            acl_default_hits: hit(pol.acl.len()),
+        },
+        pol.acl
+            .iter()
+            .enumerate()
+            .map(|(i, r)| AclRuleStatus {
+                action: r.action.name(),
+                group: r.group.to_string(),
+                source: r.source.map(|s| s.to_string()),
+                hits: hit(i),
+            })
+            .collect(),
+    )
+}

@@ -127,12 +127,24 @@ impl<A> Default for Reporters<A> {
     }
 }
 
+/// How many hosts are remembered per group (per port, or per LAN for the querier): a
+/// host spoofing sources cannot grow a group's record without bound, and the work per
+/// report stays small. When full, a new host takes the place of the one heard longest ago.
+pub const MAX_REPORTERS: usize = 32;
+
 impl<A: Ord + Copy> Reporters<A> {
     /// Records a report from `host` at `at`.
     pub(super) fn insert(&mut self, host: A, at: Instant) {
         match self.0.binary_search_by(|(h, _)| h.cmp(&host)) {
             Ok(i) => self.0[i].1 = at,
-            Err(i) => self.0.insert(i, (host, at)),
+            Err(i) if self.0.len() < MAX_REPORTERS => self.0.insert(i, (host, at)),
+            Err(_) => {
+                if let Some(oldest) = (0..self.0.len()).min_by_key(|j| self.0[*j].1) {
+                    self.0.remove(oldest);
+                }
+                let i = self.0.partition_point(|(h, _)| *h < host);
+                self.0.insert(i, (host, at));
+            }
         }
     }
 

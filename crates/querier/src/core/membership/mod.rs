@@ -17,6 +17,8 @@
 mod group;
 mod rows;
 
+pub use self::group::MAX_REPORTERS;
+
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
@@ -194,6 +196,40 @@ impl<A: Ord + Copy + Hash> Membership<A> {
     /// True when there are no group records.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
+    }
+
+    /// Whether there is a record for `group`.
+    pub fn contains(&self, group: &A) -> bool {
+        self.groups.contains_key(group)
+    }
+
+    /// Keeps in `sources` those that `group`'s record may take with at most `max` source
+    /// records: the ones it has already, then new ones in order until it is full. Returns
+    /// how many were dropped. One lookup per source: O(sources × log(record)).
+    pub fn admit_sources(&self, group: &A, sources: &mut Vec<A>, max: usize) -> usize {
+        let have = self.groups.get(group).map(|g| &g.sources);
+        let mut room = max.saturating_sub(have.map_or(0, |s| s.len()));
+        let before = sources.len();
+        sources.retain(|s| {
+            if have.is_some_and(|h| h.contains_key(s)) {
+                true
+            } else if room > 0 {
+                room -= 1;
+                true
+            } else {
+                false
+            }
+        });
+        before - sources.len()
+    }
+
+    /// Deletes `group`'s record at once (a port over its limit gives up its oldest
+    /// membership); reports it as removed.
+    pub fn remove_group(&mut self, group: A, changes: &mut Vec<Change<A>>) {
+        if self.groups.contains_key(&group) {
+            self.remove(group);
+            changes.push(Change::GroupRemoved { group });
+        }
     }
 
     /// The earliest instant at which [`Membership::poll`] has work.

@@ -30,6 +30,7 @@ fn snooper(querier: bool) -> Snooper {
         vlans: BTreeMap::new(),
         vlan_filtering: true,
         vlan_snooping: false,
+        policy: Default::default(),
     });
     let t0 = Instant::from_millis(0);
     s.set_addresses(t0, Some(Ipv4Addr::new(10, 0, 0, 254)), None);
