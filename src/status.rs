@@ -272,48 +272,66 @@ fn render_bridge(b: &Value, out: &mut String) {
 /// One line per port: its memberships against its limit, its guard and rate, what its
 /// policy refused or dropped; then its ACL rules with their hits.
 fn render_port_policies(b: &Value, out: &mut String) {
-    let _ = writeln!(
+    if list(&b["ports"]).next().is_none() {
+        return;
+    }
+    let row = |out: &mut String, cells: [&str; 13]| {
+        let [port, groups, action, sources, guard, rate, rest @ ..] = cells;
+        let _ = write!(
+            out,
+            "  {port:<12} {groups:>11} {action:<7} {sources:>7} {guard:<5} {rate:>6}"
+        );
+        for (c, w) in rest.iter().zip([7, 8, 6, 10, 9, 5, 9]) {
+            let _ = write!(out, " {c:>w$}");
+        }
+        out.push('\n');
+    };
+    row(
         out,
-        "  {:<12} {:>11} {:<7} {:>7} {:<5} {:>6} {:>7} {:>8} {:>6} {:>6} {:>6} {:>6} {:>5}",
-        "port",
-        "groups",
-        "action",
-        "sources",
-        "guard",
-        "rate",
-        "refused",
-        "replaced",
-        "denied",
-        "guard!",
-        "rate!",
-        "ra!",
-        "badq"
+        [
+            "port",
+            "groups",
+            "action",
+            "sources",
+            "guard",
+            "rate",
+            "refused",
+            "replaced",
+            "denied",
+            "guard-drop",
+            "rate-drop",
+            "no-ra",
+            "bad-query",
+        ],
     );
     for p in list(&b["ports"]) {
         let (l, c) = (&p["limits"], &p["counters"]);
         let rate = l["max_report_rate"]
             .as_u64()
             .map_or_else(|| "-".to_owned(), |r| format!("{r}/s"));
-        let _ = writeln!(
+        let n = |k: &str| c[k].to_string();
+        let guard = if l["router_guard"].as_bool() == Some(true) {
+            "on"
+        } else {
+            "off"
+        };
+        row(
             out,
-            "  {:<12} {:>11} {:<7} {:>7} {:<5} {:>6} {:>7} {:>8} {:>6} {:>6} {:>6} {:>6} {:>5}",
-            s(&p["name"]),
-            format!("{}/{}", l["groups"], l["max_groups"]),
-            s(&l["limit_action"]),
-            l["max_sources"],
-            if l["router_guard"].as_bool() == Some(true) {
-                "on"
-            } else {
-                "off"
-            },
-            rate,
-            c["refused"],
-            c["replaced"],
-            c["denied"],
-            c["guard_drops"],
-            c["rate_drops"],
-            c["router_alert_drops"],
-            c["bad_queries"]
+            [
+                s(&p["name"]),
+                &format!("{}/{}", l["groups"], l["max_groups"]),
+                s(&l["limit_action"]),
+                &l["max_sources"].to_string(),
+                guard,
+                &rate,
+                &n("refused"),
+                &n("replaced"),
+                &n("denied"),
+                &n("guard_drops"),
+                &n("rate_drops"),
+                &n("router_alert_drops"),
+                &n("bad_queries"),
+            ],
         );
         let rules: Vec<&Value> = list(&p["acl"]).collect();
         for (i, r) in rules.iter().enumerate() {

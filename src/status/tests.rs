@@ -1,13 +1,40 @@
 use igmpd_runtime::status::{
-    BridgeCounters, BridgeQuerierStatus, BridgeStatus, BridgeVlanStatus, FamilyStatus, FindingDoc,
-    GroupStatus, IfaceStatus, PortGroupStatus, PortStatus, ReporterStatus, RouterPortStatus,
-    SourceStatus, StatusDoc,
+    AclRuleStatus, BridgeCounters, BridgeQuerierStatus, BridgeStatus, BridgeVlanStatus,
+    FamilyStatus, FindingDoc, GroupStatus, IfaceStatus, PortCountersStatus, PortGroupStatus,
+    PortLimitsStatus, PortStatus, ReporterStatus, RouterPortStatus, SourceStatus, StatusDoc,
 };
 use serde_json::json;
 
 /// What `igmpd status` prints for `doc` as the daemon sends it (typed, then JSON).
 fn text(doc: &StatusDoc) -> String {
     super::render(&serde_json::to_value(doc).unwrap())
+}
+
+fn limits(groups: usize, max_groups: usize, router_guard: bool) -> PortLimitsStatus {
+    PortLimitsStatus {
+        max_groups,
+        groups,
+        max_sources: 1024,
+        limit_action: "deny",
+        router_guard,
+        max_report_rate: None,
+        require_router_alert: false,
+        acl_default: "permit",
+    }
+}
+
+fn counters(refused: u64, guard_drops: u64) -> PortCountersStatus {
+    PortCountersStatus {
+        refused,
+        replaced: 0,
+        refused_sources: 0,
+        denied: 1,
+        guard_drops,
+        rate_drops: 0,
+        router_alert_drops: 0,
+        bad_queries: 0,
+        acl_default_hits: 4,
+    }
 }
 
 fn source(address: &str, expires_in_ms: u64) -> SourceStatus {
@@ -153,12 +180,23 @@ pub(crate) fn bridge() -> BridgeStatus {
                         expires_in_ms: 90_000,
                     },
                 ],
+                limits: limits(2, 256, false),
+                counters: counters(3, 0),
+                acl: vec![AclRuleStatus {
+                    action: "deny",
+                    group: "239.255.0.0/16".into(),
+                    source: None,
+                    hits: 1,
+                }],
             },
             PortStatus {
                 name: "p4".into(),
                 ifindex: 9,
                 up: false,
                 groups: vec![],
+                limits: limits(0, 4096, true),
+                counters: counters(0, 7),
+                acl: vec![],
             },
         ],
     }
@@ -215,6 +253,11 @@ bridge br0 snooping  source filtering on  entries 2 (keys 1 of limit 4032, mcast
   reports 3  queries 1  forwarded 2  refused 0  mdb errors 1  capture drops 5
   vlan 10  source filtering on  igmp querier (querier 10.0.10.1)
   router ports: p1 (configured,query), p3 vlan 10 (pim)
+  port              groups action  sources guard   rate refused replaced denied guard-drop rate-drop no-ra bad-query
+  p2                 2/256 deny       1024 off        -       3        0      1          0         0     0         0
+                 acl 1 deny group 239.255.0.0/16  hits 1
+                 acl default permit  hits 4
+  p4                0/4096 deny       1024 on         -       0        0      1          7         0     0         0
   port         group                                      vid mode        expires  hosts / sources
   p2           239.1.1.1                                    - include         0ms  10.0.0.2 10.0.0.3
                  source 10.0.0.9                                               4s

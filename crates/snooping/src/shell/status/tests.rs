@@ -198,7 +198,43 @@ fn ports_show_their_groups_and_router_ports_why() {
     let d = doc(false);
     let b = &d["bridges"][0];
     let p1 = &b["ports"][0];
-    assert_eq!(keys(p1), ["groups", "ifindex", "name", "up"]);
+    assert_eq!(
+        keys(p1),
+        ["acl", "counters", "groups", "ifindex", "limits", "name", "up"]
+    );
+    assert_eq!(
+        keys(&p1["limits"]),
+        [
+            "acl_default",
+            "groups",
+            "limit_action",
+            "max_groups",
+            "max_report_rate",
+            "max_sources",
+            "require_router_alert",
+            "router_guard"
+        ]
+    );
+    assert_eq!(
+        keys(&p1["counters"]),
+        [
+            "acl_default_hits",
+            "bad_queries",
+            "denied",
+            "guard_drops",
+            "rate_drops",
+            "refused",
+            "refused_sources",
+            "replaced",
+            "router_alert_drops"
+        ]
+    );
+    // The defaults: the bridge's entry limit (at least 4096), 1024 sources, no guard.
+    assert_eq!(
+        (&p1["limits"]["max_groups"], &p1["limits"]["max_sources"]),
+        (&Value::from(4096), &Value::from(1024))
+    );
+    assert_eq!(p1["acl"], Value::Array(vec![]));
     assert_eq!(
         (&p1["name"], &p1["ifindex"]),
         (&Value::from("p1"), &Value::from(P1))
