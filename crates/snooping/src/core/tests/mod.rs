@@ -992,3 +992,5 @@ fn configured_router_ports_are_routers_in_each_of_their_vlans_only() {
         Vec::<u32>::new()
     );
 }
+
+mod policy;
