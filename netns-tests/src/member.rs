@@ -231,6 +231,20 @@ impl Member {
             .map(drop)
     }
 
+    /// Sends `packet`, a whole IPv4 packet (header included: a forged query, a PIM hello),
+    /// to its destination out of the host's interface.
+    pub fn send_ipv4(&mut self, packet: &[u8]) -> Result<()> {
+        let hex: String = packet.iter().map(|b| format!("{b:02x}")).collect();
+        self.command(&format!("ipv4 {hex}")).map(drop)
+    }
+
+    /// Sends `count` IGMPv2 reports for consecutive groups from `first` on, each from a
+    /// spoofed source, as fast as the host's socket takes them; returns how long it took.
+    pub fn flood_igmp(&mut self, first: std::net::Ipv4Addr, count: u32) -> Result<Duration> {
+        let secs = self.command(&format!("flood-igmp {first} {count}"))?;
+        Ok(Duration::from_secs_f64(secs.trim().parse().unwrap_or(0.0)))
+    }
+
     /// Asks the helper to exit and waits for it (bounded); kills it if it does not.
     pub fn quit(mut self) -> Result<()> {
         self.command("quit")?;

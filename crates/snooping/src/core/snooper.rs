@@ -599,8 +599,14 @@ impl Snooper {
         let mut changes = Vec::new();
         m.report(now, &timing, None, &record, &mut changes);
         // Adopted entries are not news: only write if the state differs (a temporary entry
-        // becomes permanent).
+        // becomes permanent). They count against the port's limit all the same.
+        let before = changes.len();
         changes.retain(|c| !matches!(c, Change::GroupAdded { .. }));
+        let st = self.sh.port_state.entry(key.port).or_default();
+        st.groups += before - changes.len();
+        if self.sh.cfg.policy.of(key.port).limit_action == super::policy::LimitAction::Replace {
+            st.touch(now, key.vid, key.group);
+        }
         self.sh.apply_changes(key.vid, key.port, m, &mut changes);
     }
 

@@ -22,6 +22,11 @@
 //! mrd-advertise SRC SECONDS   send one IGMP Multicast Router Advertisement (RFC 4286) from
 //!                             SRC to 224.0.0.106 with that advertisement interval (raw
 //!                             socket, whole IPv4 header with Router Alert, TTL 1)
+//! ipv4 HEX                    send the IPv4 packet HEX (whole header: a forged query, a
+//!                             PIM hello) to its destination out of the interface (raw)
+//! flood-igmp GROUP COUNT      send COUNT IGMPv2 reports as fast as the socket takes them,
+//!                             for COUNT consecutive groups from GROUP on, each from its
+//!                             own spoofed source in 10.128.0.0/9 -> ok SECONDS
 //! quit                        -> ok, then exit
 //! ```
 //!
@@ -148,6 +153,8 @@ impl Member {
             ["mrd-advertise", src, secs] => {
                 self.mrd_advertise(num(src)?, num(secs)?).map(|()| None)
             }
+            ["ipv4", hex] => self.send_ipv4(&unhex(hex)?).map(|()| None),
+            ["flood-igmp", g, n] => self.flood_igmp(num(g)?, num(n)?).map(Some),
             _ => Err(format!("unknown command {:?}", w.join(" "))),
         }
     }
@@ -293,7 +300,36 @@ impl Member {
         )
         .to_bytes();
         // Without the 14-byte Ethernet header: the IPv4 packet.
-        let packet = frame.get(14..).ok_or("short frame")?;
+        self.send_ipv4(frame.get(14..).ok_or("short frame")?)
+    }
+
+    /// A flood of IGMPv2 reports for `count` groups from `first` on, each from a spoofed
+    /// source (a host trying to grow a snooping switch's state). Returns the seconds taken.
+    fn flood_igmp(&mut self, first: Ipv4Addr, count: u32) -> Result<String, String> {
+        use igmpd_wire::frame::{Frame, Ipv4Header};
+        use igmpd_wire::IgmpRepr;
+        let t0 = std::time::Instant::now();
+        for i in 0..count {
+            let group = Ipv4Addr::from(u32::from(first).wrapping_add(i));
+            let src = Ipv4Addr::from(0x0a80_0000 | (i & 0x007f_ffff));
+            let frame = Frame::igmp(
+                [0; 6],
+                None,
+                Ipv4Header::igmp(src, group),
+                IgmpRepr::V2Report { group },
+            )
+            .to_bytes();
+            self.send_ipv4(frame.get(14..).ok_or("short frame")?)?;
+        }
+        Ok(format!("{:.3}", t0.elapsed().as_secs_f64()))
+    }
+
+    /// Sends a whole IPv4 packet (its own header) to its destination address.
+    fn send_ipv4(&mut self, packet: &[u8]) -> Result<(), String> {
+        let dst: [u8; 4] = packet
+            .get(16..20)
+            .and_then(|d| d.try_into().ok())
+            .ok_or("not an IPv4 packet")?;
         let s = Socket::new(
             Domain::IPV4,
             Type::RAW,
@@ -304,9 +340,9 @@ impl Member {
             .map_err(|e| format!("IP_HDRINCL: {e}"))?;
         s.bind_device(Some(self.ifname.as_bytes()))
             .map_err(|e| format!("SO_BINDTODEVICE: {e}"))?;
-        let dst = SockAddr::from(SocketAddr::new(IpAddr::V4(mrd::ALL_SNOOPERS_V4), 0));
+        let dst = SockAddr::from(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(dst)), 0));
         s.send_to(packet, &dst)
-            .map_err(|e| format!("send MRD advertisement: {e}"))?;
+            .map_err(|e| format!("send the IPv4 packet: {e}"))?;
         Ok(())
     }
 
@@ -343,4 +379,15 @@ fn op_name(op: libc::c_int) -> &'static str {
         libc::MCAST_UNBLOCK_SOURCE => "unblock",
         _ => "source-op",
     }
+}
+
+/// Hex digits to bytes.
+fn unhex(s: &str) -> Result<Vec<u8>, String> {
+    if s.len() % 2 != 0 {
+        return Err("odd number of hex digits".into());
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("not hex: {s}")))
+        .collect()
 }

@@ -583,3 +583,18 @@ proptest! {
         prop_assert!(d.observer().queriers().count() <= 64);
     }
 }
+
+#[test]
+fn adopted_memberships_count_against_the_limit() {
+    let mut s = with_port(PortPolicy {
+        max_groups: Some(2),
+        ..PortPolicy::default()
+    });
+    for g in ["239.1.1.1", "239.1.1.2"] {
+        s.adopt(t(0), key(P1, g), EntryFilter::Any, true);
+    }
+    assert_eq!(s.port_state(P1).unwrap().groups, 2);
+    rx(&mut s, 10, P1, &join("10.0.0.1", "239.1.1.3"));
+    assert_eq!(counters(&s, P1).refused, 1);
+    assert_eq!(groups_of(&s, P1), ["239.1.1.1", "239.1.1.2"]);
+}
