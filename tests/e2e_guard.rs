@@ -94,7 +94,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 #[test]
-fn a_guarded_port_never_becomes_a_router_port_and_igmpd_stays_querier() -> Result<()> {
+fn untrusted_guarded_port_never_becomes_a_router_port_and_igmpd_stays_querier() -> Result<()> {
     let lab = lab(&["rogue", "a"])?;
     let rogue_port = lab.host("rogue").port().to_owned();
     let d = snoop(&lab, &["--querier", "--router-guard", &rogue_port])?;
@@ -186,7 +186,7 @@ fn a_guarded_port_never_becomes_a_router_port_and_igmpd_stays_querier() -> Resul
 }
 
 #[test]
-fn a_host_over_max_groups_is_refused_or_replaces_its_oldest() -> Result<()> {
+fn untrusted_host_over_max_groups_is_refused_or_replaces_its_oldest() -> Result<()> {
     let lab = lab(&["a"])?;
     let port = lab.host("a").port().to_owned();
     let a_ip = lab.host("a").ipv4().to_string();
@@ -273,7 +273,7 @@ fn temp_config(name: &str, text: &str) -> Result<PathBuf> {
 }
 
 #[test]
-fn a_denied_group_never_reaches_the_mdb_nor_the_router_port() -> Result<()> {
+fn untrusted_denied_group_never_reaches_the_mdb_nor_the_router_port() -> Result<()> {
     let lab = lab(&["r", "a"])?;
     let (rport, aport) = (
         lab.host("r").port().to_owned(),
@@ -355,7 +355,7 @@ fn a_denied_group_never_reaches_the_mdb_nor_the_router_port() -> Result<()> {
 }
 
 #[test]
-fn a_flooding_port_does_not_stop_a_second_ports_join() -> Result<()> {
+fn untrusted_flooding_port_does_not_stop_a_second_ports_join() -> Result<()> {
     let lab = lab(&["flood", "a"])?;
     let (fport, aport) = (
         lab.host("flood").port().to_owned(),

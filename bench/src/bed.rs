@@ -45,6 +45,17 @@ pub(crate) struct Bed {
 /// One switch with a sender host "a" (and a spare host "b"), kernel querier on for
 /// `Mode::Kernel`, `igmpd snoop --querier` for `Mode::Igmpd`.
 pub(crate) fn bed(opts: &Opts, mode: Mode, lmi: Duration, extra: &[&str]) -> Result<Bed> {
+    bed_with(opts, mode, lmi, extra, false)
+}
+
+/// [`bed`], with igmpd snooping MLD too when `mld` (the flood scenario floods both).
+pub(crate) fn bed_with(
+    opts: &Opts,
+    mode: Mode,
+    lmi: Duration,
+    extra: &[&str],
+    mld: bool,
+) -> Result<Bed> {
     let kernel = mode == Mode::Kernel;
     let cfg = BridgeConfig::snooping()
         .querier(kernel)
@@ -76,14 +87,11 @@ pub(crate) fn bed(opts: &Opts, mode: Mode, lmi: Duration, extra: &[&str]) -> Res
         let lmi_s = format!("{}ms", lmi.as_millis());
         let igmpd = opts.igmpd.to_str().context("igmpd path")?;
         let _ = igmpd;
-        let mut a = vec![
-            "snoop",
-            "br0",
-            "--querier",
-            "--no-mld",
-            "--last-member-query-interval",
-            &lmi_s,
-        ];
+        let mut a = vec!["snoop", "br0", "--querier"];
+        if !mld {
+            a.push("--no-mld");
+        }
+        a.extend_from_slice(&["--last-member-query-interval", &lmi_s]);
         a.extend_from_slice(extra);
         let d = Igmpd::spawn(sw, &opts.igmpd, &a)?;
         // Settle: the startup query went out and the nft table is in place.
@@ -106,6 +114,28 @@ impl Bed {
     }
     pub(crate) fn sw_ns(&self) -> String {
         self.lab.switch().ns_name().to_owned()
+    }
+    /// Host "b": its namespace.
+    pub(crate) fn victim_ns(&self) -> String {
+        self.lab.host("b").ns_name().to_owned()
+    }
+    /// Host "b": its bridge port's ifindex, MAC and IPv4 address.
+    pub(crate) fn victim(&self) -> (u32, [u8; 6], Ipv4Addr) {
+        let h = self.lab.host("b");
+        (
+            h.port_ifindex(),
+            parse_mac(h.mac()).unwrap_or([2, 0, 0, 0, 0, 0xb]),
+            h.ipv4(),
+        )
+    }
+    /// Every entry of the MDB (both families, every port).
+    pub(crate) fn mdb_total(&self) -> Result<usize> {
+        Ok(self.lab.mdb()?.len())
+    }
+    /// Whether the bridge still snoops (the kernel turns it off at `mcast_hash_max`).
+    pub(crate) fn snooping_on(&self) -> Result<bool> {
+        let info = self.lab.switch().bridge_info()?;
+        Ok(info.get("mcast_snooping").and_then(Value::as_u64) == Some(1))
     }
     /// Entries of port p1 in one dump (kernel-learned or igmpd-owned depending on mode).
     pub(crate) fn mdb_count(&self) -> Result<usize> {

@@ -8,18 +8,19 @@
 //! query` alone. Results go to `--out`: results.json, summary.txt, convergence.svg.
 //!
 //! Usage: `igmpd-bench --igmpd PATH [--out DIR] [--quick] [--runs N] [--sizes N,N]
-//! [--sustain-secs S] [--only convergence|sustained]`.
+//! [--sustain-secs S] [--flood-secs S] [--only convergence|sustained|flood]`.
 //!
 //! - [`opts`]: the command line
 //! - [`bed`]: the topology for either side; [`sender`]: the AF_PACKET frame sender;
 //!   [`watcher`]: MDB notifications; [`metrics`]: /proc process metrics; [`sys`]: the
 //!   system calls std lacks (the only `unsafe`)
-//! - [`scenarios`] and [`idle`](mod@idle): the measurements
+//! - [`scenarios`], [`flood`](mod@flood) and [`idle`](mod@idle): the measurements
 //! - [`stats`], [`results`] (results.json), [`summary`] (summary.txt), [`chart`]
 //!   (convergence.svg)
 
 mod bed;
 mod chart;
+mod flood;
 mod idle;
 mod metrics;
 mod opts;
@@ -60,8 +61,14 @@ fn main() -> Result<()> {
     let mut r = Measured::new(Instant::now())?;
     let runs = opts.runs;
 
-    // convergence
     let only = opts.only.as_deref();
+    if only == Some("flood") {
+        r.flood = Some(run_flood(&opts)?);
+        let path = results::write(&opts, &r)?;
+        return summary::write(&opts, &r, &path);
+    }
+
+    // convergence
     let sizes: &[usize] = if only == Some("sustained") {
         &[]
     } else {
@@ -139,6 +146,9 @@ fn main() -> Result<()> {
         r.leaves.push((lmi.as_millis() as u64, ig, ke));
     }
 
+    // flood (untrusted ports)
+    r.flood = Some(run_flood(&opts)?);
+
     // idle
     for _ in 0..runs {
         r.idles.push(idle(&opts)?);
@@ -149,4 +159,22 @@ fn main() -> Result<()> {
         chart::svg_chart(&r.convergence()),
     )?;
     summary::write(&opts, &r, &path)
+}
+
+/// The flood scenario: igmpd with its defaults and with `--max-groups 256`, then the
+/// kernel's own snooping.
+fn run_flood(opts: &opts::Opts) -> Result<(serde_json::Value, results::FloodFigures)> {
+    let default = flood::flood(opts, Mode::Igmpd, &[])?;
+    let limited = flood::flood(opts, Mode::Igmpd, &["--max-groups", "256"])?;
+    let kernel = flood::flood(opts, Mode::Kernel, &[])?;
+    let v = flood::to_json(&default, &limited, &kernel);
+    let mib = |f: &flood::Flood| f.rss_peak_kib.unwrap_or(0) as f64 / 1024.0;
+    let figures = results::FloodFigures {
+        rss_default_mib: mib(&default),
+        rss_256_mib: mib(&limited),
+        victim_p99_ms: v["victim_join_p99_ms"].as_f64(),
+        status_ms: v["status_ms"].as_f64(),
+        kernel_p99_ms: v["kernel"]["victim_join_p99_ms"].as_f64(),
+    };
+    Ok((v, figures))
 }

@@ -24,6 +24,8 @@ pub(crate) struct Opts {
     pub(crate) latency_groups: usize,
     /// The measuring window of the idle scenario.
     pub(crate) idle_window: Duration,
+    /// How long the flood scenario floods.
+    pub(crate) flood: Duration,
 }
 
 /// The command line (see the usage `--help` prints).
@@ -36,6 +38,7 @@ pub(crate) fn parse_args() -> Result<Opts> {
     let mut sustain = None;
     let mut sizes = None;
     let mut only = None;
+    let mut flood = None;
     while let Some(x) = a.next() {
         match x.as_str() {
             "--igmpd" => igmpd = a.next().map(PathBuf::from),
@@ -57,16 +60,21 @@ pub(crate) fn parse_args() -> Result<Opts> {
                 )
             }
             "--only" => {
-                let o = a.next().context("--only convergence|sustained")?;
+                let o = a.next().context("--only convergence|sustained|flood")?;
                 ensure!(
-                    o == "convergence" || o == "sustained",
-                    "--only takes convergence or sustained, not {o}"
+                    ["convergence", "sustained", "flood"].contains(&o.as_str()),
+                    "--only takes convergence, sustained or flood, not {o}"
                 );
                 only = Some(o);
             }
+            "--flood-secs" => {
+                flood = Some(Duration::from_secs_f64(
+                    a.next().context("--flood-secs S")?.parse()?,
+                ))
+            }
             "-h" | "--help" => {
                 println!(
-                    "igmpd-bench --igmpd PATH [--out DIR] [--quick] [--runs N] [--sizes N,N] [--sustain-secs S] [--only convergence|sustained]"
+                    "igmpd-bench --igmpd PATH [--out DIR] [--quick] [--runs N] [--sizes N,N] [--sustain-secs S] [--flood-secs S] [--only convergence|sustained|flood]"
                 );
                 std::process::exit(0);
             }
@@ -98,5 +106,10 @@ pub(crate) fn parse_args() -> Result<Opts> {
         } else {
             Duration::from_secs(10)
         },
+        flood: flood.unwrap_or(if quick {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_secs(30)
+        }),
     })
 }

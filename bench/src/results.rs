@@ -35,6 +35,18 @@ pub(crate) struct Measured {
     /// Leave latency: (last member interval ms, igmpd ms, kernel ms).
     pub(crate) leaves: Vec<(u64, Vec<f64>, Vec<f64>)>,
     pub(crate) idles: Vec<Idle>,
+    /// The flood scenario's `flood` object, and its figures for the summary.
+    pub(crate) flood: Option<(Value, FloodFigures)>,
+}
+
+/// What the summary prints of the flood scenario.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FloodFigures {
+    pub(crate) rss_default_mib: f64,
+    pub(crate) rss_256_mib: f64,
+    pub(crate) victim_p99_ms: Option<f64>,
+    pub(crate) status_ms: Option<f64>,
+    pub(crate) kernel_p99_ms: Option<f64>,
 }
 
 impl Measured {
@@ -58,6 +70,7 @@ impl Measured {
             kp99: Vec::new(),
             leaves: Vec::new(),
             idles: Vec::new(),
+            flood: None,
         })
     }
 
@@ -141,6 +154,7 @@ pub(crate) fn write(opts: &Opts, r: &Measured) -> Result<PathBuf> {
                  "status_ms_1_iface": r2(im(|i| i.status_ms_1).med),
                  "threads": r.idles.first().map_or(0, |i| i.threads),
                  "window_s": opts.idle_window.as_secs_f64()},
+        "flood": r.flood.as_ref().map(|(v, _)| v.clone()),
         "elapsed_s": r.started.elapsed().as_secs(),
     });
     let path = opts.out.join("results.json");

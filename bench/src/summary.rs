@@ -14,11 +14,110 @@ use crate::stats::{mmm, Mmm};
 pub(crate) fn write(opts: &Opts, r: &Measured, path: &Path) -> Result<()> {
     let runs = opts.runs;
     let (kernel_release, cpus) = (&r.kernel_release, r.cpus);
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "\nigmpd bench: kernel {kernel_release}, {cpus} CPUs, {runs} run(s){}",
+        if opts.quick { " (--quick)" } else { "" }
+    );
+    let _ = writeln!(
+        t,
+        "{:<36} {:>10} {:>10} {:>10} {:<6} {:<22} result",
+        "measure", "min", "median", "max", "unit", "target"
+    );
+    if opts.only.as_deref() != Some("flood") {
+        measures(opts, r, &mut t);
+    }
+    flood_rows(r, &mut t);
+    let _ = writeln!(
+        t,
+        "\nwrote {} and {} in {} s",
+        path.display(),
+        opts.out.join("convergence.svg").display(),
+        r.started.elapsed().as_secs()
+    );
+    print!("{t}");
+    std::fs::write(opts.out.join("summary.txt"), t)?;
+    Ok(())
+}
+
+/// The flood scenario's rows: igmpd's peak RSS (defaults, max_groups 256), the second
+/// port's join latency during the flood and the kernel's, status latency.
+fn flood_rows(r: &Measured, t: &mut String) {
+    let Some((_, f)) = &r.flood else { return };
+    let line = |t: &mut String, what: &str, v: Option<f64>, unit: &str, target: &str, max: f64| {
+        let _ = match v {
+            Some(v) => writeln!(
+                t,
+                "{what:<36} {:>10.2} {:>10.2} {:>10.2} {unit:<6} {target:<22} {}",
+                v,
+                v,
+                v,
+                if v <= max { "PASS" } else { "FAIL" }
+            ),
+            None => writeln!(
+                t,
+                "{what:<36} {:>32} {unit:<6} {target:<22} FAIL",
+                "not every join"
+            ),
+        };
+    };
+    line(
+        t,
+        "flood: RSS peak, defaults",
+        Some(f.rss_default_mib),
+        "MiB",
+        "< 64 MiB",
+        64.0,
+    );
+    line(
+        t,
+        "flood: RSS peak, max_groups 256",
+        Some(f.rss_256_mib),
+        "MiB",
+        "-",
+        f64::MAX,
+    );
+    line(
+        t,
+        "flood: second port join p99",
+        f.victim_p99_ms,
+        "ms",
+        "<= 10 ms",
+        10.0,
+    );
+    line(
+        t,
+        "flood: status --json",
+        f.status_ms,
+        "ms",
+        "<= 100 ms",
+        100.0,
+    );
+    match f.kernel_p99_ms {
+        Some(k) => {
+            let _ = writeln!(
+                t,
+                "{:<36} {:>10.2} {:>10.2} {:>10.2} ms",
+                "flood: kernel, second port join p99", k, k, k
+            );
+        }
+        None => {
+            let _ = writeln!(
+                t,
+                "{:<36} {:>32} ms",
+                "flood: kernel, second port join p99", "not every join"
+            );
+        }
+    }
+}
+
+/// Every measure but the flood's.
+fn measures(opts: &Opts, r: &Measured, t: &mut String) {
     let si = mmm(&r.s_ig);
     let sk = mmm(&r.s_ke);
     let (rss_idle, rss_10k) = r.rss_snoop();
     let im = |f: fn(&Idle) -> f64| r.idle(f);
-    let mut t = String::new();
     let row = |t: &mut String, what: &str, m: Mmm, unit: &str, target: &str, ok: bool| {
         let _ = writeln!(
             t,
@@ -36,24 +135,14 @@ pub(crate) fn write(opts: &Opts, r: &Measured, path: &Path) -> Result<()> {
             m.min, m.med, m.max
         );
     };
-    let _ = writeln!(
-        t,
-        "\nigmpd bench: kernel {kernel_release}, {cpus} CPUs, {runs} run(s){}",
-        if opts.quick { " (--quick)" } else { "" }
-    );
-    let _ = writeln!(
-        t,
-        "{:<36} {:>10} {:>10} {:>10} {:<6} {:<22} result",
-        "measure", "min", "median", "max", "unit", "target"
-    );
     for (n, ig, ke) in &r.conv {
         let (i, k) = (mmm(ig), mmm(ke));
-        info(&mut t, &format!("convergence {n}: kernel"), k, "ms");
+        info(t, &format!("convergence {n}: kernel"), k, "ms");
         let ratio = i.med / k.med.max(1e-9);
         let last = Some(n) == opts.sizes.last();
         if last {
             row(
-                &mut t,
+                t,
                 &format!("convergence {n}: igmpd"),
                 i,
                 "ms",
@@ -61,43 +150,33 @@ pub(crate) fn write(opts: &Opts, r: &Measured, path: &Path) -> Result<()> {
                 ratio <= 1.5,
             );
         } else {
-            info(
-                &mut t,
-                &format!("convergence {n}: igmpd ({ratio:.2}x)"),
-                i,
-                "ms",
-            );
+            info(t, &format!("convergence {n}: igmpd ({ratio:.2}x)"), i, "ms");
         }
     }
-    info(&mut t, "sustained lossless: kernel", sk, "rep/s");
+    info(t, "sustained lossless: kernel", sk, "rep/s");
     let sr = si.med / sk.med.max(1e-9);
     row(
-        &mut t,
+        t,
         "sustained lossless: igmpd",
         si,
         "rep/s",
         &format!(">= 0.9x kernel ({sr:.2}x)"),
         sr >= 0.9,
     );
-    info(&mut t, "join->MDB p50: igmpd", mmm(&r.p50), "ms");
+    info(t, "join->MDB p50: igmpd", mmm(&r.p50), "ms");
     row(
-        &mut t,
+        t,
         "join->MDB p99: igmpd",
         mmm(&r.p99),
         "ms",
         "<= 2 ms",
         mmm(&r.p99).med <= 2.0,
     );
-    info(&mut t, "join->MDB p99: kernel", mmm(&r.kp99), "ms");
+    info(t, "join->MDB p99: kernel", mmm(&r.kp99), "ms");
     for (lmi, ig, ke) in &r.leaves {
-        info(
-            &mut t,
-            &format!("leave lmi {lmi} ms: kernel"),
-            mmm(ke),
-            "ms",
-        );
+        info(t, &format!("leave lmi {lmi} ms: kernel"), mmm(ke), "ms");
         row(
-            &mut t,
+            t,
             &format!("leave lmi {lmi} ms: igmpd"),
             mmm(ig),
             "ms",
@@ -105,9 +184,9 @@ pub(crate) fn write(opts: &Opts, r: &Measured, path: &Path) -> Result<()> {
             mmm(ig).med <= mmm(ke).med + 5.0,
         );
     }
-    info(&mut t, "RSS snoop idle", rss_idle, "KiB");
+    info(t, "RSS snoop idle", rss_idle, "KiB");
     row(
-        &mut t,
+        t,
         "RSS snoop 10k memberships",
         rss_10k,
         "KiB",
@@ -115,7 +194,7 @@ pub(crate) fn write(opts: &Opts, r: &Measured, path: &Path) -> Result<()> {
         rss_10k.med <= 16384.0,
     );
     row(
-        &mut t,
+        t,
         "RSS query idle, 1 iface",
         im(|i| i.rss_1 as f64),
         "KiB",
@@ -123,13 +202,13 @@ pub(crate) fn write(opts: &Opts, r: &Measured, path: &Path) -> Result<()> {
         im(|i| i.rss_1 as f64).med <= 4096.0,
     );
     info(
-        &mut t,
+        t,
         "RSS query idle, 200 ifaces",
         im(|i| i.rss_200 as f64),
         "KiB",
     );
     row(
-        &mut t,
+        t,
         "query idle CPU, 200 ifaces",
         im(|i| i.cpu_percent),
         "%",
@@ -137,7 +216,7 @@ pub(crate) fn write(opts: &Opts, r: &Measured, path: &Path) -> Result<()> {
         im(|i| i.cpu_percent).med <= 0.1,
     );
     row(
-        &mut t,
+        t,
         "query wake-ups/s, 200 ifaces",
         im(|i| i.wakeups_per_s),
         "1/s",
@@ -145,33 +224,23 @@ pub(crate) fn write(opts: &Opts, r: &Measured, path: &Path) -> Result<()> {
         im(|i| i.wakeups_per_s).med < 0.5,
     );
     info(
-        &mut t,
+        t,
         "query wake-ups/s, 1 iface",
         im(|i| i.wakeups_per_s_1),
         "1/s",
     );
     info(
-        &mut t,
+        t,
         "query CPU per round, 200 ifaces",
         im(|i| i.cpu_ms_per_round),
         "ms",
     );
     row(
-        &mut t,
+        t,
         "status --json, 200 ifaces",
         im(|i| i.status_ms),
         "ms",
         "<= 10 ms",
         im(|i| i.status_ms).med <= 10.0,
     );
-    let _ = writeln!(
-        t,
-        "\nwrote {} and {} in {} s",
-        path.display(),
-        opts.out.join("convergence.svg").display(),
-        r.started.elapsed().as_secs()
-    );
-    print!("{t}");
-    std::fs::write(opts.out.join("summary.txt"), t)?;
-    Ok(())
 }

@@ -34,6 +34,7 @@ fn counters(refused: u64, guard_drops: u64) -> PortCountersStatus {
         router_alert_drops: 0,
         bad_queries: 0,
         acl_default_hits: 4,
+        backlog_drops: 0,
     }
 }
 

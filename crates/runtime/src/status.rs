@@ -350,6 +350,9 @@ pub struct PortCountersStatus {
     pub bad_queries: u64,
     /// Joins no ACL rule matched.
     pub acl_default_hits: u64,
+    /// Frames lost because the port's share of the capture backlog was full (it sent
+    /// faster than igmpd could take them).
+    pub backlog_drops: u64,
 }
 
 /// One ACL rule.

@@ -139,7 +139,7 @@ pub struct HostSeen<A> {
 const MAX_HOSTS: usize = 4096;
 /// How many groups are remembered per host (a host that joins more is still served by the
 /// membership state; only the diagnosis stops listing them).
-const MAX_HOST_GROUPS: usize = 1024;
+const MAX_HOST_GROUPS: usize = 64;
 /// How many query sources are remembered at most, besides those pruned after the Other
 /// Querier Present Interval (a LAN has one querier and a few candidates).
 const MAX_QUERIERS: usize = 64;

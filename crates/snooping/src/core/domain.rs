@@ -447,6 +447,14 @@ impl Shared {
         outcome
     }
 
+    /// Each port's share of the MDB limit: its `max_groups`, else an even share of what
+    /// the configured ports leave (after ports or policies changed).
+    pub(super) fn update_shares(&mut self) {
+        let policy = &self.cfg.policy;
+        self.mdb
+            .set_shares(self.ports.iter().map(|p| (*p, policy.of(*p).max_groups)));
+    }
+
     /// Per-VLAN snooping is on: VLANs have their own queriers and router ports.
     pub(super) fn per_vlan(&self) -> bool {
         self.cfg.vlan_filtering && self.cfg.vlan_snooping

@@ -211,13 +211,17 @@ impl Snooper {
                 // §7.3.1: in IGMPv1 mode leaves are ignored.
                 let v1_mode = d.instance().effective_version() == Generation::V1;
                 let pol = sh.cfg.policy.of(port);
-                let max_groups = pol.groups_limit(sh.mdb.limit());
+                let max_groups = pol.groups_limit();
                 let max_sources = pol.sources_limit();
                 let replace = pol.limit_action == LimitAction::Replace;
                 let m = d.ports.entry(port).or_default();
                 let mut changes = Vec::new();
                 let mut evict = Vec::new();
-                for r in &mut reports {
+                // Records refused at the limit reach neither the port nor the bridge-level
+                // instance (whose state would otherwise grow with every group a host
+                // makes up).
+                let mut refused = vec![false; reports.len()];
+                for (r, refused) in reports.iter_mut().zip(refused.iter_mut()) {
                     sh.counters.reports += 1;
                     if !r.group().is_snooped() || (v1_mode && matches!(r, Report::Leave(_))) {
                         continue;
@@ -245,6 +249,7 @@ impl Snooper {
                                     limit: max_groups,
                                     at: now,
                                 });
+                                *refused = true;
                                 continue;
                             }
                         }
@@ -260,8 +265,8 @@ impl Snooper {
                 }
                 // Every report reaches the observer; the instance answers only with
                 // `--querier`, and only for groups the kernel snoops.
-                for r in &reports {
-                    let answer = querier && r.group().is_snooped();
+                for (r, refused) in reports.iter().zip(&refused) {
+                    let answer = querier && r.group().is_snooped() && !refused;
                     let acts = d.seg.report(now, src, r, gen, answer);
                     d.act(sh, now, vid, acts);
                 }

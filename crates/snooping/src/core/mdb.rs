@@ -11,8 +11,12 @@
 //! turns snooping off for the whole bridge: [`MdbTable`] counts keys and never goes past
 //! its limit.
 
+mod fair;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+
+use self::fair::{near, Shares, Waiting};
 
 /// Most sources the kernel takes in one entry's source list.
 pub const MAX_SOURCES: usize = 31;
@@ -114,8 +118,11 @@ pub struct MdbTable {
     programmed: HashMap<EntryKey, (EntryFilter, bool)>,
     /// (vid, group, source) kernel keys in use by programmed entries, with port counts.
     keys: HashMap<(u16, IpAddr, Option<IpAddr>), u32>,
-    /// Entries not written because the limit was reached, with what they wanted.
-    refused: BTreeMap<EntryKey, EntryFilter>,
+    /// Entries not written because the limit was reached (or their port's share), with
+    /// what they want, served in turn when room frees.
+    refused: Waiting,
+    /// Each port's share of the limit and its programmed entries.
+    shares: Shares,
     limit: usize,
     refused_total: u64,
     degraded_total: u64,
@@ -224,6 +231,12 @@ impl MdbTable {
         self.limit = limit;
     }
 
+    /// The ports among which the limit is shared, each with its `max_groups` if
+    /// configured (see `fair`).
+    pub fn set_shares(&mut self, ports: impl Iterator<Item = (u32, Option<usize>)>) {
+        self.shares.set(self.limit, ports);
+    }
+
     /// The key limit.
     pub fn limit(&self) -> usize {
         self.limit
@@ -268,13 +281,19 @@ impl MdbTable {
             .count()
     }
 
+    /// Counts the kernel keys of `key`'s entry `f` (for the bridge, and for its port's
+    /// share: a key two ports use counts for each).
     fn add_keys(&mut self, key: &EntryKey, f: &EntryFilter) {
         for k in kernel_keys(key, f) {
             *self.keys.entry(k).or_insert(0) += 1;
         }
+        self.shares
+            .count(key.port, kernel_keys(key, f).count() as isize);
     }
 
     fn remove_keys(&mut self, key: &EntryKey, f: &EntryFilter) {
+        self.shares
+            .count(key.port, -(kernel_keys(key, f).count() as isize));
         for k in kernel_keys(key, f) {
             if let Some(n) = self.keys.get_mut(&k) {
                 *n -= 1;
@@ -306,6 +325,7 @@ impl MdbTable {
         self.wanted.clear();
         self.keys.clear();
         self.refused.clear();
+        self.shares.clear_entries();
     }
 
     /// A write failed: the kernel state of `key` is unknown, so the next change writes it
@@ -425,6 +445,17 @@ impl MdbTable {
             return outcome;
         }
         let used = self.keys.len();
+        // Near the limit, a port at its share takes no new key (see `fair`).
+        if old.is_none()
+            && near(used, self.limit)
+            && self.shares.full(key.port)
+            && self.new_keys(&key, &EntryFilter::Any, None) > 0
+        {
+            if self.refused.insert(key, want) {
+                self.refused_total += 1;
+            }
+            return SetOutcome::Refused;
+        }
         if used + self.new_keys(&key, &want, old.as_ref().map(|o| &o.0)) > self.limit {
             let any = EntryFilter::Any;
             if used + self.new_keys(&key, &any, old.as_ref().map(|o| &o.0)) <= self.limit {
@@ -434,7 +465,7 @@ impl MdbTable {
                     return outcome;
                 }
             } else {
-                if old.is_none() && self.refused.insert(key, want).is_none() {
+                if old.is_none() && self.refused.insert(key, want) {
                     self.refused_total += 1;
                 }
                 return SetOutcome::Refused;
@@ -455,13 +486,12 @@ impl MdbTable {
         outcome
     }
 
-    /// Writes refused entries while there is room (after deletes freed keys).
+    /// Writes refused entries while there is room (after deletes freed keys), in turn
+    /// port after port, skipping ports at their share while the limit is near.
     fn retry_refused(&mut self, ops: &mut Vec<MdbOp>) {
-        while let Some((&key, _)) = self.refused.first_key_value() {
-            if self.keys.len() >= self.limit {
-                return;
-            }
-            let Some(want) = self.refused.remove(&key) else {
+        while self.keys.len() < self.limit {
+            let (shares, near_now) = (&self.shares, near(self.keys.len(), self.limit));
+            let Some((key, want)) = self.refused.next(|p| near_now && shares.full(p)) else {
                 return;
             };
             let counted = self.refused_total;

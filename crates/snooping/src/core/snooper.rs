@@ -198,6 +198,7 @@ impl Snooper {
             Some(p) => self.sh.cfg.policy.ports.insert(port, p),
             None => self.sh.cfg.policy.ports.remove(&port),
         };
+        self.sh.update_shares();
     }
 
     /// A port's policy state (counters, ACL hits), once it had any.
@@ -292,6 +293,7 @@ impl Snooper {
     pub fn set_entry_limit(&mut self, limit: usize) {
         self.sh.cfg.entry_limit = limit;
         self.sh.mdb.set_limit(limit);
+        self.sh.update_shares();
     }
 
     /// Whether the kernel bridge filters sources, per family (its IGMP/MLD version). A
@@ -537,6 +539,7 @@ impl Snooper {
     /// A port is up in the bridge (added, or came up).
     pub fn port_up(&mut self, port: u32) {
         if self.sh.ports.insert(port) {
+            self.sh.update_shares();
             self.sh.reflect_routers();
         }
     }
@@ -554,6 +557,7 @@ impl Snooper {
             self.sh.set_desired(key, None);
         }
         self.sh.routers.forget_port(port);
+        self.sh.update_shares();
         self.sh.reflect_routers();
     }
 

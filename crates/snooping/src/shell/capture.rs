@@ -1,47 +1,30 @@
 //! Capture: one TPACKET_V2 ring (AF_PACKET, the ports' frames by a BPF filter on their
 //! ifindexes) captures the IGMP, MLD and PIM frames of every port; its reader task copies
-//! them into batches for the main loop, which hands each to the core and forwards reports
-//! out of router ports through the ports' send-only sockets (RFC 4541 §2.1.1).
+//! them into the per-port [`Backlog`], from which the main loop takes them port after port,
+//! hands each to the core and forwards reports out of router ports through the ports'
+//! send-only sockets (RFC 4541 §2.1.1).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use igmpd_packet::{CaptureRing, Filter, RingControl};
 use igmpd_querier::core::Instant;
-use std::sync::Arc;
-
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use super::backlog::Backlog;
 use super::SnoopDaemon;
 
-/// Frames per batch handed from the reader to the main loop.
+/// Frames the main loop takes from the backlog at a time, before it looks at its other
+/// events (status requests, netlink) again.
 const BATCH: usize = 256;
-/// Bytes per batch: a batch is handed over at [`BATCH`] frames or this many bytes.
-const BATCH_BYTES: usize = 64 * 1024;
-/// Batches waiting for the main loop.
-const BACKLOG: usize = 1024;
-/// Bytes (in KiB) of frames between the capture and the core: each batch holds permits
-/// for its bytes until the main loop has handled it. When the backlog is full the reader
-/// waits, and the ring (then the kernel, which counts its drops) holds the rest.
-const BACKLOG_KIB: usize = 16 * 1024;
 
 /// A capture wake-up that found this many frames starts a pause (see `read_ring`).
 const MODERATE_AT: usize = 4;
 /// The pause: the runtime's timer resolution (1-2 ms in practice); the ring holds 10 912
 /// frames, 36 ms of a 300k/s flood.
 const MODERATION: Duration = Duration::from_millis(1);
-
-/// Frames from the capture ring, copied out: (start, length, VID, port) into `data`.
-pub(super) struct RxBatch {
-    data: Vec<u8>,
-    frames: Vec<(usize, usize, u16, u32)>,
-    /// Frames longer than a ring slot whose whole copy was lost (the socket's queue was
-    /// full): counted with the capture drops.
-    lost: u64,
-    /// The batch's share of [`BACKLOG_KIB`], given back when it is dropped.
-    _bytes: Option<OwnedSemaphorePermit>,
-}
 
 /// The capture ring of all ports while snooping is active, its reader, and what was lost.
 pub(super) struct Capture {
@@ -51,20 +34,27 @@ pub(super) struct Capture {
     pub(super) drops: u64,
     /// Frames that did not decode.
     pub(super) decode_drops: u64,
-    tx: mpsc::Sender<RxBatch>,
-    pub(super) rx: mpsc::Receiver<RxBatch>,
+    /// Frames waiting for the main loop.
+    pub(super) backlog: Arc<Mutex<Backlog>>,
+    wake_tx: mpsc::Sender<()>,
+    /// Frames wait in the backlog.
+    pub(super) wake: mpsc::Receiver<()>,
+    /// What the main loop took, kept to spare an allocation per batch.
+    taken: Vec<(u32, u16, Vec<u8>)>,
 }
 
 impl Capture {
     pub(super) fn new() -> Self {
-        let (tx, rx) = mpsc::channel(BACKLOG);
+        let (wake_tx, wake) = mpsc::channel(1);
         Capture {
             control: None,
             reader: None,
             drops: 0,
             decode_drops: 0,
-            tx,
-            rx,
+            backlog: Arc::new(Mutex::new(Backlog::default())),
+            wake_tx,
+            wake,
+            taken: Vec::with_capacity(BATCH),
         }
     }
 
@@ -73,8 +63,8 @@ impl Capture {
     pub(super) fn start(&mut self) -> std::io::Result<()> {
         self.stop();
         let (ring, control) = CaptureRing::open(Filter::IgmpMldPim)?;
-        let backlog = Arc::new(Semaphore::new(BACKLOG_KIB));
-        self.reader = Some(tokio::spawn(read_ring(ring, self.tx.clone(), backlog)));
+        let (backlog, wake) = (Arc::clone(&self.backlog), self.wake_tx.clone());
+        self.reader = Some(tokio::spawn(read_ring(ring, backlog, wake)));
         self.control = Some(control);
         Ok(())
     }
@@ -84,6 +74,9 @@ impl Capture {
             r.abort();
         }
         self.collect_drops();
+        if let Ok(mut b) = self.backlog.lock() {
+            b.clear();
+        }
         self.control = None;
     }
 
@@ -94,6 +87,13 @@ impl Capture {
                 self.drops += u64::from(drops);
             }
         }
+    }
+
+    /// Frames each port lost because its share of the backlog was full.
+    pub(super) fn backlog_drops(&self) -> std::collections::BTreeMap<u32, u64> {
+        self.backlog
+            .lock()
+            .map_or_else(|_| Default::default(), |b| b.dropped.clone())
     }
 
     /// Points the ring's filter at `ports` (nothing without a ring).
@@ -116,44 +116,68 @@ impl Capture {
 }
 
 impl SnoopDaemon {
-    /// Frames the reader copied out: each to the core, reports forwarded as they came.
-    pub(super) fn handle_batch(&mut self, now: Instant, b: RxBatch) {
-        if !self.active {
+    /// Up to [`BATCH`] frames from the backlog, port after port: each to the core, reports
+    /// forwarded as they came. Wakes itself again while frames wait, so that the loop
+    /// serves its other events in between.
+    pub(super) fn handle_backlog(&mut self, now: Instant) {
+        let mut taken = std::mem::take(&mut self.capture.taken);
+        let more = match self.capture.backlog.lock() {
+            Ok(mut b) => {
+                b.take(BATCH, &mut taken);
+                self.capture.drops += std::mem::take(&mut b.lost);
+                !b.is_empty()
+            }
+            Err(_) => false,
+        };
+        if more {
+            let _ = self.capture.wake_tx.try_send(());
+        }
+        if self.active {
+            let mut fwd = std::mem::take(&mut self.forward);
+            for (port, vid, bytes) in &taken {
+                self.handle_frame(now, *port, *vid, bytes, &mut fwd);
+            }
+            self.forward = fwd;
+            self.flush_outputs();
+        }
+        taken.clear();
+        self.capture.taken = taken;
+    }
+
+    fn handle_frame(
+        &mut self,
+        now: Instant,
+        port: u32,
+        vid: u16,
+        bytes: &[u8],
+        fwd: &mut Vec<u32>,
+    ) {
+        let frame = match igmpd_wire::parse_ethernet(bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                self.capture.decode_drops += 1;
+                debug!(port, reason = e.reason(), "dropped undecodable frame");
+                return;
+            }
+        };
+        fwd.clear();
+        self.snooper.receive(now, port, vid, &frame.packet, fwd);
+        if fwd.is_empty() {
             return;
         }
-        self.capture.drops += b.lost;
-        let mut fwd = std::mem::take(&mut self.forward);
-        for &(start, len, vid, port) in &b.frames {
-            let bytes = &b.data[start..start + len];
-            let frame = match igmpd_wire::parse_ethernet(bytes) {
-                Ok(f) => f,
-                Err(e) => {
-                    self.capture.decode_drops += 1;
-                    debug!(port, reason = e.reason(), "dropped undecodable frame");
-                    continue;
-                }
-            };
-            fwd.clear();
-            self.snooper
-                .receive(now, port, vid, &frame.packet, &mut fwd);
-            if !fwd.is_empty() {
-                let vlan = self.snooper.egress_vlan(port, vid);
-                // The ACL took records or sources out: what is left goes instead.
-                let rewritten = self.snooper.take_rewritten().map(|packet| {
-                    igmpd_wire::Frame {
-                        ethernet: frame.ethernet,
-                        packet,
-                    }
-                    .to_bytes()
-                });
-                let out = rewritten.as_deref().unwrap_or(bytes);
-                for target in &fwd {
-                    self.send_on_port(*target, out, vlan);
-                }
+        let vlan = self.snooper.egress_vlan(port, vid);
+        // The ACL took records or sources out: what is left goes instead.
+        let rewritten = self.snooper.take_rewritten().map(|packet| {
+            igmpd_wire::Frame {
+                ethernet: frame.ethernet,
+                packet,
             }
+            .to_bytes()
+        });
+        let out = rewritten.as_deref().unwrap_or(bytes);
+        for target in fwd.iter() {
+            self.send_on_port(*target, out, vlan);
         }
-        self.forward = fwd;
-        self.flush_outputs();
     }
 
     /// RFC 4541 §2.1.1: the captured report, as it arrived, out of a router port.
@@ -197,8 +221,8 @@ pub(super) fn tag(bytes: &[u8], vid: u16) -> Vec<u8> {
     out
 }
 
-/// Reads the capture ring: every frame the kernel handed over, copied into batches for
-/// the main loop (the slots go straight back to the kernel).
+/// Reads the capture ring: every frame the kernel handed over, copied into the backlog
+/// (the slots go straight back to the kernel), then wakes the main loop.
 ///
 /// Interrupt moderation, as NAPI does for a NIC: a wake-up that found at least
 /// [`MODERATE_AT`] frames means reports are streaming in, so the reader takes the ring out
@@ -206,7 +230,7 @@ pub(super) fn tag(bytes: &[u8], vid: u16) -> Vec<u8> {
 /// The kernel signals readiness for every frame it writes into a V2 ring; in a re-join
 /// flood those wake-ups (on the receiving CPU, which the sender shares) cut the rate the
 /// sender reached from ~300k to ~275k reports/s. A lone join is still read at once.
-async fn read_ring(mut ring: CaptureRing, tx: mpsc::Sender<RxBatch>, backlog: Arc<Semaphore>) {
+async fn read_ring(mut ring: CaptureRing, backlog: Arc<Mutex<Backlog>>, wake: mpsc::Sender<()>) {
     loop {
         let mut afd = match ring.into_async() {
             Ok(a) => a,
@@ -223,9 +247,10 @@ async fn read_ring(mut ring: CaptureRing, tx: mpsc::Sender<RxBatch>, backlog: Ar
                     return;
                 }
             };
-            let Some(taken) = drain_ring(guard.get_inner_mut(), &tx, &backlog).await else {
+            let taken = drain_ring(guard.get_inner_mut(), &backlog);
+            if taken > 0 && wake.try_send(()).is_err() && wake.is_closed() {
                 return;
-            };
+            }
             // Readiness is cleared only if no frame was handed over since it was reported
             // (the runtime compares event ticks), so none is missed.
             guard.clear_ready();
@@ -240,66 +265,25 @@ async fn read_ring(mut ring: CaptureRing, tx: mpsc::Sender<RxBatch>, backlog: Ar
     }
 }
 
-/// Reads every frame waiting in the ring into batches for the main loop. Returns how many
-/// (None: the main loop is gone).
-async fn drain_ring(
-    ring: &mut CaptureRing,
-    tx: &mpsc::Sender<RxBatch>,
-    backlog: &Arc<Semaphore>,
-) -> Option<usize> {
-    let mut batch = new_batch();
+/// Copies every frame waiting in the ring into the backlog (a frame over its port's
+/// budget is dropped there and counted). Returns how many were read.
+fn drain_ring(ring: &mut CaptureRing, backlog: &Mutex<Backlog>) -> usize {
+    let Ok(mut b) = backlog.lock() else {
+        return 0;
+    };
     let mut taken = 0;
     loop {
-        // A batch at a time, so a long burst reaches the main loop in pieces (its MDB
-        // writes then start while the rest is read).
-        let n = ring.read(BATCH - batch.frames.len(), |f| {
+        let n = ring.read(BATCH, |f| {
             if f.data.len() < f.wire_len {
                 // Truncated, and its whole copy lost (the socket's queue was full).
-                batch.lost += 1;
+                b.lost += 1;
                 return;
             }
-            let start = batch.data.len();
-            batch.data.extend_from_slice(f.data);
-            batch
-                .frames
-                .push((start, f.data.len(), f.vlan.unwrap_or(0), f.ifindex));
+            b.push(f.ifindex, f.vlan.unwrap_or(0), f.data);
         });
         if n == 0 {
-            break;
+            return taken;
         }
         taken += n;
-        if batch.frames.len() >= BATCH || batch.data.len() >= BATCH_BYTES {
-            let full = std::mem::replace(&mut batch, new_batch());
-            send(tx, backlog, full).await?;
-            // Let the main loop take this batch now: its MDB writes then go to the
-            // writer thread while we read on, instead of after the ring is empty (a
-            // burst of joins reached the MDB in one lump at the end).
-            tokio::task::yield_now().await;
-        }
-    }
-    if !batch.frames.is_empty() || batch.lost > 0 {
-        send(tx, backlog, batch).await?;
-    }
-    Some(taken)
-}
-
-/// Hands `batch` to the main loop once the backlog has room for its bytes (None: the main
-/// loop is gone).
-async fn send(
-    tx: &mpsc::Sender<RxBatch>,
-    backlog: &Arc<Semaphore>,
-    mut batch: RxBatch,
-) -> Option<()> {
-    let kib = batch.data.len().div_ceil(1024).clamp(1, BACKLOG_KIB) as u32;
-    batch._bytes = Some(backlog.clone().acquire_many_owned(kib).await.ok()?);
-    tx.send(batch).await.ok()
-}
-
-fn new_batch() -> RxBatch {
-    RxBatch {
-        data: Vec::with_capacity(16 * 1024),
-        frames: Vec::with_capacity(BATCH),
-        lost: 0,
-        _bytes: None,
     }
 }

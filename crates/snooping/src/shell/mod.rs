@@ -28,6 +28,7 @@
 //! `status --json` (`status`) and each new or cleared one is logged once.
 
 mod adopt;
+mod backlog;
 mod capture;
 mod events;
 mod kernel;
@@ -370,12 +371,9 @@ impl SnoopDaemon {
                 .map(Instant::as_millis);
             tokio::select! {
                 _ = &mut shutdown => break,
-                Some(b) = self.capture.rx.recv() => {
+                Some(()) = self.capture.wake.recv() => {
                     let now = self.now();
-                    self.handle_batch(now, b);
-                    while let Ok(b) = self.capture.rx.try_recv() {
-                        self.handle_batch(now, b);
-                    }
+                    self.handle_backlog(now);
                 }
                 Some(e) = self.events.next() => self.handle_event(e).await,
                 Some(err) = self.writes.errors.recv() => self.write_failed(err),

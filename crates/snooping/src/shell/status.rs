@@ -35,6 +35,8 @@ pub(super) struct View<'a> {
     pub(super) kernel: KernelStatus,
     /// The daemon's own findings (besides the core's).
     pub(super) findings: Vec<FindingDoc>,
+    /// Frames each port lost because its share of the capture backlog was full.
+    pub(super) backlog_drops: BTreeMap<u32, u64>,
 }
 
 impl SnoopDaemon {
@@ -56,6 +58,7 @@ impl SnoopDaemon {
             vlan_source_filtering: self.per_vlan().then(|| self.vlan_source_filtering()),
             kernel: self.kernel_status(),
             findings: self.source_filtering_finding().into_iter().collect(),
+            backlog_drops: self.capture.backlog_drops(),
         };
         status_doc(&view, &self.snooper, now)
     }
@@ -88,7 +91,8 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
         .groups
         .into_iter()
         .map(|(p, groups)| {
-            let (limits, counters, acl) = port_policy_status(snooper, p);
+            let (limits, mut counters, acl) = port_policy_status(snooper, p);
+            counters.backlog_drops = v.backlog_drops.get(&p).copied().unwrap_or(0);
             PortStatus {
                 name: name(p),
                 ifindex: p,
@@ -248,7 +252,7 @@ fn port_policy_status(
     let c = &st.counters;
     (
         PortLimitsStatus {
-            max_groups: pol.groups_limit(snooper.mdb().limit()),
+            max_groups: pol.groups_limit(),
             groups: st.groups,
             max_sources: pol.sources_limit(),
             limit_action: pol.limit_action.name(),
@@ -267,6 +271,7 @@ fn port_policy_status(
             router_alert_drops: c.router_alert_drops,
             bad_queries: c.bad_queries,
             acl_default_hits: hit(pol.acl.len()),
+            backlog_drops: 0,
         },
         pol.acl
             .iter()

@@ -598,3 +598,29 @@ fn adopted_memberships_count_against_the_limit() {
     assert_eq!(counters(&s, P1).refused, 1);
     assert_eq!(groups_of(&s, P1), ["239.1.1.1", "239.1.1.2"]);
 }
+
+#[test]
+fn near_the_limit_a_port_keeps_to_its_share_and_freed_room_goes_in_turn() {
+    let mut c = cfg(false);
+    c.entry_limit = 8;
+    let mut s = snooper(c);
+    // Three ports: an even share is 8 / 3 = 2 once 6 of the 8 keys are used.
+    for i in 1..=10 {
+        rx(&mut s, 0, P1, &join("10.0.0.1", &format!("239.1.1.{i}")));
+    }
+    assert_eq!(groups_of(&s, P1).len(), 6, "P1 stops at 3/4 of the limit");
+    rx(&mut s, 10, P2, &join("10.0.0.2", "239.2.2.1"));
+    rx(&mut s, 10, P3, &join("10.0.0.3", "239.3.3.1"));
+    assert_eq!(groups_of(&s, P2), ["239.2.2.1"]);
+    assert_eq!(groups_of(&s, P3), ["239.3.3.1"]);
+    rx(&mut s, 20, P2, &join("10.0.0.2", "239.2.2.2"));
+    assert_eq!(groups_of(&s, P2).len(), 1, "the limit is reached");
+    assert_eq!(s.mdb().refused_now(), 5);
+    // P1 gives up one group: the key goes to P2's waiting join, not to P1's backlog.
+    rx(&mut s, 30, P1, &leave("10.0.0.1", "239.1.1.1"));
+    let q = query("10.0.0.254", Some("239.1.1.1"));
+    rx(&mut s, 30, P2, &q);
+    run_until(&mut s, 2_000);
+    assert_eq!(groups_of(&s, P2), ["239.2.2.1", "239.2.2.2"]);
+    assert_eq!(groups_of(&s, P1).len(), 5);
+}

@@ -101,6 +101,7 @@ fn doc(querier: bool) -> Value {
             features: vec!["mdb_protocol"],
         },
         findings: Vec::new(),
+        backlog_drops: BTreeMap::from([(P1, 7)]),
     };
     let now = Instant::from_millis(1000);
     serde_json::to_value(status_doc(&v, &s, now)).unwrap()
@@ -219,6 +220,7 @@ fn ports_show_their_groups_and_router_ports_why() {
         keys(&p1["counters"]),
         [
             "acl_default_hits",
+            "backlog_drops",
             "bad_queries",
             "denied",
             "guard_drops",
@@ -229,12 +231,13 @@ fn ports_show_their_groups_and_router_ports_why() {
             "router_alert_drops"
         ]
     );
-    // The defaults: the bridge's entry limit (at least 4096), 1024 sources, no guard.
+    // The defaults: 4096 memberships, 1024 sources, no guard.
     assert_eq!(
         (&p1["limits"]["max_groups"], &p1["limits"]["max_sources"]),
         (&Value::from(4096), &Value::from(1024))
     );
     assert_eq!(p1["acl"], Value::Array(vec![]));
+    assert_eq!(p1["counters"]["backlog_drops"], 7);
     assert_eq!(
         (&p1["name"], &p1["ifindex"]),
         (&Value::from("p1"), &Value::from(P1))
