@@ -275,13 +275,13 @@ fn render_port_policies(b: &Value, out: &mut String) {
     if list(&b["ports"]).next().is_none() {
         return;
     }
-    let row = |out: &mut String, cells: [&str; 13]| {
+    let row = |out: &mut String, cells: [&str; 14]| {
         let [port, groups, action, sources, guard, rate, rest @ ..] = cells;
         let _ = write!(
             out,
             "  {port:<12} {groups:>11} {action:<7} {sources:>7} {guard:<5} {rate:>6}"
         );
-        for (c, w) in rest.iter().zip([7, 8, 6, 10, 9, 5, 9]) {
+        for (c, w) in rest.iter().zip([7, 8, 6, 10, 9, 5, 9, 9]) {
             let _ = write!(out, " {c:>w$}");
         }
         out.push('\n');
@@ -302,6 +302,7 @@ fn render_port_policies(b: &Value, out: &mut String) {
             "rate-drop",
             "no-ra",
             "bad-query",
+            "backlog!",
         ],
     );
     for p in list(&b["ports"]) {
@@ -331,6 +332,7 @@ fn render_port_policies(b: &Value, out: &mut String) {
                 &n("rate_drops"),
                 &n("router_alert_drops"),
                 &n("bad_queries"),
+                &n("backlog_drops"),
             ],
         );
         let rules: Vec<&Value> = list(&p["acl"]).collect();

@@ -1,5 +1,5 @@
 //! `scripts/bench.sh --quick` runs end to end and writes results.json with the contract
-//! fields (issue 8). Uses the debug binaries of this build (no nested cargo): `igmpd` and
+//! fields (issues 8 and 15). Uses the debug binaries of this build (no nested cargo): `igmpd` and
 //! the `igmpd-bench` driver (package bench/) next to it (`cargo build --workspace
 //! --all-targets` builds both; `IGMPD_BENCH_DRIVER` overrides the driver's path). The
 //! numbers of a debug build are not checked, only that every field is there and is a
@@ -116,6 +116,27 @@ fn bench_quick_writes_contract_json() -> Result<()> {
     ] {
         num(&v, &["idle", k])?;
     }
+    // The flood scenario (issue 15): figures that always exist are numbers; a latency is
+    // null when some join never reached the MDB (the kernel's own snooping turns itself
+    // off at mcast_hash_max under the flood).
+    for path in [
+        &["flood", "seconds"][..],
+        &["flood", "offered_per_s"],
+        &["flood", "rss_peak_kib", "default"],
+        &["flood", "rss_peak_kib", "max_groups_256"],
+        &["flood", "status_ms"],
+    ] {
+        ensure!(num(&v, path)? > 0.0, "{} not positive", path.join("."));
+    }
+    for k in ["victim_join_p50_ms", "victim_join_p99_ms"] {
+        let x = &v["flood"][k];
+        ensure!(x.is_f64() || x.is_null(), "flood.{k}: {x}");
+    }
+    let k = &v["flood"]["kernel"]["victim_join_p99_ms"];
+    ensure!(
+        k.is_f64() || k.is_null(),
+        "flood.kernel.victim_join_p99_ms: {k}"
+    );
     let svg = std::fs::read_to_string(out.join("convergence.svg"))?;
     ensure!(svg.starts_with("<svg") && svg.contains("kernel"), "chart");
     let _ = std::fs::remove_dir_all(&out);

@@ -254,11 +254,11 @@ bridge br0 snooping  source filtering on  entries 2 (keys 1 of limit 4032, mcast
   reports 3  queries 1  forwarded 2  refused 0  mdb errors 1  capture drops 5
   vlan 10  source filtering on  igmp querier (querier 10.0.10.1)
   router ports: p1 (configured,query), p3 vlan 10 (pim)
-  port              groups action  sources guard   rate refused replaced denied guard-drop rate-drop no-ra bad-query
-  p2                 2/256 deny       1024 off        -       3        0      1          0         0     0         0
+  port              groups action  sources guard   rate refused replaced denied guard-drop rate-drop no-ra bad-query  backlog!
+  p2                 2/256 deny       1024 off        -       3        0      1          0         0     0         0         0
                  acl 1 deny group 239.255.0.0/16  hits 1
                  acl default permit  hits 4
-  p4                0/4096 deny       1024 on         -       0        0      1          7         0     0         0
+  p4                0/4096 deny       1024 on         -       0        0      1          7         0     0         0         0
   port         group                                      vid mode        expires  hosts / sources
   p2           239.1.1.1                                    - include         0ms  10.0.0.2 10.0.0.3
                  source 10.0.0.9                                               4s

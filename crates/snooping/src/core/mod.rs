@@ -25,10 +25,11 @@
 //!   ff02::1 (all-nodes).
 //!
 //! Modules: `family` (what differs between IGMP and MLD), `domain` (one VLAN and family),
-//! `snooper` (the bridge: lifecycle, ports, adoption, timers), `input` (what a captured
-//! frame does), [`mdb`] (the desired MDB against what was programmed), [`router`]
+//! `snooper` (the bridge: lifecycle, ports, timers), `adopt` (entries found at start),
+//! `input` (what a captured frame does), [`policy`] (untrusted ports), [`mdb`] (the desired MDB against what was programmed), [`router`]
 //! (multicast router ports).
 
+mod adopt;
 mod domain;
 mod family;
 mod input;
