@@ -227,7 +227,7 @@ options! {
     /// overrides them for one port.
     pub struct PolicyArgs / PolicyLayer {
         /// Memberships a port may hold, every VLAN and family counted together [default:
-        /// 4096].
+        /// the bridge's MDB entry limit, at least 4096].
         #[arg(long, value_name = "N")]
         pub max_groups: Option<u32>,
         /// Sources per group a port may hold [default: 1024].

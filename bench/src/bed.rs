@@ -45,16 +45,21 @@ pub(crate) struct Bed {
 /// One switch with a sender host "a" (and a spare host "b"), kernel querier on for
 /// `Mode::Kernel`, `igmpd snoop --querier` for `Mode::Igmpd`.
 pub(crate) fn bed(opts: &Opts, mode: Mode, lmi: Duration, extra: &[&str]) -> Result<Bed> {
-    bed_with(opts, mode, lmi, extra, false)
+    bed_with(opts, mode, lmi, extra, false, HASH_MAX)
 }
 
-/// [`bed`], with igmpd snooping MLD too when `mld` (the flood scenario floods both).
+/// The kernel's default `mcast_hash_max`.
+pub(crate) const DEFAULT_HASH_MAX: u32 = 4096;
+
+/// [`bed`], with igmpd snooping MLD too when `mld` (the flood scenario floods both), and
+/// the bridge's `mcast_hash_max` at `hash_max`.
 pub(crate) fn bed_with(
     opts: &Opts,
     mode: Mode,
     lmi: Duration,
     extra: &[&str],
     mld: bool,
+    hash_max: u32,
 ) -> Result<Bed> {
     let kernel = mode == Mode::Kernel;
     let cfg = BridgeConfig::snooping()
@@ -69,7 +74,7 @@ pub(crate) fn bed_with(
         .hosts(&["a", "b"])
         .build()?;
     let sw = lab.switch().netns();
-    let hm = HASH_MAX.to_string();
+    let hm = hash_max.to_string();
     sw.ip(&[
         "link",
         "set",

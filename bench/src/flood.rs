@@ -4,6 +4,7 @@
 //! peak RSS, b's join -> MDB latency, `igmpd status --json` latency during the flood; the
 //! same flood against the kernel's own snooping (what its MDB holds at the end, and
 //! whether it still snoops: reaching `mcast_hash_max` turns snooping off for the bridge).
+//! The bridge has the kernel's default `mcast_hash_max` (4096), igmpd its defaults.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,7 @@ use igmpd_wire::frame::{Frame, Ipv4Header, Ipv6Header};
 use igmpd_wire::{GroupRecord, IgmpRepr, MldRepr, RecordType};
 use serde_json::{json, Value};
 
-use crate::bed::{bed_with, Mode};
+use crate::bed::{bed_with, Mode, DEFAULT_HASH_MAX};
 use crate::join;
 use crate::metrics::rss_kib;
 use crate::opts::Opts;
@@ -101,7 +102,15 @@ pub(crate) struct Flood {
 
 /// Floods from host a for `opts.flood` while host b joins a new group every second.
 pub(crate) fn flood(opts: &Opts, mode: Mode, extra: &[&str]) -> Result<Flood> {
-    let b = bed_with(opts, mode, Duration::from_secs(1), extra, true)?;
+    // Everything at its defaults, the bridge's mcast_hash_max too.
+    let b = bed_with(
+        opts,
+        mode,
+        Duration::from_secs(1),
+        extra,
+        true,
+        DEFAULT_HASH_MAX,
+    )?;
     let (victim_port, victim_mac, victim_ip) = b.victim();
     let w = Watcher::start(&b.sw_ns())?;
     let dur = opts.flood;

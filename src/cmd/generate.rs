@@ -30,6 +30,32 @@ option is installed as /usr/local/share/doc/igmpd/igmpd.toml by scripts/install.
 \fI/run/igmpd/igmpd.sock\fR
 The control socket: \fBigmpd status\fR works for every local user; \fBigmpd reload\fR
 only for root, the daemon's own user, or members of the config's \fBcontrol_group\fR.
+.SH "UNTRUSTED PORTS"
+Keys of \fB[bridge.NAME]\fR apply to every port of the bridge; a
+\fB[bridge.NAME.port.PORT]\fR section replaces each key it writes for that port.
+\fBmax_groups\fR, \fBmax_sources\fR, \fBlimit_action\fR, \fBmax_report_rate\fR,
+\fBrequire_router_alert\fR and \fBacl_default\fR are the \fBigmpd snoop\fR flags of the
+same names; besides them:
+.TP
+\fBrouter_guard = true\fR
+Queries, PIM hellos and MRD messages from the port are dropped (by igmpd and, in its
+nftables table, before the kernel sees them): the port never becomes a router port and
+never takes part in the querier election. \fB\-\-router\-guard PORT\fR guards one port.
+Findings \fBrogue\-querier\fR and \fBrogue\-router\fR name the port and the source.
+.TP
+\fBacl = [{ action = "deny", group = "239.255.0.0/16" }, { action = "permit", group = "232.0.0.0/8", source = "10.1.0.0/16" }]\fR
+First match wins; \fBacl_default\fR when none does. A rule with a \fBsource\fR matches
+source\-specific (INCLUDE) joins only. Denied records and sources are neither learned
+nor forwarded to router ports. Finding \fBdenied\-join\fR.
+.PP
+Always on: queries need TTL (hop limit) 1 and the RFC destination; an elected querier's
+QRV outside 2..7 or query interval outside 1..3600 s is not adopted (finding
+\fBquerier\-timers\-ignored\fR); PIM holdtimes are capped at 3600 s; a port holds at most
+the bridge's MDB entry limit (at least 4096) memberships unless \fBmax_groups\fR says
+otherwise (finding
+\fBport\-group\-limit\fR), 1024 sources per group, 32 reporters per group; 2 MiB of
+captured frames wait per port, 16 MiB in all; near the MDB key limit each port keeps to
+its share. \fBigmpd status\fR shows each port's limits, counters and ACL hits.
 .SH SIGNALS
 .TP
 \fBSIGHUP\fR

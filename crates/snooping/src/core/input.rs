@@ -211,7 +211,7 @@ impl Snooper {
                 // §7.3.1: in IGMPv1 mode leaves are ignored.
                 let v1_mode = d.instance().effective_version() == Generation::V1;
                 let pol = sh.cfg.policy.of(port);
-                let max_groups = pol.groups_limit();
+                let max_groups = pol.groups_limit(sh.mdb.limit());
                 let max_sources = pol.sources_limit();
                 let replace = pol.limit_action == LimitAction::Replace;
                 let m = d.ports.entry(port).or_default();

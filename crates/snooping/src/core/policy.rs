@@ -4,8 +4,8 @@
 //!
 //! Bounds that hold without any configuration (each generous enough that no legitimate LAN
 //! meets it; see `docs/architecture.md`):
-//! - memberships per port: `max_groups`, else [`DEFAULT_MAX_GROUPS`] (memberships the MDB
-//!   has no room for wait for room: this bounds how many wait);
+//! - memberships per port: `max_groups`, else the bridge's MDB entry limit but at least
+//!   [`DEFAULT_MAX_GROUPS`] (memberships the MDB has no room for wait for room);
 //! - sources per group record: `max_sources`, else [`DEFAULT_MAX_SOURCES`];
 //! - a PIM hello's holdtime: at most [`MAX_PIM_HOLD`] (0xffff meant "for ever");
 //! - what the findings remember per port: [`KEPT`] rogue sources and denied joins.
@@ -17,11 +17,10 @@ use std::time::Duration;
 
 use igmpd_querier::core::Instant;
 
-/// The memberships a port may hold without `max_groups` (every VLAN and family): as many
-/// as a bridge with the kernel's default `mcast_hash_max` (4096) holds in all, so no
-/// access port of a default bridge meets it; a port that needs more (a downlink to another
-/// switch on a bridge with a raised `mcast_hash_max`) is configured. Without such a bound
-/// a host making up groups grew the daemon until the status document alone was megabytes.
+/// The fewest memberships a port may hold without `max_groups`: the bridge's MDB entry
+/// limit, but at least this many (memberships beyond what the MDB has room for wait for
+/// room; this bounds how many wait). As the kernel, which bounds a port only by the
+/// bridge's `mcast_hash_max` unless `mcast_max_groups` is set.
 pub const DEFAULT_MAX_GROUPS: usize = 4096;
 
 /// Sources a group record of a port may hold unless `max_sources` says otherwise: an
@@ -193,8 +192,8 @@ impl LimitAction {
 /// The rules of one port (`[bridge.B]` for every port, `[bridge.B.port.P]` over it).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PortPolicy {
-    /// Memberships the port may hold, every VLAN and family counted together (None:
-    /// [`DEFAULT_MAX_GROUPS`]).
+    /// Memberships the port may hold, every VLAN and family counted together (None: the
+    /// bridge's MDB entry limit, at least [`DEFAULT_MAX_GROUPS`]).
     pub max_groups: Option<usize>,
     /// Sources per group record (None: [`DEFAULT_MAX_SOURCES`]).
     pub max_sources: Option<usize>,
@@ -215,9 +214,10 @@ pub struct PortPolicy {
 }
 
 impl PortPolicy {
-    /// The membership limit of the port.
-    pub fn groups_limit(&self) -> usize {
-        self.max_groups.unwrap_or(DEFAULT_MAX_GROUPS)
+    /// The membership limit of the port on a bridge whose MDB takes `entry_limit` keys.
+    pub fn groups_limit(&self, entry_limit: usize) -> usize {
+        self.max_groups
+            .unwrap_or(entry_limit.max(DEFAULT_MAX_GROUPS))
     }
 
     /// The source limit per group record.

@@ -252,7 +252,7 @@ fn port_policy_status(
     let c = &st.counters;
     (
         PortLimitsStatus {
-            max_groups: pol.groups_limit(),
+            max_groups: pol.groups_limit(snooper.mdb().limit()),
             groups: st.groups,
             max_sources: pol.sources_limit(),
             limit_action: pol.limit_action.name(),

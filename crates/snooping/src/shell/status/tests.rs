@@ -231,7 +231,7 @@ fn ports_show_their_groups_and_router_ports_why() {
             "router_alert_drops"
         ]
     );
-    // The defaults: 4096 memberships, 1024 sources, no guard.
+    // The defaults: the bridge's entry limit (at least 4096), 1024 sources, no guard.
     assert_eq!(
         (&p1["limits"]["max_groups"], &p1["limits"]["max_sources"]),
         (&Value::from(4096), &Value::from(1024))
