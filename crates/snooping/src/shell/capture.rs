@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use igmpd_packet::{CaptureRing, Filter, RingControl};
 use igmpd_querier::core::Instant;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::backlog::Backlog;
@@ -20,16 +19,38 @@ use super::SnoopDaemon;
 /// events (status requests, netlink) again.
 const BATCH: usize = 256;
 
+/// Frames the reader copies per wake-up before it pauses (a drain that stops early always
+/// pauses, and the frames left are reported again after the pause).
+const DRAIN_MAX: usize = 4096;
+
 /// A capture wake-up that found this many frames starts a pause (see `read_ring`).
 const MODERATE_AT: usize = 4;
 /// The pause: the runtime's timer resolution (1-2 ms in practice); the ring holds 10 912
 /// frames, 36 ms of a 300k/s flood.
 const MODERATION: Duration = Duration::from_millis(1);
 
+/// The reader's thread and how to stop it.
+struct Reader {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        // Dropping the sender (or sending) ends the thread's loop at its next await.
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The capture ring of all ports while snooping is active, its reader, and what was lost.
 pub(super) struct Capture {
     control: Option<RingControl>,
-    reader: Option<JoinHandle<()>>,
+    reader: Option<Reader>,
     /// Frames the kernel dropped or lost whole, over every activation.
     pub(super) drops: u64,
     /// Frames that did not decode.
@@ -64,15 +85,42 @@ impl Capture {
         self.stop();
         let (ring, control) = CaptureRing::open(Filter::IgmpMldPim)?;
         let (backlog, wake) = (Arc::clone(&self.backlog), self.wake_tx.clone());
-        self.reader = Some(tokio::spawn(read_ring(ring, backlog, wake)));
+        let (stop, stopped) = oneshot::channel();
+        // The reader has a thread (and a small runtime) of its own: it drains the ring
+        // while the main loop is busy (building a status document, a burst of MDB work),
+        // so the kernel drops no frame of a quiet port then; the per-port backlog holds
+        // them.
+        let thread = std::thread::Builder::new()
+            .name("igmpd-capture".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        warn!(error = %e, "capture reader: no runtime");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    tokio::select! {
+                        () = read_ring(ring, backlog, wake) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })?;
+        self.reader = Some(Reader {
+            stop: Some(stop),
+            thread: Some(thread),
+        });
         self.control = Some(control);
         Ok(())
     }
 
     pub(super) fn stop(&mut self) {
-        if let Some(r) = self.reader.take() {
-            r.abort();
-        }
+        // Joins the reader's thread (it ends at once: its loop waits on the stop signal).
+        self.reader = None;
         self.collect_drops();
         if let Ok(mut b) = self.backlog.lock() {
             b.clear();
@@ -265,14 +313,16 @@ async fn read_ring(mut ring: CaptureRing, backlog: Arc<Mutex<Backlog>>, wake: mp
     }
 }
 
-/// Copies every frame waiting in the ring into the backlog (a frame over its port's
-/// budget is dropped there and counted). Returns how many were read.
+/// Copies the frames waiting in the ring into the backlog (a frame over its port's budget
+/// is dropped there and counted), [`BATCH`] at a time under the backlog's lock, at most
+/// [`DRAIN_MAX`] per call so that the main loop gets the lock between. Returns how many
+/// were read.
 fn drain_ring(ring: &mut CaptureRing, backlog: &Mutex<Backlog>) -> usize {
-    let Ok(mut b) = backlog.lock() else {
-        return 0;
-    };
     let mut taken = 0;
-    loop {
+    while taken < DRAIN_MAX {
+        let Ok(mut b) = backlog.lock() else {
+            return taken;
+        };
         let n = ring.read(BATCH, |f| {
             if f.data.len() < f.wire_len {
                 // Truncated, and its whole copy lost (the socket's queue was full).
@@ -282,8 +332,9 @@ fn drain_ring(ring: &mut CaptureRing, backlog: &Mutex<Backlog>) -> usize {
             b.push(f.ifindex, f.vlan.unwrap_or(0), f.data);
         });
         if n == 0 {
-            return taken;
+            break;
         }
         taken += n;
     }
+    taken
 }
