@@ -295,8 +295,8 @@ async fn read_ring(mut ring: CaptureRing, backlog: Arc<Mutex<Backlog>>, wake: mp
                     return;
                 }
             };
-            let taken = drain_ring(guard.get_inner_mut(), &backlog);
-            if taken > 0 && wake.try_send(()).is_err() && wake.is_closed() {
+            let taken = drain_ring(guard.get_inner_mut(), &backlog, &wake);
+            if wake.is_closed() {
                 return;
             }
             // Readiness is cleared only if no frame was handed over since it was reported
@@ -315,26 +315,31 @@ async fn read_ring(mut ring: CaptureRing, backlog: Arc<Mutex<Backlog>>, wake: mp
 
 /// Copies the frames waiting in the ring into the backlog (a frame over its port's budget
 /// is dropped there and counted), [`BATCH`] at a time under the backlog's lock, at most
-/// [`DRAIN_MAX`] per call so that the main loop gets the lock between. Returns how many
-/// were read.
-fn drain_ring(ring: &mut CaptureRing, backlog: &Mutex<Backlog>) -> usize {
+/// [`DRAIN_MAX`] per call, and wakes the main loop after each chunk. Returns how many were
+/// read.
+fn drain_ring(ring: &mut CaptureRing, backlog: &Mutex<Backlog>, wake: &mpsc::Sender<()>) -> usize {
     let mut taken = 0;
     while taken < DRAIN_MAX {
-        let Ok(mut b) = backlog.lock() else {
-            return taken;
+        let n = {
+            let Ok(mut b) = backlog.lock() else {
+                return taken;
+            };
+            ring.read(BATCH, |f| {
+                if f.data.len() < f.wire_len {
+                    // Truncated, and its whole copy lost (the socket's queue was full).
+                    b.lost += 1;
+                    return;
+                }
+                b.push(f.ifindex, f.vlan.unwrap_or(0), f.data);
+            })
         };
-        let n = ring.read(BATCH, |f| {
-            if f.data.len() < f.wire_len {
-                // Truncated, and its whole copy lost (the socket's queue was full).
-                b.lost += 1;
-                return;
-            }
-            b.push(f.ifindex, f.vlan.unwrap_or(0), f.data);
-        });
         if n == 0 {
             break;
         }
         taken += n;
+        // Each chunk wakes the main loop at once: it works on them while this thread reads
+        // on (a wake-up already pending absorbs this one).
+        let _ = wake.try_send(());
     }
     taken
 }
