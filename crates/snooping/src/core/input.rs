@@ -75,8 +75,8 @@ impl Snooper {
         let pol = sh.cfg.policy.of(port);
         let st = sh.port_state.entry(port).or_default();
         let (router_msg, query, report) = classify(packet);
-        if pol.router_guard && router_msg.is_some() {
-            st.rogue(now, router_msg.unwrap_or("router"), packet.src());
+        if let Some(kind) = router_msg.filter(|_| pol.router_guard) {
+            st.rogue(now, kind, packet.src());
             return None;
         }
         let igmp_mld = matches!(packet, Packet::Igmp { .. } | Packet::Mld { .. });
@@ -126,7 +126,8 @@ impl Snooper {
         }
     }
 
-    /// RFC 7761 §4.3.1: a hello's Holdtime (0xffff: forever; 0: the neighbor is leaving).
+    /// RFC 7761 §4.3.1: a hello's Holdtime (0: the neighbor is leaving; 0xffff, "forever",
+    /// and anything longer than [`MAX_PIM_HOLD`] lasts that long).
     fn pim(
         &mut self,
         now: Instant,

@@ -169,6 +169,22 @@ pub struct AclRule {
     pub source: Option<Prefix>,
 }
 
+/// The entry of `list` that `same` finds, or a `fresh` one added at the end (the oldest
+/// goes when there are [`KEPT`] already).
+fn recent<T>(list: &mut Vec<T>, same: impl Fn(&T) -> bool, fresh: impl FnOnce() -> T) -> &mut T {
+    let i = match list.iter().position(same) {
+        Some(i) => i,
+        None => {
+            if list.len() >= KEPT {
+                list.remove(0);
+            }
+            list.push(fresh());
+            list.len() - 1
+        }
+    };
+    &mut list[i]
+}
+
 /// What a port does when a new membership would exceed `max_groups`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LimitAction {
@@ -353,46 +369,36 @@ impl PortState {
     /// Notes a guard drop from `source`.
     pub(super) fn rogue(&mut self, now: Instant, kind: &'static str, source: IpAddr) {
         self.counters.guard_drops += 1;
-        if let Some(r) = self
-            .rogues
-            .iter_mut()
-            .find(|r| r.source == source && r.kind == kind)
-        {
-            r.count += 1;
-            r.last = now;
-            return;
-        }
-        if self.rogues.len() >= KEPT {
-            self.rogues.remove(0);
-        }
-        self.rogues.push(Rogue {
+        let fresh = || Rogue {
             kind,
             source,
-            count: 1,
+            count: 0,
             last: now,
-        });
+        };
+        let r = recent(
+            &mut self.rogues,
+            |r| r.source == source && r.kind == kind,
+            fresh,
+        );
+        r.count += 1;
+        r.last = now;
     }
 
     fn deny(&mut self, now: Instant, host: Option<IpAddr>, group: IpAddr) {
         self.counters.denied += 1;
-        if let Some(d) = self
-            .denied
-            .iter_mut()
-            .find(|d| d.host == host && d.group == group)
-        {
-            d.count += 1;
-            d.last = now;
-            return;
-        }
-        if self.denied.len() >= KEPT {
-            self.denied.remove(0);
-        }
-        self.denied.push(Denied {
+        let fresh = || Denied {
             host,
             group,
-            count: 1,
+            count: 0,
             last: now,
-        });
+        };
+        let d = recent(
+            &mut self.denied,
+            |d| d.host == host && d.group == group,
+            fresh,
+        );
+        d.count += 1;
+        d.last = now;
     }
 
     fn hit(&mut self, rules: usize, rule: Option<usize>) {

@@ -302,6 +302,11 @@ impl SnoopDaemon {
             }
         }
         self.nft_due = None;
+        for name in self.settings.port_policies.keys() {
+            if !names.contains(name) {
+                warn!(bridge = %self.settings.bridge, port = %name, "a port policy names no port of the bridge (yet): it applies once a port of that name is added");
+            }
+        }
         self.adopt_saved_vlans();
         // The queriers' sources before the VLANs' queriers start.
         self.refresh_addresses().await;
