@@ -16,14 +16,14 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use igmpd_netns_tests::capture::Capture;
 use igmpd_netns_tests::mdb::igmpd_protocol;
-use igmpd_netns_tests::{poll_until, BridgeConfig, IgmpVersion, Igmpd, Lab, Member};
+use igmpd_netns_tests::{poll_until, BridgeConfig, IgmpVersion, Igmpd, Lab};
 use igmpd_wire::frame::{Frame, Ipv4Header};
 use igmpd_wire::pim::PimHello;
 use igmpd_wire::{IgmpQuery, IgmpRepr, IgmpVersion as WireIgmp, Packet};
 use serde_json::Value;
 
 mod common;
-use common::{finding, BIN, FAST, WAIT};
+use common::{finding, member, snoop, BIN, WAIT};
 
 fn lab(hosts: &[&str]) -> Result<Lab> {
     Lab::builder()
@@ -31,17 +31,6 @@ fn lab(hosts: &[&str]) -> Result<Lab> {
         .bridge_ipv4(true)
         .hosts(hosts)
         .build()
-}
-
-fn snoop(lab: &Lab, extra: &[&str]) -> Result<Igmpd> {
-    let mut a = vec!["snoop", "br0"];
-    a.extend_from_slice(FAST);
-    a.extend_from_slice(extra);
-    Igmpd::spawn(lab.switch().netns(), BIN, &a)
-}
-
-fn member(lab: &Lab, host: &str) -> Result<Member> {
-    Member::spawn(lab.host(host), Member::locate_binary()?)
 }
 
 /// The IPv4 packet of `packet` (the frame without its Ethernet header).
@@ -264,12 +253,26 @@ fn untrusted_host_over_max_groups_is_refused_or_replaces_its_oldest() -> Result<
     Ok(())
 }
 
-fn temp_config(name: &str, text: &str) -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("igmpd-guard-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("igmpd.toml");
-    std::fs::write(&path, text)?;
-    Ok(path)
+/// A config file in a directory of its own, removed when this goes (a failing test too).
+struct TempConfig(PathBuf);
+
+impl TempConfig {
+    fn new(name: &str, text: &str) -> Result<TempConfig> {
+        let dir = std::env::temp_dir().join(format!("igmpd-guard-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("igmpd.toml"), text)?;
+        Ok(TempConfig(dir))
+    }
+
+    fn path(&self) -> PathBuf {
+        self.0.join("igmpd.toml")
+    }
+}
+
+impl Drop for TempConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
@@ -279,7 +282,7 @@ fn untrusted_denied_group_never_reaches_the_mdb_nor_the_router_port() -> Result<
         lab.host("r").port().to_owned(),
         lab.host("a").port().to_owned(),
     );
-    let cfg = temp_config(
+    let cfg = TempConfig::new(
         "acl",
         &format!(
             "[defaults]\nquery_interval = \"2s\"\nquery_response_interval = \"1s\"\n\
@@ -292,7 +295,7 @@ fn untrusted_denied_group_never_reaches_the_mdb_nor_the_router_port() -> Result<
     let d = Igmpd::spawn(
         lab.switch().netns(),
         BIN,
-        &["run", "--config", cfg.to_str().context("utf8")?],
+        &["run", "--config", cfg.path().to_str().context("utf8")?],
     )?;
     let (denied, permitted) = (ip("239.255.1.1"), ip("239.1.1.1"));
     let mut a = member(&lab, "a")?;
@@ -350,7 +353,6 @@ fn untrusted_denied_group_never_reaches_the_mdb_nor_the_router_port() -> Result<
         "the router got a report of {denied}: {to_router:?}"
     );
     d.stop()?;
-    let _ = std::fs::remove_dir_all(cfg.parent().context("dir")?);
     Ok(())
 }
 

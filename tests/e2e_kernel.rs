@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use igmpd_netns_tests::mdb::MdbState;
-use igmpd_netns_tests::{poll_until, BridgeConfig, HostSpec, Igmpd, Lab, Member};
+use igmpd_netns_tests::{poll_until, BridgeConfig, HostSpec, Igmpd, Lab};
 use serde_json::Value;
 
 mod common;
-use common::{expect_receivers, BIN, FAST, WAIT};
+use common::{expect_receivers, member, BIN, FAST, WAIT};
 
 /// What a kernel before 6.3 lacks.
 const OLD_KERNEL: &str = "IGMPD_KERNEL_WITHOUT=mdb_protocol,mdb_source_list,mdb_replace";
@@ -22,10 +22,6 @@ fn snoop(lab: &Lab, env: &[&str]) -> Result<Igmpd> {
     let mut a = vec!["snoop", "br0", "--querier"];
     a.extend_from_slice(FAST);
     Igmpd::spawn_env(lab.switch().netns(), BIN, env, &a)
-}
-
-fn member(lab: &Lab, host: &str) -> Result<Member> {
-    Member::spawn(lab.host(host), Member::locate_binary()?)
 }
 
 fn ip(s: &str) -> IpAddr {

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use igmpd_netns_tests::capture::Capture;
-use igmpd_netns_tests::{poll_until, BridgeConfig, HostSpec, Igmpd, Lab, Member};
+use igmpd_netns_tests::{poll_until, BridgeConfig, HostSpec, Igmpd, Lab};
 use serde_json::Value;
 
 mod common;
-use common::{tshark, FAST, WAIT};
+use common::{member, tshark, FAST, WAIT};
 
 const BIN: &str = env!("CARGO_BIN_EXE_igmpd");
 
@@ -28,10 +28,6 @@ fn group<'a>(s: &'a Value, proto: &str, group: &str) -> Option<&'a Value> {
         .as_array()?
         .iter()
         .find(|g| g["group"] == group)
-}
-
-fn member(lab: &Lab, host: &str) -> Result<Member> {
-    Member::spawn(lab.host(host), Member::locate_binary()?)
 }
 
 #[test]

@@ -18,24 +18,13 @@ use igmpd_netns_tests::{
 use serde_json::Value;
 
 mod common;
-use common::{expect_receivers, member_silent, receivers, BIN, FAST, PORT, WAIT};
+use common::{expect_receivers, member, member_silent, receivers, snoop, BIN, FAST, PORT, WAIT};
 
 /// A bridge whose own querier is off and which filters sources (IGMPv3/MLDv2 mode).
 fn v3_bridge() -> BridgeConfig {
     BridgeConfig::snooping()
         .igmp_version(IgmpVersion::V3)
         .mld_version(MldVersion::V2)
-}
-
-fn snoop(lab: &Lab, extra: &[&str]) -> Result<Igmpd> {
-    let mut a = vec!["snoop", "br0"];
-    a.extend_from_slice(FAST);
-    a.extend_from_slice(extra);
-    Igmpd::spawn(lab.switch().netns(), BIN, &a)
-}
-
-fn member(lab: &Lab, host: &str) -> Result<Member> {
-    Member::spawn(lab.host(host), Member::locate_binary()?)
 }
 
 fn ip(s: &str) -> IpAddr {

@@ -25,6 +25,9 @@ use crate::sender::{v2_report_frames, Sender};
 use crate::stats::pct;
 use crate::watcher::Watcher;
 
+/// MLDv2 reports go to all MLDv2-capable routers (RFC 9777 §5.2.14).
+const ALL_MLDV2_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
+
 /// Frame number `i` of the flood: a new group each time, from a spoofed host; one in
 /// three IGMPv2, IGMPv3 INCLUDE with 16 sources, MLDv2 EXCLUDE({}).
 fn flood_frame(src_mac: [u8; 6], i: u32) -> Vec<u8> {
@@ -71,7 +74,7 @@ fn flood_frame(src_mac: [u8; 6], i: u32) -> Vec<u8> {
             Frame::mld(
                 src_mac,
                 None,
-                Ipv6Header::mld(src, "ff02::16".parse().unwrap_or(Ipv6Addr::UNSPECIFIED)),
+                Ipv6Header::mld(src, ALL_MLDV2_ROUTERS),
                 MldRepr::V2Report { records },
             )
             .to_bytes()
@@ -135,7 +138,7 @@ pub(crate) fn flood(opts: &Opts, mode: Mode, extra: &[&str]) -> Result<Flood> {
     // The victim: one new group a second, the send time of each.
     let n_victim = dur.as_secs().max(1) as usize;
     let victim_groups: Vec<Ipv4Addr> = (0..n_victim as u32)
-        .map(|k| Ipv4Addr::new(239, 77, 0, 1 + k as u8))
+        .map(|k| Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 77, 0, 1)) + k))
         .collect();
     let frames = v2_report_frames(victim_mac, victim_ip, &victim_groups);
     let (sent_tx, sent_rx) = mpsc::channel();

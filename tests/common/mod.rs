@@ -26,6 +26,19 @@ pub const FAST: &[&str] = &[
     "--last-member-query-interval",
     "500ms",
 ];
+/// `igmpd snoop br0` with [`FAST`] timers and `extra` flags, in the lab's switch.
+pub fn snoop(lab: &Lab, extra: &[&str]) -> Result<Igmpd> {
+    let mut a = vec!["snoop", "br0"];
+    a.extend_from_slice(FAST);
+    a.extend_from_slice(extra);
+    Igmpd::spawn(lab.switch().netns(), BIN, &a)
+}
+
+/// A multicast host application (`mcast-member`) on `host`'s interface.
+pub fn member(lab: &Lab, host: &str) -> Result<Member> {
+    Member::spawn(lab.host(host), Member::locate_binary()?)
+}
+
 /// How long the tests wait for a state to show.
 pub const WAIT: Duration = Duration::from_secs(20);
 

@@ -221,8 +221,9 @@ impl Snooper {
                 // Records refused at the limit reach neither the port nor the bridge-level
                 // instance (whose state would otherwise grow with every group a host
                 // makes up).
-                let mut refused = vec![false; reports.len()];
-                for (r, refused) in reports.iter_mut().zip(refused.iter_mut()) {
+                // (Indices; empty, and so not allocated, unless a port is at its limit.)
+                let mut refused = Vec::new();
+                for (i, r) in reports.iter_mut().enumerate() {
                     sh.counters.reports += 1;
                     if !r.group().is_snooped() || (v1_mode && matches!(r, Report::Leave(_))) {
                         continue;
@@ -250,7 +251,7 @@ impl Snooper {
                                     limit: max_groups,
                                     at: now,
                                 });
-                                *refused = true;
+                                refused.push(i);
                                 continue;
                             }
                         }
@@ -266,8 +267,8 @@ impl Snooper {
                 }
                 // Every report reaches the observer; the instance answers only with
                 // `--querier`, and only for groups the kernel snoops.
-                for (r, refused) in reports.iter().zip(&refused) {
-                    let answer = querier && r.group().is_snooped() && !refused;
+                for (i, r) in reports.iter().enumerate() {
+                    let answer = querier && r.group().is_snooped() && !refused.contains(&i);
                     let acts = d.seg.report(now, src, r, gen, answer);
                     d.act(sh, now, vid, acts);
                 }

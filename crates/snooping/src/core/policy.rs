@@ -436,8 +436,34 @@ pub use self::acl::{filter_report, Filtered};
 pub use self::findings::{findings, DENIED_REPEATS, FINDING_HOLD};
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// Three rules: deny 239.255/16, permit 232/8 from 10.1/16, permit 239/8; `default`
+    /// for the rest (also the core's tests' ACL).
+    pub(crate) fn example_acl(default: AclAction) -> PortPolicy {
+        PortPolicy {
+            acl: vec![
+                AclRule {
+                    action: AclAction::Deny,
+                    group: Prefix::parse("239.255.0.0/16").unwrap(),
+                    source: None,
+                },
+                AclRule {
+                    action: AclAction::Permit,
+                    group: Prefix::parse("232.0.0.0/8").unwrap(),
+                    source: Some(Prefix::parse("10.1.0.0/16").unwrap()),
+                },
+                AclRule {
+                    action: AclAction::Permit,
+                    group: Prefix::parse("239.0.0.0/8").unwrap(),
+                    source: None,
+                },
+            ],
+            acl_default: default,
+            ..PortPolicy::default()
+        }
+    }
 
     #[test]
     fn prefixes_parse_and_match() {
@@ -476,27 +502,7 @@ mod tests {
 
     #[test]
     fn first_match_wins_and_source_rules_skip_any_source_joins() {
-        let pol = PortPolicy {
-            acl: vec![
-                AclRule {
-                    action: AclAction::Deny,
-                    group: Prefix::parse("239.255.0.0/16").unwrap(),
-                    source: None,
-                },
-                AclRule {
-                    action: AclAction::Permit,
-                    group: Prefix::parse("232.0.0.0/8").unwrap(),
-                    source: Some(Prefix::parse("10.1.0.0/16").unwrap()),
-                },
-                AclRule {
-                    action: AclAction::Permit,
-                    group: Prefix::parse("239.0.0.0/8").unwrap(),
-                    source: None,
-                },
-            ],
-            acl_default: AclAction::Deny,
-            ..PortPolicy::default()
-        };
+        let pol = example_acl(AclAction::Deny);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(
             pol.verdict(ip("239.255.1.1"), None),

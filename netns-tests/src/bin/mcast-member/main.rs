@@ -308,6 +308,7 @@ impl Member {
     fn flood_igmp(&mut self, first: Ipv4Addr, count: u32) -> Result<String, String> {
         use igmpd_wire::frame::{Frame, Ipv4Header};
         use igmpd_wire::IgmpRepr;
+        let s = self.raw_v4()?;
         let t0 = std::time::Instant::now();
         for i in 0..count {
             let group = Ipv4Addr::from(u32::from(first).wrapping_add(i));
@@ -319,17 +320,18 @@ impl Member {
                 IgmpRepr::V2Report { group },
             )
             .to_bytes();
-            self.send_ipv4(frame.get(14..).ok_or("short frame")?)?;
+            send_raw(&s, frame.get(14..).ok_or("short frame")?)?;
         }
         Ok(format!("{:.3}", t0.elapsed().as_secs_f64()))
     }
 
     /// Sends a whole IPv4 packet (its own header) to its destination address.
     fn send_ipv4(&mut self, packet: &[u8]) -> Result<(), String> {
-        let dst: [u8; 4] = packet
-            .get(16..20)
-            .and_then(|d| d.try_into().ok())
-            .ok_or("not an IPv4 packet")?;
+        send_raw(&self.raw_v4()?, packet)
+    }
+
+    /// A raw IPv4 socket (whole header included) bound to the interface.
+    fn raw_v4(&self) -> Result<Socket, String> {
         let s = Socket::new(
             Domain::IPV4,
             Type::RAW,
@@ -340,10 +342,7 @@ impl Member {
             .map_err(|e| format!("IP_HDRINCL: {e}"))?;
         s.bind_device(Some(self.ifname.as_bytes()))
             .map_err(|e| format!("SO_BINDTODEVICE: {e}"))?;
-        let dst = SockAddr::from(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(dst)), 0));
-        s.send_to(packet, &dst)
-            .map_err(|e| format!("send the IPv4 packet: {e}"))?;
-        Ok(())
+        Ok(s)
     }
 
     fn send(&mut self, group: IpAddr, port: u16, count: u32) -> Result<(), String> {
@@ -390,4 +389,16 @@ fn unhex(s: &str) -> Result<Vec<u8>, String> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("not hex: {s}")))
         .collect()
+}
+
+/// Sends a whole IPv4 packet on `s` to its destination address.
+fn send_raw(s: &Socket, packet: &[u8]) -> Result<(), String> {
+    let dst: [u8; 4] = packet
+        .get(16..20)
+        .and_then(|d| d.try_into().ok())
+        .ok_or("not an IPv4 packet")?;
+    let dst = SockAddr::from(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(dst)), 0));
+    s.send_to(packet, &dst)
+        .map_err(|e| format!("send the IPv4 packet: {e}"))?;
+    Ok(())
 }

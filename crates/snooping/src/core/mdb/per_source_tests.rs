@@ -1,5 +1,5 @@
-//! The MDB table's writes on kernels without source lists (per-source entries) and its
-//! operations' helpers.
+//! The MDB table's writes on kernels without source lists (INCLUDE as per-source
+//! entries), and `MdbOp::undo` / `target`.
 
 use super::*;
 

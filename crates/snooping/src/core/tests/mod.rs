@@ -111,6 +111,18 @@ fn query(src: &str, group: Option<&str>) -> Packet {
     igmp(src, IgmpRepr::Query(q))
 }
 
+/// A PIM hello (RFC 7761 §4.9.2) from `src` with that Holdtime option, to ALL-PIM-ROUTERS
+/// (no Router Alert: PIM does not use it).
+fn pim_hello(src: &str, holdtime: Option<u16>) -> Packet {
+    Packet::PimHelloV4 {
+        ip: Ipv4Header {
+            router_alert: false,
+            ..Ipv4Header::igmp(a4(src), igmpd_wire::pim::ALL_PIM_ROUTERS_V4)
+        },
+        hello: PimHello { holdtime },
+    }
+}
+
 fn rx(s: &mut Snooper, now: u64, port: u32, p: &Packet) -> Vec<u32> {
     let mut f = Vec::new();
     s.receive(t(now), port, 0, p, &mut f);
@@ -297,13 +309,7 @@ fn query_learned_router_ports_expire_after_the_other_querier_present_interval() 
 #[test]
 fn pim_hellos_and_mrd_advertisements_make_router_ports_for_their_holdtime() {
     let mut s = snooper(cfg(false));
-    let pim = Packet::PimHelloV4 {
-        ip: Ipv4Header {
-            router_alert: false,
-            ..Ipv4Header::igmp(a4("10.0.0.7"), igmpd_wire::pim::ALL_PIM_ROUTERS_V4)
-        },
-        hello: PimHello { holdtime: Some(3) },
-    };
+    let pim = pim_hello("10.0.0.7", Some(3));
     assert_eq!(
         s.receive(t(0), P2, 0, &pim, &mut Vec::new()),
         Received::Router

@@ -13,7 +13,7 @@ use igmpd_wire::pim::PimHello;
 use igmpd_wire::{GroupRecord, IgmpQuery, IgmpRepr, IgmpVersion, MrdRepr, Packet, RecordType};
 use proptest::prelude::*;
 
-use super::super::policy::{AclAction, AclRule, LimitAction, Prefix, MAX_PIM_HOLD};
+use super::super::policy::{AclAction, LimitAction, MAX_PIM_HOLD};
 use super::*;
 
 fn with_port(p: PortPolicy) -> Snooper {
@@ -134,27 +134,7 @@ fn max_sources_keeps_the_held_sources_and_refuses_the_rest() {
 }
 
 fn acl_policy(default: AclAction) -> PortPolicy {
-    PortPolicy {
-        acl: vec![
-            AclRule {
-                action: AclAction::Deny,
-                group: Prefix::parse("239.255.0.0/16").unwrap(),
-                source: None,
-            },
-            AclRule {
-                action: AclAction::Permit,
-                group: Prefix::parse("232.0.0.0/8").unwrap(),
-                source: Some(Prefix::parse("10.1.0.0/16").unwrap()),
-            },
-            AclRule {
-                action: AclAction::Permit,
-                group: Prefix::parse("239.0.0.0/8").unwrap(),
-                source: None,
-            },
-        ],
-        acl_default: default,
-        ..PortPolicy::default()
-    }
+    super::super::policy::tests::example_acl(default)
 }
 
 #[test]
@@ -249,12 +229,7 @@ fn a_guarded_port_never_becomes_a_router_port_nor_the_querier() {
         s.receive(t(0), P1, 0, &q, &mut Vec::new()),
         Received::Dropped
     );
-    let pim = Packet::PimHelloV4 {
-        ip: Ipv4Header::igmp(a4("10.0.0.1"), igmpd_wire::pim::ALL_PIM_ROUTERS_V4),
-        hello: PimHello {
-            holdtime: Some(0xffff),
-        },
-    };
+    let pim = pim_hello("10.0.0.1", Some(0xffff));
     assert_eq!(
         s.receive(t(1), P1, 0, &pim, &mut Vec::new()),
         Received::Dropped
@@ -364,12 +339,7 @@ fn queries_need_ttl_1_and_the_rfc_destination() {
 #[test]
 fn a_pim_hello_for_ever_is_capped() {
     let mut s = snooper(cfg(false));
-    let pim = Packet::PimHelloV4 {
-        ip: Ipv4Header::igmp(a4("10.0.0.7"), igmpd_wire::pim::ALL_PIM_ROUTERS_V4),
-        hello: PimHello {
-            holdtime: Some(0xffff),
-        },
-    };
+    let pim = pim_hello("10.0.0.7", Some(0xffff));
     rx(&mut s, 0, P2, &pim);
     let end = MAX_PIM_HOLD.as_millis() as u64;
     assert_eq!(
