@@ -1,14 +1,36 @@
-//! Least privilege: once the control socket is bound and the config read, igmpd keeps
-//! CAP_NET_RAW (packet sockets) and CAP_NET_ADMIN (MDB, bridge settings, nftables) and
-//! drops every other capability from the effective, permitted, inheritable, ambient and
-//! bounding sets. Capabilities are per thread: call this while the process has one thread
-//! (the runtime is current-thread and nothing has used the blocking pool yet).
+//! Least privilege: igmpd keeps CAP_NET_RAW (packet sockets) and CAP_NET_ADMIN (MDB,
+//! bridge settings, nftables) and drops every other capability from the effective,
+//! permitted, inheritable, ambient and bounding sets, and sets no_new_privs, in every mode
+//! (`query`, `snoop`, `run`). Nothing igmpd does needs more: files it writes are root's
+//! own (no CAP_DAC_OVERRIDE), and `nft`, the one helper it runs, gets at most these two
+//! (with no_new_privs an exec never gains a capability). Capabilities are per thread: call
+//! [`restrict`] while the process has one thread (before a daemon starts its writer and
+//! capture threads; the runtime is current-thread and nothing has used its blocking pool
+//! yet), so that every thread started later inherits the reduced sets.
 
 use anyhow::{Context, Result};
 use caps::{CapSet, Capability, CapsHashSet};
 
 /// The capabilities igmpd keeps.
 pub const KEEP: [Capability; 2] = [Capability::CAP_NET_RAW, Capability::CAP_NET_ADMIN];
+
+/// [`drop_to_net_caps`], then no_new_privs.
+pub fn restrict() -> Result<()> {
+    drop_to_net_caps().context("cannot drop capabilities")?;
+    set_no_new_privs().context("cannot set no_new_privs")
+}
+
+/// prctl(PR_SET_NO_NEW_PRIVS): no exec of this process or its children gains privileges
+/// (setuid bits and file capabilities are ignored). Needs no privilege; cannot be undone.
+#[allow(unsafe_code)]
+fn set_no_new_privs() -> Result<()> {
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integer arguments and touches no memory.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
+}
 
 /// Drops every capability but [`KEEP`]. Without CAP_SETPCAP (not root, or already
 /// restricted by systemd) the bounding set is left as it is. Does nothing, successfully,

@@ -1,5 +1,5 @@
 //! `igmpd run` as a service: the sd_notify protocol against a socket the test listens on,
-//! the capability set in /proc, control-socket permissions for an unprivileged user,
+//! the capability set and no_new_privs in /proc (every mode), control-socket permissions for an unprivileged user,
 //! reloads that keep state, and scripts/install.sh into a staging directory.
 
 use std::net::IpAddr;
@@ -59,12 +59,51 @@ fn recv_until(sock: &UnixDatagram, want: &str, timeout: Duration) -> Result<Vec<
     bail!("no {want:?} within {timeout:?}; got {seen:?}")
 }
 
-fn proc_field(pid: u32, key: &str) -> Result<String> {
-    let st = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    st.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .map(|v| v.trim().to_owned())
-        .with_context(|| format!("no {key} in /proc/{pid}/status"))
+/// Exactly CAP_NET_ADMIN (12) and CAP_NET_RAW (13) effective, permitted and in the
+/// bounding set, none inheritable or ambient, and no_new_privs, in every thread of `pid`.
+fn assert_least_privilege(pid: u32) -> Result<()> {
+    let mut threads = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let st = std::fs::read_to_string(task?.path().join("status"))?;
+        let field = |key: &str| {
+            st.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(str::trim)
+                .with_context(|| format!("no {key} in {st}"))
+        };
+        for key in ["CapEff:", "CapPrm:", "CapBnd:"] {
+            ensure!(field(key)? == "0000000000003000", "{key} in {st}");
+        }
+        for key in ["CapInh:", "CapAmb:"] {
+            ensure!(field(key)? == "0000000000000000", "{key} in {st}");
+        }
+        ensure!(field("NoNewPrivs:")? == "1", "NoNewPrivs in {st}");
+        threads += 1;
+    }
+    ensure!(threads > 0, "no threads of {pid}");
+    Ok(())
+}
+
+/// `igmpd query` and `igmpd snoop` (with its writer and capture threads, and after a
+/// status request, which starts the encoder thread) keep only the network capabilities.
+#[test]
+fn query_and_snoop_keep_only_the_network_capabilities() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(igmpd_netns_tests::BridgeConfig::snooping())
+        .hosts(&["a"])
+        .build()?;
+    let q = Igmpd::spawn(lab.host("a").netns(), BIN, &["query", "eth0"])?;
+    let s = Igmpd::spawn(lab.switch().netns(), BIN, &["snoop", "br0", "--querier"])?;
+    for d in [&q, &s] {
+        d.status()?;
+        assert_least_privilege(d.pid())?;
+    }
+    let threads = std::fs::read_dir(format!("/proc/{}/task", s.pid()))?.count();
+    ensure!(
+        threads >= 3,
+        "snoop runs {threads} threads: the test checks too few"
+    );
+    Ok(())
 }
 
 #[test]
@@ -94,16 +133,7 @@ fn notify_protocol_watchdog_reload_stop_and_capabilities() -> Result<()> {
     recv_until(&listener, "WATCHDOG=1", Duration::from_secs(2))?;
     recv_until(&listener, "WATCHDOG=1", Duration::from_secs(2))?;
 
-    // Least privilege: exactly CAP_NET_ADMIN (12) and CAP_NET_RAW (13), in every thread.
-    let pid = child.pid();
-    for key in ["CapEff:", "CapPrm:", "CapBnd:"] {
-        assert_eq!(proc_field(pid, key)?, "0000000000003000", "{key}");
-    }
-    assert_eq!(proc_field(pid, "CapInh:")?, "0000000000000000");
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let st = std::fs::read_to_string(task?.path().join("status"))?;
-        assert!(st.contains("CapEff:\t0000000000003000"), "{st}");
-    }
+    assert_least_privilege(child.pid())?;
 
     // Reload: RELOADING=1 with MONOTONIC_USEC, then READY=1.
     child.signal(libc::SIGHUP)?;

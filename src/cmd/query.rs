@@ -22,6 +22,7 @@ pub fn run(args: QueryArgs) -> Result<()> {
             mld: mld.clone(),
         })
         .collect();
+    crate::privs::restrict()?;
     block_on(async move {
         let daemon = QueryDaemon::start(settings).await?;
         let (ifaces, socket) = (&args.ifaces, &args.control_socket);

@@ -45,9 +45,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     let local = tokio::task::LocalSet::new();
     block_on(local.run_until(async move {
         let control = ControlSocket::bind(&socket)?;
-        // Everything that needed more than the network capabilities is done: the config is
-        // read and the socket bound. One thread so far, so this covers the process.
-        crate::privs::drop_to_net_caps().context("cannot drop capabilities")?;
+        // The config is read and the socket bound. One thread so far, so this covers the
+        // process and every thread the daemons start.
+        crate::privs::restrict()?;
         let mut hup = signal(SignalKind::hangup())?;
         let notifier = Notifier::from_env();
         let (ctl_tx, mut ctl_rx) = mpsc::channel(16);

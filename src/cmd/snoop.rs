@@ -26,6 +26,8 @@ pub fn bridge(args: SnoopArgs) -> Result<Bridge> {
 pub fn run(args: SnoopArgs) -> Result<()> {
     let socket = args.control_socket.clone();
     let bridge = bridge(args)?;
+    // Before the daemon starts its writer and capture threads, so that they inherit it.
+    crate::privs::restrict()?;
     block_on(async {
         let daemon = SnoopDaemon::start(bridge.settings(&socket)).await?;
         let (bridge, socket) = (&bridge, &socket);
