@@ -66,9 +66,12 @@ pub enum Command {
     Snoop(SnoopArgs),
     /// Show the state of a running igmpd.
     Status {
-        /// Print JSON instead of tables.
+        /// Print JSON instead of tables, on one line as `ip -j` does.
         #[arg(long)]
         json: bool,
+        /// With --json: indent it over several lines (`ip -j -p`).
+        #[arg(long, short = 'p', requires = "json")]
+        pretty: bool,
         /// Control socket of the daemon to ask.
         #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
         control_socket: PathBuf,

@@ -1,7 +1,7 @@
 //! The control socket: a UNIX stream socket where `igmpd status` asks a running daemon for
 //! its state. One JSON request line, one JSON reply line (`{"command": "status",
-//! "format": "pretty"}` gets the document indented over several lines), then the daemon
-//! closes the connection.
+//! "format": "pretty"}` gets the document indented over several lines, `"format": "text"`
+//! the tables of `igmpd status`), then the daemon closes the connection.
 //!
 //! Every local user may connect and read `status`; commands that change state (`reload`)
 //! are refused unless the peer (SO_PEERCRED) is root, the daemon's own user, or in the
@@ -10,6 +10,7 @@
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -17,8 +18,15 @@ use igmpd_runtime::control::ControlRequest;
 use igmpd_runtime::status::StatusDoc;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, warn};
+
+/// Connections served at once.
+const MAX_CONNECTIONS: usize = 8;
+/// How long a client may take to send its request line.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one write of a reply may block on a client that does not read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Default path of the control socket.
 pub const DEFAULT_PATH: &str = "/run/igmpd/igmpd.sock";
@@ -82,7 +90,14 @@ impl ControlSocket {
     /// Accepts connections forever, forwarding each request (after the permission check)
     /// to `requests`.
     pub async fn serve_requests(self, requests: mpsc::Sender<Request>, admins: Admins) {
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
+            // At most MAX_CONNECTIONS are served at once; further clients wait in the
+            // socket's listen backlog (their connect blocks when it is full), so nothing a
+            // local user does grows the daemon.
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
             match self.listener.accept().await {
                 Ok((stream, _)) => {
                     let requests = requests.clone();
@@ -91,6 +106,7 @@ impl ControlSocket {
                         if let Err(e) = handle(stream, requests, &admins).await {
                             debug!(error = %e, "control connection failed");
                         }
+                        drop(slot);
                     });
                 }
                 Err(e) => {
@@ -167,25 +183,35 @@ pub fn resolve_group(name: &str) -> Result<u32> {
 }
 
 async fn handle(
-    stream: tokio::net::UnixStream,
+    mut stream: tokio::net::UnixStream,
     requests: mpsc::Sender<Request>,
     admins: &Admins,
 ) -> Result<()> {
     let cred = stream.peer_cred()?;
-    let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    let mut reader = tokio::io::BufReader::new(read).take(64 * 1024);
-    tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await??;
+    {
+        let mut reader = tokio::io::BufReader::new(&mut stream).take(64 * 1024);
+        tokio::time::timeout(READ_TIMEOUT, reader.read_line(&mut line)).await??;
+    }
     let answer = match serde_json::from_str::<Value>(&line) {
         Ok(req) if req["command"] == "status" => {
             let (tx, rx) = oneshot::channel();
             requests.send(Request::Status(tx)).await?;
             match rx.await {
-                // Straight from the typed document: no Value tree in between. Indented
-                // here when asked (`igmpd status --json`), so that the client only
-                // copies it out: re-parsing a few hundred KiB in the client was most of
-                // the command's time.
-                Ok(doc) => return reply(&mut write, &doc, req["format"] == "pretty").await,
+                // The daemon's loop only built the typed document. It is encoded (no
+                // Value tree in between) and written on a blocking-pool thread, straight
+                // into the socket as it is made, so that the loop goes on with packets
+                // and the client reads while the rest is encoded. Indented or rendered
+                // as tables here when asked: the client only copies the bytes out.
+                Ok(doc) => {
+                    let format = Format::of(&req["format"]);
+                    let sock = stream.into_std()?;
+                    sock.set_nonblocking(false)?;
+                    sock.set_write_timeout(Some(WRITE_TIMEOUT))?;
+                    return tokio::task::spawn_blocking(move || send(doc, format, sock))
+                        .await
+                        .context("status encoder")?;
+                }
                 Err(_) => json!({"error": "a daemon did not answer"}),
             }
         }
@@ -209,20 +235,49 @@ async fn handle(
         Ok(req) => json!({"error": format!("unknown command {}", req["command"])}),
         Err(e) => json!({"error": format!("bad request: {e}")}),
     };
-    reply(&mut write, &answer, false).await
+    reply(&mut stream, &answer).await
 }
 
-/// Writes `doc` as one JSON line, or indented over several (`pretty`), and a newline.
-async fn reply(
-    write: &mut tokio::net::unix::OwnedWriteHalf,
-    doc: &impl serde::Serialize,
-    pretty: bool,
-) -> Result<()> {
-    let mut out = if pretty {
-        serde_json::to_vec_pretty(doc)?
-    } else {
-        serde_json::to_vec(doc)?
-    };
+/// How a status reply is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// One JSON line (scripts, the tests).
+    Compact,
+    /// JSON indented over several lines (`igmpd status --json`).
+    Pretty,
+    /// The tables of `igmpd status`.
+    Text,
+}
+
+impl Format {
+    /// The request's `format`: `pretty`, `text`, anything else one JSON line.
+    fn of(v: &Value) -> Format {
+        match v.as_str() {
+            Some("pretty") => Format::Pretty,
+            Some("text") => Format::Text,
+            _ => Format::Compact,
+        }
+    }
+}
+
+/// Writes the status document to `sock` as `format` says, and a final newline.
+fn send(mut doc: StatusDoc, format: Format, sock: std::os::unix::net::UnixStream) -> Result<()> {
+    let mut sock = &sock;
+    match format {
+        Format::Compact => doc.write_json(&mut sock, false)?,
+        Format::Pretty => doc.write_json(&mut sock, true)?,
+        Format::Text => {
+            doc.sort();
+            crate::status::write(&doc, &mut sock)?;
+        }
+    }
+    sock.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Writes `doc` as one JSON line and a newline.
+async fn reply(write: &mut tokio::net::UnixStream, doc: &Value) -> Result<()> {
+    let mut out = serde_json::to_vec(doc)?;
     out.push(b'\n');
     write.write_all(&out).await?;
     Ok(())

@@ -45,25 +45,76 @@ pub fn parse(s: &str) -> Result<Duration, String> {
 
 /// Formats a duration the way [`parse`] reads it, e.g. `2m5s`, `1.5s`, `300ms`.
 pub fn format(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
+    Human(d).to_string()
+}
+
+/// A duration shown as [`format`] writes it, without allocating (status tables write
+/// one per group), honouring width and alignment (`{:>10}`).
+#[derive(Debug, Clone, Copy)]
+pub struct Human(pub Duration);
+
+impl std::fmt::Display for Human {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        // "1193046h59m59.999s" (u64 milliseconds at most) fits in 32 bytes.
+        let mut buf = Small::default();
+        let ms = self.0.as_millis();
+        if ms < 1000 {
+            let _ = write!(buf, "{ms}ms");
+        } else {
+            let (h, m, s, r) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+            if h > 0 {
+                let _ = write!(buf, "{h}h");
+            }
+            if m > 0 {
+                let _ = write!(buf, "{m}m");
+            }
+            if r > 0 {
+                // Milliseconds as a fraction without trailing zeros: 500 -> .5, 250 -> .25.
+                let (mut frac, mut digits) = (r, 3);
+                while frac % 10 == 0 {
+                    frac /= 10;
+                    digits -= 1;
+                }
+                let _ = write!(buf, "{s}.{frac:0digits$}s");
+            } else if s > 0 {
+                let _ = write!(buf, "{s}s");
+            }
+        }
+        f.pad(buf.as_str())
     }
-    let (h, m, s, r) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
-    let mut out = String::new();
-    if h > 0 {
-        out += &format!("{h}h");
+}
+
+/// A fixed buffer for one short formatted value.
+struct Small {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl Default for Small {
+    fn default() -> Self {
+        Small {
+            buf: [0; 48],
+            len: 0,
+        }
     }
-    if m > 0 {
-        out += &format!("{m}m");
+}
+
+impl Small {
+    fn as_str(&self) -> &str {
+        // Only whole `str`s are ever appended.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
     }
-    if r > 0 {
-        let frac = format!("{r:03}");
-        out += &format!("{s}.{}s", frac.trim_end_matches('0'));
-    } else if s > 0 {
-        out += &format!("{s}s");
+}
+
+impl std::fmt::Write for Small {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
-    out
 }
 
 #[cfg(test)]
@@ -99,5 +150,18 @@ mod tests {
         assert_eq!(format(Duration::from_millis(300)), "300ms");
         assert_eq!(format(Duration::from_millis(3806)), "3.806s");
         assert_eq!(format(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format(Duration::from_millis(3_600_250)), "1h0.25s");
+        assert_eq!(format(Duration::ZERO), "0ms");
+        let longest = Duration::from_millis(u64::MAX);
+        assert!(parse(&format(longest)).is_err(), "{}", format(longest));
+        assert!(format(longest).ends_with("s"));
+        assert_eq!(
+            format!(
+                "[{:>8}][{:<6}]",
+                Human(Duration::from_secs(90)),
+                Human(Duration::ZERO)
+            ),
+            "[   1m30s][0ms   ]"
+        );
     }
 }

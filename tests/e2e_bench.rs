@@ -137,6 +137,10 @@ fn bench_quick_writes_contract_json() -> Result<()> {
         k.is_f64() || k.is_null(),
         "flood.kernel.victim_join_p99_ms: {k}"
     );
+    // Status at scale (issue 18): 2 000 groups in --quick.
+    for k in ["groups", "json_ms", "plain_ms", "join_p99_ms_while_reading"] {
+        ensure!(num(&v, &["status", k])? > 0.0, "status.{k} not positive");
+    }
     let svg = std::fs::read_to_string(out.join("convergence.svg"))?;
     ensure!(svg.starts_with("<svg") && svg.contains("kernel"), "chart");
     let _ = std::fs::remove_dir_all(&out);

@@ -8,13 +8,14 @@
 //! query` alone. Results go to `--out`: results.json, summary.txt, convergence.svg.
 //!
 //! Usage: `igmpd-bench --igmpd PATH [--out DIR] [--quick] [--runs N] [--sizes N,N]
-//! [--sustain-secs S] [--flood-secs S] [--only convergence|sustained|flood]`.
+//! [--sustain-secs S] [--flood-secs S] [--only convergence|sustained|flood|status]`.
 //!
 //! - [`opts`]: the command line
 //! - [`bed`]: the topology for either side; [`sender`]: the AF_PACKET frame sender;
 //!   [`watcher`]: MDB notifications; [`metrics`]: /proc process metrics; [`sys`]: the
 //!   system calls std lacks (the only `unsafe`)
-//! - [`scenarios`], [`flood`](mod@flood) and [`idle`](mod@idle): the measurements
+//! - [`scenarios`], [`flood`](mod@flood), [`status`](mod@status) and [`idle`](mod@idle): the
+//!   measurements
 //! - [`stats`], [`results`] (results.json), [`summary`] (summary.txt), [`chart`]
 //!   (convergence.svg)
 
@@ -28,6 +29,7 @@ mod results;
 mod scenarios;
 mod sender;
 mod stats;
+mod status;
 mod summary;
 mod sys;
 mod watcher;
@@ -64,6 +66,11 @@ fn main() -> Result<()> {
     let only = opts.only.as_deref();
     if only == Some("flood") {
         r.flood = Some(run_flood(&opts)?);
+        let path = results::write(&opts, &r)?;
+        return summary::write(&opts, &r, &path);
+    }
+    if only == Some("status") {
+        r.status = Some(run_status(&opts)?);
         let path = results::write(&opts, &r)?;
         return summary::write(&opts, &r, &path);
     }
@@ -149,6 +156,9 @@ fn main() -> Result<()> {
     // flood (untrusted ports)
     r.flood = Some(run_flood(&opts)?);
 
+    // status at scale
+    r.status = Some(run_status(&opts)?);
+
     // idle
     for _ in 0..runs {
         r.idles.push(idle(&opts)?);
@@ -177,4 +187,10 @@ fn run_flood(opts: &opts::Opts) -> Result<(serde_json::Value, results::FloodFigu
         kernel_p99_ms: v["kernel"]["victim_join_p99_ms"].as_f64(),
     };
     Ok((v, figures))
+}
+
+/// The status scenario at 10 000 groups (2 000 with `--quick`), `runs` times.
+fn run_status(opts: &opts::Opts) -> Result<Vec<status::StatusRun>> {
+    let n = if opts.quick { 2_000 } else { 10_000 };
+    (0..opts.runs).map(|_| status::status(opts, n)).collect()
 }

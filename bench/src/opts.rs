@@ -16,7 +16,7 @@ pub(crate) struct Opts {
     pub(crate) runs: usize,
     /// Group counts of the convergence scenario.
     pub(crate) sizes: Vec<usize>,
-    /// Only this scenario (profiling): "convergence" or "sustained".
+    /// Only this scenario (profiling): "convergence", "sustained", "flood" or "status".
     pub(crate) only: Option<String>,
     /// How long each rate of the sustained scenario is sent.
     pub(crate) sustain: Duration,
@@ -60,10 +60,12 @@ pub(crate) fn parse_args() -> Result<Opts> {
                 )
             }
             "--only" => {
-                let o = a.next().context("--only convergence|sustained|flood")?;
+                let o = a
+                    .next()
+                    .context("--only convergence|sustained|flood|status")?;
                 ensure!(
-                    ["convergence", "sustained", "flood"].contains(&o.as_str()),
-                    "--only takes convergence, sustained or flood, not {o}"
+                    ["convergence", "sustained", "flood", "status"].contains(&o.as_str()),
+                    "--only takes convergence, sustained, flood or status, not {o}"
                 );
                 only = Some(o);
             }
@@ -74,7 +76,7 @@ pub(crate) fn parse_args() -> Result<Opts> {
             }
             "-h" | "--help" => {
                 println!(
-                    "igmpd-bench --igmpd PATH [--out DIR] [--quick] [--runs N] [--sizes N,N] [--sustain-secs S] [--flood-secs S] [--only convergence|sustained|flood]"
+                    "igmpd-bench --igmpd PATH [--out DIR] [--quick] [--runs N] [--sizes N,N] [--sustain-secs S] [--flood-secs S] [--only convergence|sustained|flood|status]"
                 );
                 std::process::exit(0);
             }

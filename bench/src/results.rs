@@ -37,6 +37,8 @@ pub(crate) struct Measured {
     pub(crate) idles: Vec<Idle>,
     /// The flood scenario's `flood` object, and its figures for the summary.
     pub(crate) flood: Option<(Value, FloodFigures)>,
+    /// The status scenario's runs.
+    pub(crate) status: Option<Vec<crate::status::StatusRun>>,
 }
 
 /// What the summary prints of the flood scenario.
@@ -71,6 +73,7 @@ impl Measured {
             leaves: Vec::new(),
             idles: Vec::new(),
             flood: None,
+            status: None,
         })
     }
 
@@ -155,6 +158,7 @@ pub(crate) fn write(opts: &Opts, r: &Measured) -> Result<PathBuf> {
                  "threads": r.idles.first().map_or(0, |i| i.threads),
                  "window_s": opts.idle_window.as_secs_f64()},
         "flood": r.flood.as_ref().map(|(v, _)| v.clone()),
+        "status": r.status.as_deref().map(crate::status::to_json),
         "elapsed_s": r.started.elapsed().as_secs(),
     });
     let path = opts.out.join("results.json");

@@ -25,10 +25,11 @@ pub(crate) fn write(opts: &Opts, r: &Measured, path: &Path) -> Result<()> {
         "{:<36} {:>10} {:>10} {:>10} {:<6} {:<22} result",
         "measure", "min", "median", "max", "unit", "target"
     );
-    if opts.only.as_deref() != Some("flood") {
+    if !matches!(opts.only.as_deref(), Some("flood") | Some("status")) {
         measures(opts, r, &mut t);
     }
     flood_rows(r, &mut t);
+    status_rows(r, &mut t);
     let _ = writeln!(
         t,
         "\nwrote {} and {} in {} s",
@@ -112,7 +113,54 @@ fn flood_rows(r: &Measured, t: &mut String) {
     }
 }
 
-/// Every measure but the flood's.
+/// The status scenario's rows: both forms with many groups, and the second port's join
+/// latency while status is read in a loop.
+fn status_rows(r: &Measured, t: &mut String) {
+    let Some(runs) = r.status.as_deref().filter(|s| !s.is_empty()) else {
+        return;
+    };
+    let n = runs[0].groups;
+    let m = |f: fn(&crate::status::StatusRun) -> f64| mmm(&runs.iter().map(f).collect::<Vec<_>>());
+    let quiet = m(|s| s.quiet_join_p99_ms);
+    let _ = writeln!(
+        t,
+        "{:<36} {:>10.2} {:>10.2} {:>10.2} ms",
+        "join p99, nobody reading status", quiet.min, quiet.med, quiet.max
+    );
+    let rows: [(String, Mmm, &str, f64); 3] = [
+        (
+            format!("status --json, {n} groups"),
+            m(|s| s.json_ms),
+            "<= 20 ms",
+            20.0,
+        ),
+        (
+            format!("status (tables), {n} groups"),
+            m(|s| s.plain_ms),
+            "<= 20 ms",
+            20.0,
+        ),
+        (
+            "join p99 while status is read".to_owned(),
+            m(|s| s.join_p99_ms),
+            "<= 2 ms",
+            2.0,
+        ),
+    ];
+    for (what, v, target, max) in rows {
+        let _ = writeln!(
+            t,
+            "{what:<36} {:>10.2} {:>10.2} {:>10.2} {:<6} {target:<22} {}",
+            v.min,
+            v.med,
+            v.max,
+            "ms",
+            if v.med <= max { "PASS" } else { "FAIL" }
+        );
+    }
+}
+
+/// Every measure but the flood's and the status scenario's.
 fn measures(opts: &Opts, r: &Measured, t: &mut String) {
     let si = mmm(&r.s_ig);
     let sk = mmm(&r.s_ke);

@@ -123,12 +123,27 @@ impl Igmpd {
     /// `status` and how long the command took, start to exit (the JSON is parsed after the
     /// clock stops: the caller's parsing is not the command's latency).
     pub fn status_timed(&self) -> Result<(Duration, Value)> {
+        let (took, out) = self.status_run(true)?;
+        let v = serde_json::from_slice(&out).context("igmpd status --json printed invalid JSON")?;
+        Ok((took, v))
+    }
+
+    /// `igmpd status` (the tables) and how long it took, start to exit.
+    pub fn status_plain_timed(&self) -> Result<(Duration, String)> {
+        let (took, out) = self.status_run(false)?;
+        Ok((took, String::from_utf8_lossy(&out).into_owned()))
+    }
+
+    /// Runs `igmpd status [--json]`: its wall time and standard output.
+    fn status_run(&self, json: bool) -> Result<(Duration, Vec<u8>)> {
+        let mut cmd = std::process::Command::new(&self.bin);
+        cmd.arg("status");
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.arg("--control-socket").arg(&self.socket);
         let t = std::time::Instant::now();
-        let out = std::process::Command::new(&self.bin)
-            .args(["status", "--json", "--control-socket"])
-            .arg(&self.socket)
-            .output()
-            .context("run igmpd status")?;
+        let out = cmd.output().context("run igmpd status")?;
         let took = t.elapsed();
         if !out.status.success() {
             bail!(
@@ -136,9 +151,7 @@ impl Igmpd {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        let v = serde_json::from_slice(&out.stdout)
-            .context("igmpd status --json printed invalid JSON")?;
-        Ok((took, v))
+        Ok((took, out.stdout))
     }
 
     /// Polls `status` until `pred` returns Some, or fails with the last status and the log.

@@ -70,9 +70,13 @@ Stop; \fBigmpd snoop\fR and \fBigmpd run\fR hand each bridge back to the kernel.
 \fBigmpd run\fR speaks the sd_notify protocol when \fBNOTIFY_SOCKET\fR
 is set (READY=1, RELOADING=1, STOPPING=1, WATCHDOG=1 at half of \fBWATCHDOG_USEC\fR
 while the event loop answers), log to journald with structured fields when
-\fBJOURNAL_STREAM\fR says stderr is the journal, and keep only CAP_NET_RAW and
-CAP_NET_ADMIN once its config is read and its control socket bound. Logging to journald
-applies to every subcommand. See dist/igmpd.service.
+\fBJOURNAL_STREAM\fR says stderr is the journal. Logging to journald applies to every
+subcommand. See dist/igmpd.service.
+.SH PRIVILEGES
+\fBigmpd query\fR, \fBigmpd snoop\fR and \fBigmpd run\fR keep only CAP_NET_RAW and
+CAP_NET_ADMIN (effective, permitted and bounding sets; inheritable and ambient empty) and
+set no_new_privs before they start any thread (\fBrun\fR: once its config is read and its
+control socket bound).
 .SH "SEE ALSO"
 \fBbridge\fR(8), \fBip\-link\fR(8), \fBsystemd.service\fR(5)
 "#;

@@ -15,7 +15,19 @@ use super::findings::Answered;
 use super::memberships::Local;
 use super::probe::{LiveHost, Probe};
 use super::Iface;
-use crate::status::{list, ms};
+
+/// A JSON number of milliseconds as a duration (`2m5s`), `-` when it is none.
+fn ms(v: &Value) -> String {
+    v.as_u64().map_or_else(
+        || "-".into(),
+        |ms| crate::duration::format(Duration::from_millis(ms)),
+    )
+}
+
+/// The items of a JSON array (none when `v` is not one).
+fn list(v: &Value) -> impl Iterator<Item = &Value> {
+    v.as_array().into_iter().flatten()
+}
 
 /// Everything the report says.
 pub struct Report<'a> {

@@ -3,11 +3,16 @@ use igmpd_runtime::status::{
     FamilyStatus, FindingDoc, GroupStatus, IfaceStatus, PortCountersStatus, PortGroupStatus,
     PortLimitsStatus, PortStatus, ReporterStatus, RouterPortStatus, SourceStatus, StatusDoc,
 };
-use serde_json::json;
 
-/// What `igmpd status` prints for `doc` as the daemon sends it (typed, then JSON).
+/// What `igmpd status` prints for `doc` (the daemon renders its typed document).
 fn text(doc: &StatusDoc) -> String {
-    super::render(&serde_json::to_value(doc).unwrap())
+    let mut out = Vec::new();
+    super::write(doc, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn ip(a: &str) -> std::net::IpAddr {
+    a.parse().unwrap()
 }
 
 fn limits(groups: usize, max_groups: usize, router_guard: bool) -> PortLimitsStatus {
@@ -40,7 +45,7 @@ fn counters(refused: u64, guard_drops: u64) -> PortCountersStatus {
 
 fn source(address: &str, expires_in_ms: u64) -> SourceStatus {
     SourceStatus {
-        address: address.into(),
+        address: address.parse().unwrap(),
         expires_in_ms,
     }
 }
@@ -62,12 +67,12 @@ pub(crate) fn querier_iface() -> IfaceStatus {
             queries_sent: 4,
             drops: [("bad_checksum", 1), ("truncated", 0)].into(),
             groups: vec![GroupStatus {
-                group: "239.1.1.1".into(),
+                group: ip("239.1.1.1"),
                 filter_mode: "exclude",
                 sources: vec![source("10.0.0.9", 3000), source("10.0.0.10", 0)],
-                last_reporter: Some("10.0.0.12".into()),
+                last_reporter: Some(ip("10.0.0.12")),
                 reporters: Some(vec![ReporterStatus {
-                    address: "10.0.0.12".into(),
+                    address: ip("10.0.0.12"),
                     last_report_ms_ago: 1500,
                 }]),
                 compat_version: 3,
@@ -163,20 +168,20 @@ pub(crate) fn bridge() -> BridgeStatus {
                 up: true,
                 groups: vec![
                     PortGroupStatus {
-                        group: "239.1.1.1".into(),
+                        group: ip("239.1.1.1"),
                         vid: None,
                         filter_mode: "include",
                         sources: vec![source("10.0.0.9", 4000), source("10.0.0.8", 0)],
-                        hosts: vec!["10.0.0.2".into(), "10.0.0.3".into()],
+                        hosts: vec![ip("10.0.0.2"), ip("10.0.0.3")],
                         compat_version: 3,
                         expires_in_ms: 0,
                     },
                     PortGroupStatus {
-                        group: "ff0e::1".into(),
+                        group: ip("ff0e::1"),
                         vid: Some(10),
                         filter_mode: "exclude",
                         sources: vec![],
-                        hosts: vec!["fe80::5".into()],
+                        hosts: vec![ip("fe80::5")],
                         compat_version: 2,
                         expires_in_ms: 90_000,
                     },
@@ -264,7 +269,7 @@ bridge br0 snooping  source filtering on  entries 2 (keys 1 of limit 4032, mcast
                  source 10.0.0.9                                               4s
                  source 10.0.0.8                                          blocked
   p2           ff0e::1                                     10 exclude       1m30s  fe80::5
-bridge br1 down  source filtering on  entries 0 (keys 0 of limit 0, mcast_hash_max null)
+bridge br1 down  source filtering on  entries 0 (keys 0 of limit 0, mcast_hash_max -)
   reports 0  queries 0  forwarded 0  refused 0  mdb errors 0  capture drops 0
   router ports: none
   port         group                                      vid mode        expires  hosts / sources
@@ -357,19 +362,61 @@ fn renders_merged_documents_in_order() {
     assert_eq!(text(&doc), expected);
 }
 
+/// `igmpd snoop --querier`: the bridge's querier counts its groups, the bridge table
+/// lists them.
 #[test]
-fn renders_untyped_documents_with_missing_fields() {
-    let doc = json!({"interfaces": [{"name": "eth0", "ifindex": 3, "up": true,
-        "igmp": {"version": 3, "role": "querier", "address": "10.0.0.1", "querier_address": "10.0.0.1",
-                 "other_querier_expires_in_ms": 0, "robustness": 2, "query_interval_ms": 125000, "queries_sent": 4,
-                 "drops": {"bad_checksum": 1, "truncated": 0},
-                 "groups": [{"group": "239.1.1.1", "filter_mode": "include", "expires_in_ms": 250000,
-                             "compat_version": 3, "last_reporter": "10.0.0.12",
-                             "sources": [{"address": "10.0.0.9", "expires_in_ms": 3000}]}]}}],
-        "findings": []});
-    let text = super::render(&doc);
-    assert!(text.contains("eth0 (ifindex 3) up"), "{text}");
-    assert!(text.contains("igmp v3 querier address 10.0.0.1"), "{text}");
-    assert!(text.contains("4m10s"), "{text}");
-    assert_eq!(super::render(&json!({})), "");
+fn a_snooped_bridges_querier_counts_the_groups_the_table_lists() {
+    let mut q = querier_iface();
+    q.name = "br0".into();
+    let doc = StatusDoc {
+        interfaces: Some(vec![q]),
+        bridges: Some(vec![bridge()]),
+        ..Default::default()
+    };
+    let t = text(&doc);
+    assert!(
+        t.contains("  robustness 2  interval 2m5s  queries sent 4\n    dropped: bad_checksum 1\n    1 groups (by port in the bridge table)\n"),
+        "{t}"
+    );
+    assert!(!t.contains("last reporter"), "{t}");
+    assert!(t.contains("  p2           239.1.1.1 "), "{t}");
+}
+
+/// A large table goes out in pieces (whole rows each) and reads the same as one piece.
+#[test]
+fn renders_a_large_table_in_whole_rows() {
+    let mut b = bridge();
+    let g = b.ports[0].groups.remove(0);
+    b.ports[0].groups = (0..5000u32)
+        .map(|i| PortGroupStatus {
+            group: std::net::IpAddr::V4(std::net::Ipv4Addr::from(0xef01_0000 + i)),
+            sources: vec![],
+            hosts: g.hosts.clone(),
+            ..g
+        })
+        .collect();
+    let doc = StatusDoc {
+        bridges: Some(vec![b]),
+        ..Default::default()
+    };
+    struct Pieces(Vec<Vec<u8>>);
+    impl std::io::Write for Pieces {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.push(b.to_vec());
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = Pieces(Vec::new());
+    super::write(&doc, &mut w).unwrap();
+    assert!(w.0.len() > 1, "one piece for 5000 rows");
+    assert!(
+        w.0.iter().all(|p| p.ends_with(b"\n")),
+        "a piece ends mid-row"
+    );
+    let all: Vec<u8> = w.0.concat();
+    assert_eq!(String::from_utf8(all).unwrap(), text(&doc));
+    assert!(text(&doc).contains("  p2           239.1.19.135                                 - include         0ms  10.0.0.2 10.0.0.3\n"));
 }

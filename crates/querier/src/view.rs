@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
+use std::net::IpAddr;
 
 use igmpd_runtime::status::{FamilyStatus, FindingDoc, GroupStatus, SourceStatus};
 
@@ -30,18 +31,22 @@ pub fn ms_until(now: Instant, t: Instant) -> u64 {
 }
 
 /// A group's source records with the time left on each (0: no timer running).
-pub fn sources_status<A: Display>(g: &GroupView<A>, now: Instant) -> Vec<SourceStatus> {
+pub fn sources_status<A: Copy + Into<IpAddr>>(
+    g: &GroupView<'_, A>,
+    now: Instant,
+) -> Vec<SourceStatus> {
     g.sources
         .iter()
         .map(|(s, t)| SourceStatus {
-            address: s.to_string(),
+            address: (*s).into(),
             expires_in_ms: t.map_or(0, |t| ms_until(now, t)),
         })
         .collect()
 }
 
 /// The querier section of one instance: election, timers in use and its groups (without
-/// per-host report times: `reporters` is None).
+/// per-host report times: `reporters` is None), in the membership's own order
+/// ([`StatusDoc::sort`](igmpd_runtime::status::StatusDoc::sort) orders them).
 pub fn instance_status<A>(
     inst: &Instance<A>,
     now: Instant,
@@ -49,7 +54,7 @@ pub fn instance_status<A>(
     drops: BTreeMap<&'static str, u64>,
 ) -> FamilyStatus
 where
-    A: Ord + Copy + Hash + Debug + Display,
+    A: Ord + Copy + Hash + Debug + Display + Into<IpAddr>,
 {
     let ms = |t: Instant| ms_until(now, t);
     FamilyStatus {
@@ -65,12 +70,12 @@ where
         drops,
         groups: inst
             .membership()
-            .groups()
+            .groups_unordered()
             .map(|g| GroupStatus {
-                group: g.group.to_string(),
+                group: g.group.into(),
                 filter_mode: g.mode.name(),
                 sources: sources_status(&g, now),
-                last_reporter: g.last_reporter.map(|r| r.to_string()),
+                last_reporter: g.last_reporter.map(Into::into),
                 reporters: None,
                 compat_version: g.compat.version(proto),
                 expires_in_ms: g.expires.map_or(0, ms),

@@ -109,7 +109,9 @@ impl Iface {
 }
 
 /// What the shell needs to know of an address family.
-pub(super) trait Addr: Ord + Copy + Hash + Debug + Display + Send + 'static {
+pub(super) trait Addr:
+    Ord + Copy + Hash + Debug + Display + Into<std::net::IpAddr> + Send + 'static
+{
     const PROTO: Proto;
     /// This family's state on `iface`, if it runs there.
     fn family(iface: &Iface) -> Option<&Family<Self>>;

@@ -67,13 +67,18 @@ fn family_status<A: Addr>(f: &Family<A>, now: Instant) -> FamilyStatus {
         .collect();
     let inst = f.seg.instance();
     let mut s = view::instance_status(inst, now, A::PROTO, drops);
-    // Only the querier's own view keeps per-host report times.
-    for (doc, g) in s.groups.iter_mut().zip(inst.membership().groups()) {
+    // Only the querier's own view keeps per-host report times. The same unmodified map
+    // iterates in the same order as in instance_status.
+    for (doc, g) in s
+        .groups
+        .iter_mut()
+        .zip(inst.membership().groups_unordered())
+    {
         doc.reporters = Some(
             g.reporters
                 .iter()
                 .map(|(r, t)| ReporterStatus {
-                    address: r.to_string(),
+                    address: (*r).into(),
                     last_report_ms_ago: now.saturating_since(*t).as_millis() as u64,
                 })
                 .collect(),

@@ -214,27 +214,29 @@ struct PortGroups {
 impl DomainVisitor for PortGroups {
     fn visit<A: Family>(&mut self, vid: u16, d: &Domain<A>) {
         for (port, m) in d.ports() {
-            self.groups
-                .entry(port)
-                .or_default()
-                .extend(port_groups(m, vid, self.now));
+            let list = self.groups.entry(port).or_default();
+            list.reserve(m.len());
+            list.extend(port_groups(m, vid, self.now));
         }
     }
 }
 
-fn port_groups<A: Family>(m: &Membership<A>, vid: u16, now: Instant) -> Vec<PortGroupStatus> {
-    let ms = |t: Instant| ms_until(now, t);
-    m.groups()
-        .map(|g| PortGroupStatus {
-            group: g.group.to_string(),
-            vid: (vid != 0).then_some(vid),
-            filter_mode: g.mode.name(),
-            sources: sources_status(&g, now),
-            hosts: g.reporters.iter().map(|(r, _)| r.to_string()).collect(),
-            compat_version: g.compat.version(A::PROTO),
-            expires_in_ms: g.expires.map_or(0, ms),
-        })
-        .collect()
+/// A port's memberships in one VLAN and family, unordered (see [`StatusDoc::sort`]).
+fn port_groups<A: Family>(
+    m: &Membership<A>,
+    vid: u16,
+    now: Instant,
+) -> impl Iterator<Item = PortGroupStatus> + '_ {
+    let ms = move |t: Instant| ms_until(now, t);
+    m.groups_unordered().map(move |g| PortGroupStatus {
+        group: g.group.into(),
+        vid: (vid != 0).then_some(vid),
+        filter_mode: g.mode.name(),
+        sources: sources_status(&g, now),
+        hosts: g.reporters.iter().map(|(r, _)| (*r).into()).collect(),
+        compat_version: g.compat.version(A::PROTO),
+        expires_in_ms: g.expires.map_or(0, ms),
+    })
 }
 
 #[cfg(test)]

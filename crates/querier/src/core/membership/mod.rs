@@ -138,7 +138,7 @@ pub struct SpecificQuery<A> {
 
 /// What a group looks like from outside: for status output and the forwarding plane.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupView<A> {
+pub struct GroupView<'a, A> {
     /// The group.
     pub group: A,
     /// Its filter mode.
@@ -152,8 +152,9 @@ pub struct GroupView<A> {
     pub compat: Generation,
     /// The last host that reported it.
     pub last_reporter: Option<A>,
-    /// Every host that reported it within a group membership interval, with the time.
-    pub reporters: Vec<(A, Instant)>,
+    /// Every host that reported it within a group membership interval, with the time
+    /// (borrowed: status copies it once, into its own form).
+    pub reporters: &'a [(A, Instant)],
 }
 
 /// What a group forwards (RFC 9776 §6.3).
@@ -438,14 +439,20 @@ impl<A: Ord + Copy + Hash> Membership<A> {
     }
 
     /// Every group, in address order.
-    pub fn groups(&self) -> impl Iterator<Item = GroupView<A>> + '_ {
+    pub fn groups(&self) -> impl Iterator<Item = GroupView<'_, A>> + '_ {
         let mut all: Vec<(&A, &Group<A>)> = self.groups.iter().collect();
         all.sort_unstable_by_key(|(g, _)| **g);
         all.into_iter().map(|(g, s)| view(*g, s))
     }
 
+    /// Every group, in no particular order: for callers that sort later, away from the
+    /// protocol loop (the status document is sorted where it is encoded).
+    pub fn groups_unordered(&self) -> impl ExactSizeIterator<Item = GroupView<'_, A>> + '_ {
+        self.groups.iter().map(|(g, s)| view(*g, s))
+    }
+
     /// One group.
-    pub fn group(&self, group: &A) -> Option<GroupView<A>> {
+    pub fn group(&self, group: &A) -> Option<GroupView<'_, A>> {
         self.groups.get(group).map(|s| view(*group, s))
     }
 
@@ -517,7 +524,7 @@ fn refile<A: Ord + Copy>(
     group.queued_at = next;
 }
 
-fn view<A: Copy + Ord>(group: A, s: &Group<A>) -> GroupView<A> {
+fn view<A: Copy + Ord>(group: A, s: &Group<A>) -> GroupView<'_, A> {
     let expires = match s.mode {
         FilterMode::Exclude => Some(s.group_timer),
         FilterMode::Include => s.sources.values().filter_map(|x| x.timer).max(),
@@ -529,6 +536,6 @@ fn view<A: Copy + Ord>(group: A, s: &Group<A>) -> GroupView<A> {
         expires,
         compat: s.compat(),
         last_reporter: s.last_reporter,
-        reporters: s.reporters.0.to_vec(),
+        reporters: &s.reporters.0,
     }
 }
