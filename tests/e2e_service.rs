@@ -106,6 +106,75 @@ fn query_and_snoop_keep_only_the_network_capabilities() -> Result<()> {
     Ok(())
 }
 
+/// The groups `st` shows: on bridge port `port` (snoop), or on the first interface (query).
+fn shown_groups(st: &Value, port: Option<&str>) -> Vec<String> {
+    let groups = match port {
+        Some(p) => st["bridges"][0]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|x| x["name"] == p)
+            .map(|x| x["groups"].clone()),
+        None => Some(st["interfaces"][0]["igmp"]["groups"].clone()),
+    };
+    groups
+        .as_ref()
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g["group"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// SIGHUP in `igmpd query` and `igmpd snoop` reads links and addresses again and keeps
+/// every membership (its default action used to end them, skipping their cleanup).
+#[test]
+fn sighup_in_query_and_snoop_rereads_links_and_keeps_memberships() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(igmpd_netns_tests::BridgeConfig::snooping())
+        .hosts(&["a", "q"])
+        .build()?;
+    let timers = ["--query-interval", "2s", "--query-response-interval", "1s"];
+    let mut qa = vec!["query", "eth0"];
+    qa.extend(timers);
+    let mut sa = vec!["snoop", "br0"];
+    sa.extend(timers);
+    let q = Igmpd::spawn(lab.host("q").netns(), BIN, &qa)?;
+    let s = Igmpd::spawn(lab.switch().netns(), BIN, &sa)?;
+    let g = "239.10.0.1";
+    let mut a = Member::spawn(lab.host("a"), Member::locate_binary()?)?;
+    a.join(g.parse()?)?;
+    let port = lab.host("a").port().to_owned();
+    let shown = |d: &Igmpd, port: Option<&str>| -> Result<()> {
+        d.wait_status(WAIT, |st| {
+            shown_groups(st, port).contains(&g.to_owned()).then_some(())
+        })
+    };
+    shown(&s, Some(&port))?;
+    shown(&q, None)?;
+    for d in [&q, &s] {
+        d.signal(libc::SIGHUP)?;
+    }
+    for d in [&q, &s] {
+        igmpd_netns_tests::poll_until(WAIT, Duration::from_millis(50), || {
+            d.log_text()
+                .contains("links and addresses read again")
+                .then_some(())
+        })
+        .with_context(|| format!("no re-read logged:\n{}", d.log_text()))?;
+    }
+    // Both still run and still hold the membership.
+    ensure!(shown_groups(&s.status()?, Some(&port)).contains(&g.to_owned()));
+    ensure!(shown_groups(&q.status()?, None).contains(&g.to_owned()));
+    ensure!(
+        lab.mdb()?
+            .iter()
+            .any(|e| e.group.to_string() == g && e.port == port),
+        "the MDB entry went"
+    );
+    Ok(())
+}
+
 #[test]
 fn notify_protocol_watchdog_reload_stop_and_capabilities() -> Result<()> {
     let lab = Lab::builder().host("r").build()?;

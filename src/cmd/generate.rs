@@ -62,7 +62,9 @@ its share. \fBigmpd status\fR shows each port's limits, counters and ACL hits.
 \fBigmpd run\fR re\-reads its config file. Interfaces and bridges whose settings did not
 change keep their membership state; changed ones are restarted with the new settings;
 removed ones stop. A file with errors is rejected with one log line and the running
-configuration stays.
+configuration stays. \fBigmpd query\fR and \fBigmpd snoop\fR, which have no config
+file, read their links and addresses again (as after lost rtnetlink events) and keep
+every membership and timer.
 .TP
 \fBSIGTERM\fR, \fBSIGINT\fR
 Stop; \fBigmpd snoop\fR and \fBigmpd run\fR hand each bridge back to the kernel.

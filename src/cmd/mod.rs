@@ -1,5 +1,5 @@
 //! One module per subcommand, and what the daemons among them share: a current-thread
-//! runtime, a single daemon's control socket, SIGINT and SIGTERM.
+//! runtime, a single daemon's control socket, SIGINT and SIGTERM, SIGHUP.
 
 pub mod check_config;
 pub mod decode;
@@ -17,7 +17,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use igmpd_runtime::control::ControlRequest;
-use tokio::sync::mpsc;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{mpsc, oneshot};
+use tracing::info;
 
 use crate::cli::Command;
 use crate::control::ControlSocket;
@@ -75,16 +77,32 @@ where
 {
     let control = ControlSocket::bind(path)?;
     let (tx, rx) = mpsc::channel(16);
+    // SIGHUP re-reads links and addresses; registered before the daemon runs, so that
+    // from here on it never ends the process (its default action).
+    let hup = tokio::spawn(refresh_on_hangup(signal(SignalKind::hangup())?, tx.clone()));
     let server = tokio::spawn(control.serve(tx));
     let out = daemon(rx).await;
     server.abort();
+    hup.abort();
     let _ = server.await;
+    let _ = hup.await;
     Ok(out)
+}
+
+/// Asks the daemon to read links and addresses again on every SIGHUP, one at a time.
+async fn refresh_on_hangup(mut hup: Signal, daemon: mpsc::Sender<ControlRequest>) {
+    while hup.recv().await.is_some() {
+        info!("SIGHUP: reading links and addresses again; state is kept");
+        let (done, answered) = oneshot::channel();
+        if daemon.send(ControlRequest::Refresh(done)).await.is_err() {
+            return;
+        }
+        let _ = answered.await;
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),

@@ -24,7 +24,8 @@ use crate::control::{self, Admins, ControlSocket, Request};
 use crate::sdnotify::{self, Notifier};
 use crate::settings::Bridge;
 
-/// How long a daemon may take to answer a status request before the watchdog stays quiet.
+/// How long a daemon may take to answer a status request or a ping (the watchdog stays
+/// quiet when one does not).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs until SIGINT or SIGTERM.
@@ -83,8 +84,9 @@ pub fn run(args: RunArgs) -> Result<()> {
                 },
                 // Only exists with a watchdog: no wake-ups otherwise.
                 _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
-                    // Every event loop must answer, or systemd hears nothing.
-                    if daemons.status().await.is_some() {
+                    // Every event loop must answer, or systemd hears nothing. A ping, not
+                    // a status document: its cost does not grow with the state.
+                    if daemons.ping().await {
                         notifier.notify("WATCHDOG=1");
                     } else {
                         warn!("a daemon loop did not answer: no watchdog ping");
@@ -166,6 +168,22 @@ impl Daemons {
             bridges.push(ask(&b.control).await?);
         }
         Some(merged(querier, bridges))
+    }
+
+    /// Whether every daemon's loop answers a ping within [`ANSWER_TIMEOUT`].
+    async fn ping(&self) -> bool {
+        let controls =
+            std::iter::once(&self.querier.control).chain(self.bridges.values().map(|b| &b.control));
+        for c in controls {
+            let (tx, rx) = oneshot::channel();
+            if c.send(ControlRequest::Ping(tx)).await.is_err() {
+                return false;
+            }
+            if !matches!(tokio::time::timeout(ANSWER_TIMEOUT, rx).await, Ok(Ok(()))) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Re-reads the file and applies it; a bad file changes nothing.

@@ -10,4 +10,10 @@ use crate::status::StatusDoc;
 pub enum ControlRequest {
     /// The state as `igmpd status --json` prints it.
     Status(oneshot::Sender<StatusDoc>),
+    /// Answered at once: the loop turns (`igmpd run`'s watchdog; its cost does not grow
+    /// with the state, as a status document's does).
+    Ping(oneshot::Sender<()>),
+    /// Read links and addresses again, keeping every membership and timer (SIGHUP in
+    /// `igmpd query` and `igmpd snoop`); answered when done.
+    Refresh(oneshot::Sender<()>),
 }

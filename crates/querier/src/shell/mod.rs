@@ -193,6 +193,13 @@ impl QueryDaemon {
                         ControlRequest::Status(reply) => {
                             let _ = reply.send(self.status());
                         }
+                        ControlRequest::Ping(reply) => {
+                            let _ = reply.send(());
+                        }
+                        ControlRequest::Refresh(done) => {
+                            self.reread_links().await;
+                            let _ = done.send(());
+                        }
                     }
                 }
                 Some(r) = reconfigure.recv() => {
@@ -207,6 +214,23 @@ impl QueryDaemon {
         }
         for iface in &mut self.ifaces {
             iface.stop_reader();
+        }
+    }
+
+    /// Reads every interface's link and addresses again and applies them as events, as if
+    /// they had just been announced: memberships and timers stay. Also what follows the
+    /// system again after the event stream was lost.
+    async fn reread_links(&mut self) {
+        let names: Vec<String> = self.ifaces.iter().map(|i| i.name.clone()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        match self.monitor.dump_named(&names).await {
+            Ok(events) => {
+                for e in &events {
+                    self.handle_system_event(e).await;
+                }
+                info!(interfaces = names.len(), "links and addresses read again");
+            }
+            Err(e) => warn!(error = %e, "cannot read links and addresses again"),
         }
     }
 

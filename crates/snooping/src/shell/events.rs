@@ -56,7 +56,9 @@ impl SnoopDaemon {
         }
     }
 
-    async fn resync_links(&mut self) {
+    /// Reads every link and the bridge's addresses again and applies them (after lost
+    /// events, and on SIGHUP): ports that went are removed, memberships stay.
+    pub(super) async fn resync_links(&mut self) {
         let Ok(links) = self
             .handle
             .link()

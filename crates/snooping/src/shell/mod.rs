@@ -386,6 +386,14 @@ impl SnoopDaemon {
                     ControlRequest::Status(reply) => {
                         let _ = reply.send(self.status());
                     }
+                    ControlRequest::Ping(reply) => {
+                        let _ = reply.send(());
+                    }
+                    ControlRequest::Refresh(done) => {
+                        self.resync_links().await;
+                        info!(bridge = %self.settings.bridge, "links and addresses read again");
+                        let _ = done.send(());
+                    }
                 },
                 () = self.clock.sleep_until(deadline) => {}
             }
