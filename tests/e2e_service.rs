@@ -175,6 +175,45 @@ fn sighup_in_query_and_snoop_rereads_links_and_keeps_memberships() -> Result<()>
     Ok(())
 }
 
+/// Bridge names that differ only in characters nft and file names cannot hold get a table
+/// and a state file each: one daemon's exit leaves the other's table in place.
+#[test]
+fn bridges_whose_names_sanitise_alike_keep_their_own_tables() -> Result<()> {
+    let lab = Lab::builder().host("r").build()?;
+    let ns = lab.host("r").netns();
+    for b in ["br-lan", "br_lan"] {
+        ns.ip(&["link", "add", b, "type", "bridge", "mcast_snooping", "1"])?;
+        ns.ip(&["link", "set", b, "up"])?;
+    }
+    let tables = || -> Result<Vec<String>> {
+        let out = ns.exec_ok(&["nft", "list", "tables"])?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(2))
+            .filter(|t| t.starts_with("igmpd_snoop_br_lan"))
+            .map(str::to_owned)
+            .collect())
+    };
+    let dash = Igmpd::spawn(ns, BIN, &["snoop", "br-lan"])?;
+    let under = Igmpd::spawn(ns, BIN, &["snoop", "br_lan"])?;
+    for d in [&dash, &under] {
+        d.wait_status(WAIT, |st| {
+            (st["bridges"][0]["active"] == true).then_some(())
+        })?;
+    }
+    let both = igmpd_netns_tests::poll_until(WAIT, Duration::from_millis(50), || {
+        let t = tables().ok()?;
+        (t.len() == 2).then_some(t)
+    })
+    .with_context(|| format!("two tables expected: {:?}", tables()))?;
+    ensure!(both[0] != both[1], "{both:?}");
+    dash.stop()?;
+    let left = tables()?;
+    ensure!(left.len() == 1, "after br-lan's daemon ended: {left:?}");
+    ensure!(under.status()?["bridges"][0]["active"] == true);
+    Ok(())
+}
+
 #[test]
 fn notify_protocol_watchdog_reload_stop_and_capabilities() -> Result<()> {
     let lab = Lab::builder().host("r").build()?;

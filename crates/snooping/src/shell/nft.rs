@@ -26,14 +26,29 @@ use super::SnoopDaemon;
 /// bridge's ports before igmpd snoops them again.
 pub(super) const NFT_PORT_GONE_DELAY: Duration = Duration::from_millis(500);
 
-/// The table's name for `bridge`: `igmpd_snoop_<bridge>` with characters nft does not
-/// take in names replaced by `_`.
+/// The table's name for `bridge`: `igmpd_snoop_` and [`bridge_token`].
 pub fn table_name(bridge: &str) -> String {
+    format!("igmpd_snoop_{}", bridge_token(bridge))
+}
+
+/// `bridge` as a token for names of tables and files, unique per bridge name: the name
+/// itself when it is all ASCII letters and digits (`br0`); otherwise with every other
+/// character replaced by `_` and a hash of the whole name appended, so that `br-lan` and
+/// `br_lan` (interface names may hold almost any byte) never share a table or a state
+/// file. A name without `_` cannot meet a hashed one, which always has one.
+pub fn bridge_token(bridge: &str) -> String {
+    if !bridge.is_empty() && bridge.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return bridge.to_owned();
+    }
     let clean: String = bridge
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    format!("igmpd_snoop_{clean}")
+    // FNV-1a, 64 bits: stable across releases and machines (std's hasher is not).
+    let hash = bridge.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{clean}_{hash:016x}")
 }
 
 /// The ruleset that (re)creates the table atomically: one transaction that creates it
@@ -141,7 +156,16 @@ mod tests {
 
     #[test]
     fn names_are_sanitised_and_rules_drop_reports_only() {
-        assert_eq!(table_name("br-lan.10"), "igmpd_snoop_br_lan_10");
+        assert_eq!(table_name("br0"), "igmpd_snoop_br0");
+        let lan = table_name("br-lan.10");
+        assert!(lan.starts_with("igmpd_snoop_br_lan_10_"), "{lan}");
+        assert_eq!(lan.len(), "igmpd_snoop_br_lan_10_".len() + 16, "{lan}");
+        assert_eq!(lan, table_name("br-lan.10"), "stable");
+        // Names that sanitise alike stay apart.
+        let names = ["br-lan", "br_lan", "br.lan", "brlan", "br lan"];
+        let tokens: std::collections::BTreeSet<String> =
+            names.iter().map(|n| bridge_token(n)).collect();
+        assert_eq!(tokens.len(), names.len(), "{tokens:?}");
         let r = ruleset("br0", &[4, 17], &[17]);
         assert!(
             r.contains("set ports { type iface_index; elements = { 4, 17 }; }"),

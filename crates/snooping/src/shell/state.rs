@@ -8,10 +8,13 @@
 //!   entry shows `proto static`), the entries igmpd wrote, so that the successor adopts
 //!   its own and leaves everybody else's alone.
 //!
-//! Written (and synced) before igmpd first changes a setting, and, where entries are
-//! listed, before each batch of MDB writes goes out (not synced: a SIGKILL loses no page
-//! cache, and a power loss takes the MDB with it). A clean exit removes it, or, where
-//! entries are listed, keeps only the entries it handed to the kernel as temporary ones.
+//! Written (and synced, with its directory) before igmpd first changes a setting, and,
+//! where entries are listed, before each batch of MDB writes goes out (not synced: a
+//! SIGKILL loses no page cache, and a power loss takes the MDB with it). Always whole (a
+//! temporary file renamed over it), never through a symbolic link; one that cannot be read
+//! or parsed is ignored with a warning. A clean exit removes it, or, where entries are
+//! listed, keeps only the entries it handed to the kernel as temporary ones. The file
+//! name holds [`bridge_token`](super::nft::bridge_token): unique per bridge name.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -123,13 +126,8 @@ impl SnoopDaemon {
         use std::os::unix::fs::MetadataExt;
         let dir = self.settings.state_dir.as_ref()?;
         let ns = std::fs::metadata("/proc/self/ns/net").ok()?.ino();
-        let clean: String = self
-            .settings
-            .bridge
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        Some(dir.join(format!("igmpd-snoop-{clean}-net{ns}.json")))
+        let token = super::nft::bridge_token(&self.settings.bridge);
+        Some(dir.join(format!("igmpd-snoop-{token}-net{ns}.json")))
     }
 
     /// What igmpd knows now: the ports' and the bridge's settings from before igmpd, and
@@ -196,21 +194,8 @@ impl SnoopDaemon {
 
     fn write_state(&self, doc: &SavedState, sync: bool) {
         let Some(f) = self.state_file() else { return };
-        let tmp = f.with_extension("tmp");
-        let r = (|| {
-            let _ = std::fs::remove_file(&tmp);
-            // create_new: never through a link someone put there.
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            file.write_all(&serde_json::to_vec(doc).unwrap_or_default())?;
-            if sync {
-                file.sync_all()?;
-            }
-            std::fs::rename(&tmp, &f)
-        })();
-        if let Err(e) = r {
+        let bytes = serde_json::to_vec(doc).unwrap_or_default();
+        if let Err(e) = write_atomically(&f, &bytes, sync) {
             warn!(file = %f.display(), error = %e, "cannot write the state file");
         }
     }
@@ -221,8 +206,13 @@ impl SnoopDaemon {
         let (Some(f), Some(b)) = (self.state_file(), self.bridge.as_ref()) else {
             return SavedState::default();
         };
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            return SavedState::default();
+        let text = match read_no_follow(&f) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return SavedState::default(),
+            Err(e) => {
+                warn!(file = %f.display(), error = %e, "state file unreadable: ignored");
+                return SavedState::default();
+            }
         };
         let doc = match serde_json::from_str::<SavedState>(&text) {
             Ok(d) => d,
@@ -260,6 +250,50 @@ impl SnoopDaemon {
             }
         }
     }
+}
+
+/// Writes `bytes` to `path` as a whole or not at all: into `path.tmp` (created anew, never
+/// through a link someone put there), synced when `sync`, renamed over `path` (which
+/// replaces a link at `path` itself, never its target), and the directory synced.
+fn write_atomically(path: &std::path::Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    if sync {
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if sync {
+        // The rename itself is durable once the directory is.
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
+/// The file's text, refusing a symbolic link at `path` (O_NOFOLLOW: ELOOP) and anything
+/// but a regular file of at most 16 MiB.
+fn read_no_follow(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() > 16 << 20 {
+        return Err(std::io::Error::other(
+            "not a regular file of at most 16 MiB",
+        ));
+    }
+    let mut text = String::new();
+    file.take(16 << 20).read_to_string(&mut text)?;
+    Ok(text)
 }
 
 fn mac_string(mac: &[u8; 6]) -> String {
@@ -312,5 +346,55 @@ mod tests {
         let doc: SavedState = serde_json::from_str(old).unwrap();
         assert_eq!(doc.ports[&4].mcast_router, 1);
         assert!(doc.entries.is_empty() && doc.versions.is_none());
+    }
+
+    /// A directory of its own under the system's temporary one, removed on drop.
+    struct TempDir(std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    fn temp_dir(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("igmpd-state-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+
+    #[test]
+    fn the_state_file_is_replaced_whole_and_links_are_never_followed() {
+        use std::os::unix::fs::symlink;
+        let d = temp_dir("links");
+        let (f, victim) = (d.0.join("s.json"), d.0.join("victim"));
+        std::fs::write(&victim, "precious").unwrap();
+        // A link at the file: replaced by the file, its target untouched; not read.
+        symlink(&victim, &f).unwrap();
+        let e = read_no_follow(&f).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+        write_atomically(&f, b"{}", true).unwrap();
+        assert!(!std::fs::symlink_metadata(&f)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(read_no_follow(&f).unwrap(), "{}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        // A link at the temporary file: removed, not written through.
+        symlink(&victim, f.with_extension("tmp")).unwrap();
+        write_atomically(&f, b"[1]", false).unwrap();
+        assert_eq!(read_no_follow(&f).unwrap(), "[1]");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!f.with_extension("tmp").exists());
+        // Not a regular file: refused without blocking (a FIFO would block a plain open).
+        let fifo = d.0.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        #[allow(unsafe_code)]
+        // SAFETY: mkfifo reads the NUL-terminated path `c` owns.
+        let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+        assert_eq!(rc, 0);
+        assert!(read_no_follow(&fifo).is_err());
+        assert!(
+            read_no_follow(&d.0.join("absent")).unwrap_err().kind() == std::io::ErrorKind::NotFound
+        );
     }
 }
