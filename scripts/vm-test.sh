@@ -29,6 +29,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
+case "$repo/" in
+    /tmp/*)
+        # The guest mounts a fresh tmpfs on /tmp: a checkout there is not in the guest.
+        echo "vm-test: the guest has a /tmp of its own: run from a checkout outside /tmp (this one is $repo)" >&2
+        exit 2 ;;
+esac
 
 usage() { echo "usage: scripts/vm-test.sh [--kernel 6.1|6.12|all] [FILTER]" >&2; exit 2; }
 log() { printf 'vm-test: %s\n' "$*" >&2; }

@@ -55,13 +55,20 @@ pub enum Command {
         #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
         control_socket: PathBuf,
     },
+    /// Hand bridges back to the kernel after an igmpd died without cleaning up (SIGKILL,
+    /// a crash), as a clean exit does: igmpd's entries become temporary (the kernel ages
+    /// them), the ports' `mcast_router` and the bridges' versions are restored from the
+    /// state file, the nftables table is removed. A bridge igmpd left cleanly needs
+    /// nothing. Refused while the control socket answers (igmpd still runs). The systemd
+    /// unit runs it after every stop (`ExecStopPost`).
+    Cleanup(CleanupArgs),
     /// Run an IGMP/MLD querier on one or more interfaces.
     Query(QueryArgs),
     /// Do IGMP/MLD snooping for a Linux bridge and program its multicast database.
     ///
     /// igmpd learns memberships from every port (the kernel's learning is stopped by an
-    /// nftables table `igmpd_snoop_BRIDGE`, removed at exit), forwards reports to router
-    /// ports, and writes permanent MDB entries with protocol 73 (`proto 73` in
+    /// nftables table `igmpd_snoop_BRIDGE`, removed at exit, and by the kernel if igmpd
+    /// dies), forwards reports to router ports, and writes permanent MDB entries with protocol 73 (`proto 73` in
     /// `bridge -d mdb show`); entries of other protocols are never touched.
     Snoop(SnoopArgs),
     /// Show the state of a running igmpd.
@@ -119,6 +126,21 @@ pub struct QueryArgs {
     /// Where `igmpd status` reaches this daemon.
     #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
     pub control_socket: PathBuf,
+}
+
+/// `igmpd cleanup`.
+#[derive(Debug, Clone, Args)]
+pub struct CleanupArgs {
+    /// Bridges to hand back (with --config, by default every bridge of the file).
+    #[arg(value_name = "BRIDGE")]
+    pub bridges: Vec<String>,
+    /// Take the bridges and the control socket from this config file.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// The dead daemon's control socket: its directory holds the state files
+    /// [default: the config's control_socket, else /run/igmpd/igmpd.sock].
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
 }
 
 /// `igmpd snoop`.

@@ -230,14 +230,20 @@ fn render_bridge(b: &BridgeStatus, out: &mut Sink<'_>) {
     let c = &b.counters;
     let _ = writeln!(
         out,
-        "bridge {} {}  source filtering {}  entries {} (keys {} of limit {}, mcast_hash_max {})",
+        "bridge {} {}  source filtering {}  entries {} (keys {} of limit {}, mcast_hash_max {})  crash-safe {}",
         b.name,
         if b.active { "snooping" } else { "down" },
         if b.source_filtering { "on" } else { "off" },
         b.mdb_entries,
         b.mdb_keys,
         b.entry_limit,
-        Opt(b.mcast_hash_max)
+        Opt(b.mcast_hash_max),
+        // The kernel deletes the nftables table if igmpd dies (no: `igmpd cleanup`).
+        match b.nft_table_owned {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "-",
+        }
     );
     let _ = writeln!(
         out,

@@ -465,6 +465,10 @@ fn install_script_installs_everything_into_destdir() -> Result<()> {
     );
     let unit = std::fs::read_to_string(dir.join("etc/systemd/system/igmpd.service"))?;
     ensure!(unit.contains("ExecStart=/usr/sbin/igmpd run"), "{unit}");
+    ensure!(
+        unit.contains("ExecStopPost=-/usr/sbin/igmpd cleanup --config /etc/igmpd/igmpd.toml"),
+        "{unit}"
+    );
     let check = std::process::Command::new(BIN)
         .arg("check-config")
         .arg(root.join("dist/igmpd.toml"))

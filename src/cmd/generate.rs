@@ -68,6 +68,14 @@ every membership and timer.
 .TP
 \fBSIGTERM\fR, \fBSIGINT\fR
 Stop; \fBigmpd snoop\fR and \fBigmpd run\fR hand each bridge back to the kernel.
+.SH "CRASH SAFETY"
+The nftables table that stops the kernel's own learning is created over igmpd's own
+netlink socket with the table \fBowner\fR flag (Linux 5.12 and later): when igmpd dies
+in any way (SIGKILL, abort), the kernel deletes it and its own snooping learns again at
+once; status shows \fBnft_table_owned\fR (\fBcrash\-safe\fR in the tables). What a
+crash leaves (permanent entries, raised versions, \fBmcast_router\fR values) stays in
+effect and is adopted by the next igmpd, or handed back by \fBigmpd cleanup\fR, which
+the systemd unit runs after every stop.
 .SH SYSTEMD
 \fBigmpd run\fR speaks the sd_notify protocol when \fBNOTIFY_SOCKET\fR
 is set (READY=1, RELOADING=1, STOPPING=1, WATCHDOG=1 at half of \fBWATCHDOG_USEC\fR

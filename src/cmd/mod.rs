@@ -2,6 +2,7 @@
 //! runtime, a single daemon's control socket, SIGINT and SIGTERM, SIGHUP.
 
 pub mod check_config;
+pub mod cleanup;
 pub mod decode;
 pub mod doctor;
 pub mod generate;
@@ -29,6 +30,7 @@ pub fn run(command: Command) -> ExitCode {
     let result = match command {
         Command::Run(args) => run::run(args),
         Command::CheckConfig { path } => check_config::run(&path),
+        Command::Cleanup(args) => return cleanup::run(args),
         Command::Reload { control_socket } => reload::run(&control_socket),
         Command::Query(args) => query::run(args),
         Command::Snoop(args) => snoop::run(args),

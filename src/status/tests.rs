@@ -107,6 +107,7 @@ pub(crate) fn down_iface() -> IfaceStatus {
 
 pub(crate) fn bridge() -> BridgeStatus {
     BridgeStatus {
+        nft_table_owned: Some(true),
         source_filtering: true,
         name: "br0".into(),
         ifindex: Some(7),
@@ -210,6 +211,7 @@ pub(crate) fn bridge() -> BridgeStatus {
 
 fn quiet_bridge() -> BridgeStatus {
     BridgeStatus {
+        nft_table_owned: None,
         source_filtering: true,
         name: "br1".into(),
         ifindex: None,
@@ -255,7 +257,7 @@ eth9 (ifindex -) down
 ";
 
 const BRIDGES: &str = "\
-bridge br0 snooping  source filtering on  entries 2 (keys 1 of limit 4032, mcast_hash_max 4096)
+bridge br0 snooping  source filtering on  entries 2 (keys 1 of limit 4032, mcast_hash_max 4096)  crash-safe yes
   reports 3  queries 1  forwarded 2  refused 0  mdb errors 1  capture drops 5
   vlan 10  source filtering on  igmp querier (querier 10.0.10.1)
   router ports: p1 (configured,query), p3 vlan 10 (pim)
@@ -269,7 +271,7 @@ bridge br0 snooping  source filtering on  entries 2 (keys 1 of limit 4032, mcast
                  source 10.0.0.9                                               4s
                  source 10.0.0.8                                          blocked
   p2           ff0e::1                                     10 exclude       1m30s  fe80::5
-bridge br1 down  source filtering on  entries 0 (keys 0 of limit 0, mcast_hash_max -)
+bridge br1 down  source filtering on  entries 0 (keys 0 of limit 0, mcast_hash_max -)  crash-safe -
   reports 0  queries 0  forwarded 0  refused 0  mdb errors 0  capture drops 0
   router ports: none
   port         group                                      vid mode        expires  hosts / sources

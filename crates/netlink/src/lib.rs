@@ -7,8 +7,9 @@
 //! ([`Handle::mdb`]) and to the bridge/port settings igmpd needs
 //! ([`Handle::link`]), typed notifications ([`events`]) including socket
 //! overruns, typed kernel errors ([`Error`]), link attributes ([`links`]), the
-//! system monitor ([`monitor`]), what the running kernel takes ([`probe`]), and many requests per `send` on a socket of the
-//! caller's own with their acks read back per sequence number ([`batch`]).
+//! system monitor ([`monitor`]), what the running kernel takes ([`probe`]), many requests
+//! per `send` on a socket of the caller's own with their acks read back per sequence
+//! number ([`batch`]), and an nf_tables table owned by its socket ([`nftables`]).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), igmpd_netlink::Error> {
@@ -36,6 +37,7 @@ pub mod links;
 pub mod mdb;
 mod message;
 pub mod monitor;
+pub mod nftables;
 pub mod probe;
 pub mod requests;
 pub mod vlans;

@@ -247,6 +247,10 @@ pub struct BridgeStatus {
     /// entries (`mcast_igmp_version 3` / `mcast_mld_version 2`) and the kernel takes source
     /// lists or (S,G) entries.
     pub source_filtering: bool,
+    /// The nftables table that stops the kernel's learning is owned by igmpd's socket, so
+    /// the kernel deletes it if igmpd dies (false: the kernel lacks the owner flag, and a
+    /// crash leaves it until `igmpd cleanup`; null: not installed).
+    pub nft_table_owned: Option<bool>,
     /// The untagged IGMP querier as the bridge follows it, null when IGMP is off.
     pub igmp: Option<BridgeQuerierStatus>,
     /// The untagged MLD querier, null when MLD is off.

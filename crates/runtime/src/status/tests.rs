@@ -101,6 +101,7 @@ fn doc() -> StatusDoc {
             mdb_keys: 6,
             mdb_entries: 6,
             source_filtering: true,
+            nft_table_owned: Some(true),
             igmp: None,
             mld: None,
             vlans: vec![],

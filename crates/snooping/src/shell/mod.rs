@@ -117,6 +117,9 @@ pub enum StartError {
     /// rtnetlink failed.
     #[error("netlink: {0}")]
     Netlink(String),
+    /// `igmpd cleanup` on a bridge that is down.
+    #[error("bridge {0} is down: its table is removed; bring it up and run igmpd cleanup again to restore its settings and entries")]
+    Down(String),
     /// nft failed.
     #[error("cannot install the nftables table: {0}")]
     Nft(std::io::Error),
@@ -150,6 +153,8 @@ pub struct SnoopDaemon {
     findings: FindingsLog,
     /// When the nftables port set is to be rewritten after ports left.
     nft_due: Option<Instant>,
+    /// The socket that owns the nftables table (see [`nft`]).
+    nft: nft::NftTable,
     /// What an earlier igmpd saved for this bridge (see `state`).
     saved: state::SavedState,
     /// The bridge's `(mcast_igmp_version, mcast_mld_version)` from before igmpd changed
@@ -185,6 +190,7 @@ impl SnoopDaemon {
         let _ = igmpd_netlink::set_receive_buffer(&mut conn, 4 << 20);
         tokio::spawn(conn);
         let events = Box::new(igmpd_netlink::events(rx));
+        let nft = nft::NftTable::open(&settings.bridge).map_err(StartError::Nft)?;
         let link = handle
             .link()
             .get_by_name(&settings.bridge)
@@ -247,6 +253,7 @@ impl SnoopDaemon {
             forward: Vec::with_capacity(16),
             findings: FindingsLog::new(),
             nft_due: None,
+            nft,
             saved: state::SavedState::default(),
             original_versions: None,
             vlans: vlans::VlanShell::default(),
@@ -315,12 +322,10 @@ impl SnoopDaemon {
         // kernel may take (S,G) entries only on an IGMPv3 bridge).
         self.set_versions().await;
         self.probe_kernel().await;
-        nft::install(
-            &self.settings.bridge,
-            &self.port_ifindexes(),
-            &self.guarded_ports(),
-        )
-        .map_err(StartError::Nft)?;
+        let (ports, guarded) = (self.port_ifindexes(), self.guarded_ports());
+        self.nft
+            .install(&ports, &guarded)
+            .map_err(StartError::Nft)?;
         self.update_capture();
         // Our socket on the bridge device sends the queries (the bridge floods them).
         if self.settings.querier {
@@ -437,6 +442,31 @@ impl SnoopDaemon {
     /// Clean exit: finish writes, hand the entries to the kernel as temporary ones (it
     /// ages them, and refreshes them from reports once the table is gone), remove the
     /// table, restore `mcast_router`.
+    /// Whether an igmpd left `settings.bridge` without a clean exit (SIGKILL, a crash):
+    /// its state file is there (a clean exit removes it, or keeps only entries handed
+    /// back), or its nftables table is (one not owned, on a kernel without the flag).
+    pub fn left_behind(settings: &SnoopSettings) -> bool {
+        let file = state::state_file(settings).is_some_and(|f| f.exists());
+        let table = nft::table_exists(&settings.bridge).unwrap_or(false);
+        file || table
+    }
+
+    /// `igmpd cleanup`: what a clean exit does, for a bridge an igmpd left behind: its
+    /// entries are adopted and handed to the kernel as temporary ones, the ports'
+    /// `mcast_router` and the bridge's versions are restored as the state file saved them,
+    /// and the table is removed. The number of entries handed back. A bridge that is down
+    /// cannot be read: its table is removed, the rest waits (error).
+    pub async fn hand_back(mut self) -> Result<u64, StartError> {
+        if !self.bridge.as_ref().is_some_and(|b| b.up) {
+            let _ = nft::remove_table(&self.settings.bridge);
+            return Err(StartError::Down(self.settings.bridge.clone()));
+        }
+        self.activate().await?;
+        let n = self.adopted;
+        self.shutdown().await;
+        Ok(n)
+    }
+
     async fn shutdown(mut self) {
         self.capture.stop();
         self.writes.barrier().await;
@@ -454,7 +484,7 @@ impl SnoopDaemon {
             self.restore_vlan_versions().await;
         }
         self.finish_state();
-        if let Err(e) = nft::remove(&self.settings.bridge) {
+        if let Err(e) = self.nft.remove() {
             warn!(bridge = %self.settings.bridge, error = %e, "cannot remove the nftables table");
         }
         self.writes.close().await;

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
-use super::SnoopDaemon;
+use super::{SnoopDaemon, SnoopSettings};
 use crate::core::{EntryFilter, EntryKey};
 
 /// A port's setting from before igmpd.
@@ -120,14 +120,19 @@ pub(super) fn saved_entries<'a>(
     out
 }
 
+/// `STATE_DIR/igmpd-snoop-BRIDGE-netINODE.json`: per bridge and network namespace (of the
+/// calling thread).
+pub(super) fn state_file(settings: &SnoopSettings) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = settings.state_dir.as_ref()?;
+    let ns = std::fs::metadata("/proc/self/ns/net").ok()?.ino();
+    let token = super::nft::bridge_token(&settings.bridge);
+    Some(dir.join(format!("igmpd-snoop-{token}-net{ns}.json")))
+}
+
 impl SnoopDaemon {
-    /// `STATE_DIR/igmpd-snoop-BRIDGE-netINODE.json`: per bridge and network namespace.
     fn state_file(&self) -> Option<PathBuf> {
-        use std::os::unix::fs::MetadataExt;
-        let dir = self.settings.state_dir.as_ref()?;
-        let ns = std::fs::metadata("/proc/self/ns/net").ok()?.ino();
-        let token = super::nft::bridge_token(&self.settings.bridge);
-        Some(dir.join(format!("igmpd-snoop-{token}-net{ns}.json")))
+        state_file(&self.settings)
     }
 
     /// What igmpd knows now: the ports' and the bridge's settings from before igmpd, and

@@ -37,6 +37,8 @@ pub(super) struct View<'a> {
     pub(super) findings: Vec<FindingDoc>,
     /// Frames each port lost because its share of the capture backlog was full.
     pub(super) backlog_drops: BTreeMap<u32, u64>,
+    /// Whether the nftables table is owned (None: not installed).
+    pub(super) nft_owned: Option<bool>,
 }
 
 impl SnoopDaemon {
@@ -59,6 +61,7 @@ impl SnoopDaemon {
             kernel: self.kernel_status(),
             findings: self.source_filtering_finding().into_iter().collect(),
             backlog_drops: self.capture.backlog_drops(),
+            nft_owned: self.nft.owned(),
         };
         status_doc(&view, &self.snooper, now)
     }
@@ -141,6 +144,7 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
         mdb_keys: mdb.keys_in_use(),
         mdb_entries: mdb.programmed().count(),
         source_filtering: v.source_filtering,
+        nft_table_owned: v.nft_owned,
         igmp: snooper.igmp(0).map(|d| bridge_querier(d.instance())),
         mld: snooper.mld(0).map(|d| bridge_querier(d.instance())),
         vlans: v

@@ -102,6 +102,7 @@ fn doc(querier: bool) -> Value {
         },
         findings: Vec::new(),
         backlog_drops: BTreeMap::from([(P1, 7)]),
+        nft_owned: Some(true),
     };
     let now = Instant::from_millis(1000);
     serde_json::to_value(status_doc(&v, &s, now)).unwrap()
@@ -137,6 +138,7 @@ fn the_bridge_section_has_its_keys_and_the_state_of_the_core() {
             "mdb_keys",
             "mld",
             "name",
+            "nft_table_owned",
             "ports",
             "querier",
             "router_ports",

@@ -1,0 +1,237 @@
+//! Crash safety (issue 16), with real hosts in namespaces: when `igmpd snoop` dies by
+//! SIGKILL, even in the middle of a join flood, the kernel deletes its nftables table (the
+//! table is owned by igmpd's netlink socket) and the kernel's own snooping learns the next
+//! join; `igmpd cleanup` then leaves the bridge as a clean SIGTERM exit does (entries
+//! temporary, `mcast_router` and versions restored, no table, no state file), says there
+//! is nothing to do after a clean exit, and refuses while igmpd runs.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use igmpd_netns_tests::mdb::{igmpd_protocol, MdbState};
+use igmpd_netns_tests::{poll_until, BridgeConfig, IgmpVersion, Igmpd, Lab};
+use serde_json::Value;
+
+mod common;
+use common::{member, snoop, BIN, WAIT};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("address literal")
+}
+
+/// A bridge with the kernel's defaults (IGMPv2, MLDv1, no kernel querier): igmpd raises
+/// the versions while it runs, a clean exit restores them.
+fn lab() -> Result<Lab> {
+    Lab::builder()
+        .bridge(
+            BridgeConfig::snooping()
+                .querier(false)
+                .igmp_version(IgmpVersion::V2),
+        )
+        .hosts(&["a", "b"])
+        .build()
+}
+
+fn igmpd_tables(lab: &Lab) -> Result<Vec<String>> {
+    let out = lab.switch().netns().exec_ok(&["nft", "list", "tables"])?;
+    Ok(out
+        .lines()
+        .filter(|l| l.contains("igmpd_snoop_"))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// What a handed-back bridge looks like: igmpd's entries (port, group, permanent or not,
+/// protocol), every port's `mcast_router`, the bridge's versions, igmpd's tables.
+#[derive(Debug, PartialEq, Eq)]
+struct Handed {
+    entries: BTreeSet<(String, IpAddr, bool, Option<String>)>,
+    routers: Vec<(String, u64)>,
+    versions: (u64, u64),
+    tables: Vec<String>,
+}
+
+fn handed(lab: &Lab, hosts: &[&str]) -> Result<Handed> {
+    let entries = lab
+        .mdb()?
+        .into_iter()
+        // igmpd's own: the kernel learns the hosts' other groups (their solicited-node
+        // ones) once its learning is back, at moments that differ from run to run.
+        .filter(|e| e.protocol.as_deref() == Some(igmpd_protocol()))
+        .map(|e| (e.port, e.group, e.state == MdbState::Permanent, e.protocol))
+        .collect();
+    let mut routers = Vec::new();
+    for h in hosts {
+        let port = lab.host(h).port().to_owned();
+        let out = lab
+            .switch()
+            .netns()
+            .exec_ok(&["ip", "-d", "-j", "link", "show", "dev", &port])?;
+        let v: Value = serde_json::from_str(&out)?;
+        let m = v[0]["linkinfo"]["info_slave_data"]["multicast_router"]
+            .as_u64()
+            .with_context(|| format!("no multicast_router in {out}"))?;
+        routers.push(((*h).to_owned(), m));
+    }
+    let info = lab.switch().bridge_info()?;
+    let version = |k: &str| info.get(k).and_then(Value::as_u64).unwrap_or(0);
+    Ok(Handed {
+        entries,
+        routers,
+        versions: (version("mcast_igmp_version"), version("mcast_mld_version")),
+        tables: igmpd_tables(lab)?,
+    })
+}
+
+/// Runs igmpd on a fresh lab until a's and b's joins are its entries, with a's port a
+/// configured router port (so that `mcast_router` changes), then ends it with `end`.
+fn run_and_end(end: impl FnOnce(Igmpd) -> Result<()>) -> Result<(Lab, Handed)> {
+    let lab = lab()?;
+    let pa = lab.host("a").port().to_owned();
+    let d = snoop(&lab, &["--querier", "--router-port", &pa])?;
+    let (mut a, mut b) = (member(&lab, "a")?, member(&lab, "b")?);
+    let (g1, g2) = (ip("239.41.0.1"), ip("239.41.0.2"));
+    a.join(g1)?;
+    b.join(g2)?;
+    poll_until(WAIT, Duration::from_millis(50), || {
+        let e = lab.mdb().ok()?;
+        let ours = |g: IpAddr| {
+            e.iter()
+                .any(|x| x.group == g && x.protocol.as_deref() == Some(igmpd_protocol()))
+        };
+        (ours(g1) && ours(g2)).then_some(())
+    })
+    .context("igmpd's entries")?;
+    end(d)?;
+    let h = handed(&lab, &["a", "b"])?;
+    Ok((lab, h))
+}
+
+#[test]
+fn a_sigkill_in_a_join_flood_leaves_no_table_and_the_kernel_learns_again() -> Result<()> {
+    let lab = lab()?;
+    let d = snoop(&lab, &["--querier"])?;
+    let st = d.status()?;
+    ensure!(
+        st["bridges"][0]["nft_table_owned"] == true,
+        "this kernel takes the owner flag: {}",
+        st["bridges"][0]
+    );
+    ensure!(igmpd_tables(&lab)?.len() == 1);
+    // Room for the flood's groups once the kernel learns them: at mcast_hash_max it would
+    // turn snooping off for the whole bridge.
+    lab.switch().netns().ip(&[
+        "link",
+        "set",
+        "br0",
+        "type",
+        "bridge",
+        "mcast_hash_max",
+        "65536",
+    ])?;
+    let mut flooder = member(&lab, "a")?;
+    let pid = d.pid();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| -> Result<()> {
+        // The same 20 000 groups again and again until told to stop.
+        let flood = s.spawn(|| -> Result<()> {
+            while !stop.load(Ordering::Relaxed) {
+                flooder.flood_igmp(Ipv4Addr::new(239, 42, 0, 1), 20_000)?;
+            }
+            Ok(())
+        });
+        // Killed while the flood is being learned.
+        let killed = d
+            .wait_status(WAIT, |st| {
+                (st["bridges"][0]["counters"]["reports"].as_u64()? > 500).then_some(())
+            })
+            .and_then(|()| d.kill());
+        stop.store(true, Ordering::Relaxed);
+        let flooded = flood.join();
+        let status = killed?;
+        ensure!(!status.success(), "igmpd {pid} was not killed: {status}");
+        ensure!(matches!(flooded, Ok(Ok(()))), "the flood failed");
+        Ok(())
+    })?;
+    // The process is reaped: its socket is closed, so the table is gone.
+    let t = igmpd_tables(&lab)?;
+    ensure!(t.is_empty(), "the table outlived igmpd: {t:?}");
+    // The kernel's own snooping learns b's join now.
+    let g = ip("239.43.0.1");
+    let mut b = member(&lab, "b")?;
+    b.join(g)?;
+    let port = lab.host("b").port().to_owned();
+    poll_until(WAIT, Duration::from_millis(20), || {
+        lab.mdb()
+            .ok()?
+            .iter()
+            .any(|e| {
+                e.group == g
+                    && e.port == port
+                    && e.protocol.as_deref().is_none_or(|p| p == "kernel")
+            })
+            .then_some(())
+    })
+    .context("the kernel did not learn b's join after igmpd died")?;
+    Ok(())
+}
+
+#[test]
+fn cleanup_after_a_sigkill_leaves_the_bridge_as_a_clean_exit_does() -> Result<()> {
+    let (_clean_lab, clean) = run_and_end(|d| {
+        let s = d.stop()?;
+        ensure!(s.success(), "{s}");
+        Ok(())
+    })?;
+    // Reference: igmpd's entries are temporary, versions back at 2 / 1, routers at 1.
+    ensure!(clean.versions == (2, 1), "{clean:?}");
+    ensure!(clean.routers.iter().all(|(_, m)| *m == 1), "{clean:?}");
+    ensure!(clean.entries.iter().all(|e| !e.2), "{clean:?}");
+    ensure!(clean.tables.is_empty(), "{clean:?}");
+
+    let mut socket = None;
+    let (lab, killed) = run_and_end(|d| {
+        socket = Some(d.control_socket().to_owned());
+        d.kill().map(drop)
+    })?;
+    // Killed: permanent entries, raised versions, a's port still a router port.
+    ensure!(killed.versions != (2, 1), "{killed:?}");
+    ensure!(killed.entries.iter().any(|e| e.2), "{killed:?}");
+    let socket = socket.context("socket")?;
+    let socket = socket.to_str().context("utf8")?;
+    let ns = lab.switch().netns();
+    let out = ns.exec_ok(&[BIN, "cleanup", "br0", "--control-socket", socket])?;
+    ensure!(out.contains("br0: handed back"), "{out}");
+    let after = handed(&lab, &["a", "b"])?;
+    ensure!(
+        after == clean,
+        "after cleanup:\n{after:?}\nclean exit:\n{clean:?}"
+    );
+    // Nothing is left to do now.
+    let out = ns.exec_ok(&[BIN, "cleanup", "br0", "--control-socket", socket])?;
+    ensure!(out.contains("br0: nothing left behind"), "{out}");
+    Ok(())
+}
+
+#[test]
+fn cleanup_refuses_while_igmpd_runs() -> Result<()> {
+    let lab = lab()?;
+    let d = snoop(&lab, &[])?;
+    let socket = d.control_socket().to_str().context("utf8")?.to_owned();
+    let out = lab
+        .switch()
+        .netns()
+        .exec(&[BIN, "cleanup", "br0", "--control-socket", &socket])?;
+    ensure!(!out.status.success(), "cleanup ran beside a live igmpd");
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(err.contains("igmpd is running"), "{err}");
+    ensure!(
+        igmpd_tables(&lab)?.len() == 1,
+        "the live igmpd's table went"
+    );
+    ensure!(d.status()?["bridges"][0]["active"] == true);
+    Ok(())
+}
