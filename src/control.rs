@@ -241,9 +241,9 @@ async fn handle(
 /// How a status reply is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
-    /// One JSON line (scripts, the tests).
+    /// One JSON line (`igmpd status --json`, scripts, the tests).
     Compact,
-    /// JSON indented over several lines (`igmpd status --json`).
+    /// JSON indented over several lines (`igmpd status --json --pretty`).
     Pretty,
     /// The tables of `igmpd status`.
     Text,

@@ -1,9 +1,10 @@
-//! Crash safety (issue 16), with real hosts in namespaces: when `igmpd snoop` dies by
-//! SIGKILL, even in the middle of a join flood, the kernel deletes its nftables table (the
-//! table is owned by igmpd's netlink socket) and the kernel's own snooping learns the next
-//! join; `igmpd cleanup` then leaves the bridge as a clean SIGTERM exit does (entries
-//! temporary, `mcast_router` and versions restored, no table, no state file), says there
-//! is nothing to do after a clean exit, and refuses while igmpd runs.
+//! Crash safety and failure paths (issue 16), with real hosts in namespaces: when `igmpd
+//! snoop` dies by SIGKILL, even in the middle of a join flood, the kernel deletes its
+//! nftables table (the table is owned by igmpd's netlink socket) and the kernel's own
+//! snooping learns the next join; `igmpd cleanup` then leaves the bridge as a clean SIGTERM
+//! exit does (entries temporary, `mcast_router` and versions restored, no table, no state
+//! file), says there is nothing to do after a clean exit, and refuses while igmpd runs; an
+//! MDB add the kernel refuses is retried until the kernel takes it, with a finding meanwhile.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -233,5 +234,68 @@ fn cleanup_refuses_while_igmpd_runs() -> Result<()> {
         "the live igmpd's table went"
     );
     ensure!(d.status()?["bridges"][0]["active"] == true);
+    Ok(())
+}
+
+/// The kernel refuses an add (the port's `mcast_max_groups` is reached): finding
+/// `mdb-write-failing` names the port; once the limit is raised, a retry writes the entry
+/// without any new report being needed.
+#[test]
+fn a_refused_add_is_retried_until_the_kernel_takes_it() -> Result<()> {
+    let lab = lab()?;
+    // IPv4 entries only: the port's limit counts every group.
+    let d = snoop(&lab, &["--querier", "--no-mld"])?;
+    let st = d.status()?;
+    let has_limit = st["kernel"]["features"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|x| x == "port_mcast_max_groups"));
+    if !has_limit {
+        eprintln!(
+            "skipped: this kernel has no per-port mcast_max_groups (Linux 6.3) to refuse adds with"
+        );
+        return Ok(());
+    }
+    let pa = lab.host("a").port().to_owned();
+    let sw = lab.switch().netns();
+    let limit = |n: &str| sw.exec_ok(&["bridge", "link", "set", "dev", &pa, "mcast_max_groups", n]);
+    // Room for one more than the port holds now (the kernel may have learned the host's
+    // own IPv6 groups before igmpd's table was there).
+    let held = lab.mdb()?.iter().filter(|e| e.port == pa).count();
+    limit(&(held + 1).to_string())?;
+    let mut a = member(&lab, "a")?;
+    let (g1, g2) = (ip("239.44.0.1"), ip("239.44.0.2"));
+    a.join(g1)?;
+    a.join(g2)?;
+    let on_a = |lab: &Lab| -> usize {
+        lab.mdb()
+            .map(|e| {
+                e.iter()
+                    .filter(|x| x.port == pa && (x.group == g1 || x.group == g2))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let finding = d.wait_status(WAIT, |st| {
+        st["findings"]
+            .as_array()?
+            .iter()
+            .find(|f| f["code"] == "mdb-write-failing")
+            .cloned()
+    })?;
+    let msg = finding["message"].as_str().unwrap_or("");
+    ensure!(msg.contains(&pa), "the finding names the port: {msg}");
+    ensure!(
+        on_a(&lab) == 1,
+        "one of the two groups fits: {:?}",
+        lab.mdb()?
+    );
+    ensure!(d.status()?["bridges"][0]["counters"]["mdb_errors"].as_u64() > Some(0));
+    // Room again: the refused entry is written by a retry (a's next report would be
+    // minutes away with the default query interval).
+    limit("0")?;
+    poll_until(WAIT, Duration::from_millis(50), || {
+        (on_a(&lab) == 2).then_some(())
+    })
+    .context("the refused entry was not written again")?;
     Ok(())
 }

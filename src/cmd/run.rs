@@ -308,11 +308,10 @@ impl Running {
     async fn stop(self) {
         let _ = self.stop.send(());
         let mut task = self.task;
-        if tokio::time::timeout(Duration::from_secs(10), &mut task)
-            .await
-            .is_err()
-        {
-            warn!(bridge = %self.cfg.name, "snooping did not stop within 10s");
+        // The snooper's own bound on its cleanup, and a second to spare.
+        let bound = igmpd_snooping::shell::SHUTDOWN_BOUND + Duration::from_secs(1);
+        if tokio::time::timeout(bound, &mut task).await.is_err() {
+            warn!(bridge = %self.cfg.name, ?bound, "snooping did not stop in time");
             task.abort();
         }
     }

@@ -12,6 +12,7 @@
 //! its limit.
 
 mod fair;
+pub mod retry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;

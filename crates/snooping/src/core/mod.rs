@@ -35,6 +35,7 @@ mod family;
 mod input;
 pub mod mdb;
 pub mod policy;
+mod retry;
 pub mod router;
 mod snooper;
 

@@ -25,6 +25,8 @@ use super::{
 pub struct Snooper {
     pub(super) vlans: BTreeMap<u16, Vlan>,
     pub(super) sh: Shared,
+    /// Writes the kernel refused, to write again (see `core::retry`).
+    pub(super) retries: super::mdb::retry::Retries,
 }
 
 /// The state of `vid`, created (and its queriers started when the bridge is up) on first
@@ -146,6 +148,7 @@ impl Snooper {
         let routers = RouterPorts::new(cfg.router_ports.clone());
         Snooper {
             vlans: BTreeMap::new(),
+            retries: Default::default(),
             sh: Shared {
                 cfg,
                 mdb: MdbTable::new(limit),
@@ -278,12 +281,6 @@ impl Snooper {
     /// Whether the bridge is up.
     pub fn bridge_is_up(&self) -> bool {
         self.sh.bridge_up
-    }
-
-    /// A write the shell sent failed: the entry's kernel state is unknown and is written
-    /// again at its next change.
-    pub fn mdb_write_failed(&mut self, key: &EntryKey) {
-        self.sh.mdb.write_failed(key);
     }
 
     /// Changes the MDB key limit.
@@ -562,7 +559,10 @@ impl Snooper {
     pub fn next_deadline(&self) -> Option<Instant> {
         let mut next = Deadline(self.sh.routers.next_deadline());
         self.visit(&mut next);
-        next.0
+        [next.0, self.retries.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Runs every timer due at `now`.
@@ -572,5 +572,11 @@ impl Snooper {
             self.sh.routers.expire(now);
             self.sh.reflect_routers();
         }
+        self.poll_retries(now);
+    }
+
+    /// The writes the kernel refused, being retried.
+    pub fn retries(&self) -> &super::mdb::retry::Retries {
+        &self.retries
     }
 }

@@ -68,6 +68,19 @@ use crate::core::{Policies, PortPolicy, SnoopConfig, Snooper};
 /// `rt_protos` or FRR. Entries with it are igmpd's; every other entry is left alone.
 pub const MDB_PROTO: u8 = 73;
 
+/// How long a clean exit waits for the settings to be restored (netlink requests the
+/// kernel answers in milliseconds).
+const RESTORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The longest a clean exit (SIGTERM) may take: two writer barriers (what was queued, then
+/// the entries rewritten as temporary), the settings restored, and the writer closed.
+/// `igmpd run` waits this long for each bridge, and the unit's TimeoutStopSec is above it.
+pub const SHUTDOWN_BOUND: std::time::Duration = std::time::Duration::from_secs(
+    2 * writes::BARRIER_TIMEOUT.as_secs()
+        + RESTORE_TIMEOUT.as_secs()
+        + writes::CLOSE_TIMEOUT.as_secs(),
+);
+
 /// What to snoop.
 #[derive(Debug, Clone)]
 pub struct SnoopSettings {
@@ -478,10 +491,18 @@ impl SnoopDaemon {
             }
             self.writes.barrier().await;
             info!(bridge = %self.settings.bridge, entries = n, "entries handed to the kernel as temporary");
-            self.restore_routers().await;
-            self.restore_vlan_routers().await;
-            self.restore_versions().await;
-            self.restore_vlan_versions().await;
+            let restore = async {
+                self.restore_routers().await;
+                self.restore_vlan_routers().await;
+                self.restore_versions().await;
+                self.restore_vlan_versions().await;
+            };
+            if tokio::time::timeout(RESTORE_TIMEOUT, restore)
+                .await
+                .is_err()
+            {
+                warn!(bridge = %self.settings.bridge, "restoring the settings took too long: igmpd cleanup finishes it");
+            }
         }
         self.finish_state();
         if let Err(e) = self.nft.remove() {

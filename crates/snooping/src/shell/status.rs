@@ -76,6 +76,7 @@ pub(super) fn status_doc(v: &View<'_>, snooper: &Snooper, now: Instant) -> Statu
             .findings(now, v.bridge_name)
             .iter()
             .chain(&snooper.port_findings(now, v.bridge_name, |p| port_name(v.ports, p)))
+            .chain(&snooper.retry_findings(now, v.bridge_name, |p| port_name(v.ports, p)))
             .map(FindingDoc::from)
             .chain(v.findings.iter().cloned())
             .collect(),

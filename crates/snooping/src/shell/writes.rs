@@ -38,6 +38,11 @@ pub(super) struct Writes {
     pub(super) dialect: Arc<Dialect>,
 }
 
+/// How long a barrier waits for the writer to catch up.
+pub(super) const BARRIER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long closing waits for the writer thread.
+pub(super) const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Writes {
     /// Starts the writer thread (on `handle` if it cannot have a socket of its own).
     pub(super) fn start(handle: Handle) -> Self {
@@ -100,7 +105,7 @@ impl Writes {
     pub(super) async fn barrier(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(WriteCmd::Barrier(tx)).is_ok() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
+            let _ = tokio::time::timeout(BARRIER_TIMEOUT, rx).await;
         }
     }
 
@@ -109,7 +114,7 @@ impl Writes {
         let (tx, _) = mpsc::unbounded_channel();
         drop(std::mem::replace(&mut self.tx, tx));
         if let Some(w) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, w).await;
         }
     }
 }
@@ -122,11 +127,13 @@ impl SnoopDaemon {
         }
     }
 
-    /// A write the kernel refused: the core writes the entry again at its next change.
+    /// A write the kernel refused: the core writes the entry again, with back-off.
     pub(super) fn write_failed(&mut self, e: WriteError) {
         self.writes.failed += 1;
         if Some(e.bridge) == self.bridge_ifindex() && e.set {
-            self.snooper.mdb_write_failed(&e.key);
+            let now = self.now();
+            self.snooper
+                .mdb_write_failed(now, &e.key, &e.error.to_string());
         }
         let port = self.ports.get(&e.key.port).map_or("?", |p| p.name.as_str());
         warn!(bridge = %self.settings.bridge, port, group = %e.key.group, vid = e.key.vid, error = %e.error, "MDB write failed");

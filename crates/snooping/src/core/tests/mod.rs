@@ -1000,3 +1000,4 @@ fn configured_router_ports_are_routers_in_each_of_their_vlans_only() {
 }
 
 mod policy;
+mod retry;
