@@ -10,8 +10,7 @@
 //! futures and wake-ups. What is here is igmpd's part: which entry an operation writes, the
 //! request for it, and the queue ([`Queue`]).
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::IpAddr;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,91 +67,8 @@ pub struct WriteError {
     pub error: Error,
 }
 
-/// An entry of a bridge (with its source for an (S,G) entry).
-type Key = (u32, EntryKey, Option<IpAddr>);
-
-/// A write and whether its entry is permanent.
-type Write = (MdbOp, bool);
-
-/// The writer's bookkeeping, without I/O: the latest operation per entry, the order in
-/// which entries wait, the entries with a write in flight (busy: a newer operation for
-/// one waits until that write ends), barriers, and how many operations were received.
-#[derive(Debug, Default)]
-struct Queue {
-    received: u64,
-    pending: HashMap<Key, Write>,
-    order: VecDeque<Key>,
-    busy: HashSet<Key>,
-    barriers: Vec<oneshot::Sender<()>>,
-}
-
-impl Queue {
-    /// Takes a command; false when the channel closed (None).
-    fn take(&mut self, cmd: Option<WriteCmd>) -> bool {
-        match cmd {
-            Some(WriteCmd::Op {
-                bridge,
-                op,
-                permanent,
-            }) => {
-                self.received += 1;
-                let (entry, source) = op.target();
-                let key = (bridge, entry, source);
-                let queued = self.pending.insert(key, (op, permanent)).is_some();
-                if !queued && !self.busy.contains(&key) {
-                    self.order.push_back(key);
-                }
-                true
-            }
-            Some(WriteCmd::Barrier(tx)) => {
-                self.barriers.push(tx);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The next write to start; its entry is busy until [`Queue::done`] or
-    /// [`Queue::again`].
-    fn next(&mut self) -> Option<(Key, Write)> {
-        loop {
-            let key = self.order.pop_front()?;
-            if let Some(w) = self.pending.remove(&key) {
-                self.busy.insert(key);
-                return Some((key, w));
-            }
-        }
-    }
-
-    /// The write of `key` ended (written or refused): a newer operation for it may go.
-    fn done(&mut self, key: Key) {
-        self.busy.remove(&key);
-        if self.pending.contains_key(&key) {
-            self.order.push_back(key);
-        }
-    }
-
-    /// The outcome of `w`, the write of `key`, was lost: it goes again, unless a newer
-    /// operation for the entry replaces it (writes are idempotent).
-    fn again(&mut self, key: Key, w: Write) {
-        self.busy.remove(&key);
-        self.pending.entry(key).or_insert(w);
-        self.order.push_back(key);
-    }
-
-    /// When nothing waits and nothing is in flight: `idle` learns how many operations were
-    /// received, and the barriers are answered. Returns whether that is so.
-    fn settle(&mut self, idle: &AtomicU64) -> bool {
-        if !self.pending.is_empty() || !self.busy.is_empty() {
-            return false;
-        }
-        idle.store(self.received, Ordering::Release);
-        for b in self.barriers.drain(..) {
-            let _ = b.send(());
-        }
-        true
-    }
-}
+mod queue;
+use queue::{Key, Queue, Write};
 
 /// Starts the writer on a thread of its own and returns a task that ends when it does.
 ///
@@ -449,9 +365,11 @@ fn take_all(
 type InFlight = HashMap<u32, (Key, Write)>;
 
 /// Empties `out` and fills it with the next writes of `q`: at most [`BATCH`], and no more
-/// than [`MAX_IN_FLIGHT`] in flight. False when there is nothing to send.
-fn fill(q: &mut Queue, out: &mut Batch, in_flight: &mut InFlight, d: &Dialect) -> bool {
+/// than [`MAX_IN_FLIGHT`] in flight. The sequence numbers of the writes put in flight
+/// (empty when there is nothing to send).
+fn fill(q: &mut Queue, out: &mut Batch, in_flight: &mut InFlight, d: &Dialect) -> Vec<u32> {
     out.clear();
+    let mut seqs = Vec::new();
     while out.len() < BATCH && in_flight.len() < MAX_IN_FLIGHT {
         let Some((key, w)) = q.next() else { break };
         let (pre, msg) = messages(d, key.0, &w.0, w.1);
@@ -461,8 +379,24 @@ fn fill(q: &mut Queue, out: &mut Batch, in_flight: &mut InFlight, d: &Dialect) -
         }
         let seq = out.push(msg);
         in_flight.insert(seq, (key, w));
+        seqs.push(seq);
     }
-    !out.is_empty()
+    seqs
+}
+
+/// A batch that could not be sent: its writes wait in `q` again (their entries are no
+/// longer busy), to go out with the next batch.
+fn unsent(q: &mut Queue, in_flight: &mut InFlight, seqs: &[u32]) {
+    for seq in seqs {
+        if let Some((key, w)) = in_flight.remove(seq) {
+            q.again(key, w);
+        }
+    }
+}
+
+/// The pause after a failed send, doubling from 10 ms to 1 s while sends keep failing.
+fn send_backoff(failures: u32) -> Duration {
+    Duration::from_millis(10u64 << failures.min(7)).min(Duration::from_secs(1))
 }
 
 async fn run_batched(
@@ -477,23 +411,33 @@ async fn run_batched(
     let mut open = true;
     let mut out = Batch::with_capacity(BATCH * 128);
     let mut buf = vec![0u8; 256 * 1024];
+    let mut failures = 0u32;
     loop {
         // Send what may go, in batches.
-        while in_flight.len() < MAX_IN_FLIGHT {
-            if !fill(&mut q, &mut out, &mut in_flight, &dialect) {
+        'send: while in_flight.len() < MAX_IN_FLIGHT {
+            let seqs = fill(&mut q, &mut out, &mut in_flight, &dialect);
+            if seqs.is_empty() {
                 break;
             }
             loop {
                 match batch::send(sock.get_ref(), &out) {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        failures = 0;
+                        break;
+                    }
                     // The kernel takes requests inside the call; should it ever say
                     // "later", try again shortly (the socket is registered for reading).
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
+                    // No ack will come for these: they wait again (else their entries
+                    // stayed busy for good) and go out after a pause.
                     Err(e) => {
-                        tracing::warn!(error = %e, "MDB writer: send failed");
-                        break;
+                        failures = failures.saturating_add(1);
+                        tracing::warn!(error = %e, writes = seqs.len(), "MDB writer: send failed; writing again shortly");
+                        unsent(&mut q, &mut in_flight, &seqs);
+                        tokio::time::sleep(send_backoff(failures)).await;
+                        break 'send;
                     }
                 }
             }

@@ -57,7 +57,6 @@ pub(crate) fn delay(refusals: u32) -> Duration {
         .min(MAX_DELAY)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

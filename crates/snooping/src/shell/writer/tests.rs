@@ -138,11 +138,11 @@ fn operations_go_in_batches_of_at_most_batch_and_max_in_flight() {
     }
     let mut out = Batch::new();
     let mut in_flight = InFlight::new();
-    assert!(fill(&mut q, &mut out, &mut in_flight, &Dialect::new(73)));
+    assert!(!fill(&mut q, &mut out, &mut in_flight, &Dialect::new(73)).is_empty());
     assert_eq!((out.len(), in_flight.len()), (BATCH, BATCH));
-    assert!(fill(&mut q, &mut out, &mut in_flight, &Dialect::new(73)));
+    assert!(!fill(&mut q, &mut out, &mut in_flight, &Dialect::new(73)).is_empty());
     assert_eq!((out.len(), in_flight.len()), (10, BATCH + 10));
-    assert!(!fill(&mut q, &mut out, &mut in_flight, &Dialect::new(73)));
+    assert!(fill(&mut q, &mut out, &mut in_flight, &Dialect::new(73)).is_empty());
     assert!(out.is_empty());
     // Acks free the entries by sequence number.
     let mut seqs: Vec<u32> = in_flight.keys().copied().collect();
@@ -152,9 +152,35 @@ fn operations_go_in_batches_of_at_most_batch_and_max_in_flight() {
     for i in 0..MAX_IN_FLIGHT {
         q.take(op(set(key(5000 + i as u32, 1))));
     }
-    while fill(&mut q, &mut out, &mut in_flight, &Dialect::new(73)) {}
+    while !fill(&mut q, &mut out, &mut in_flight, &Dialect::new(73)).is_empty() {}
     assert_eq!(in_flight.len(), MAX_IN_FLIGHT);
     assert_eq!(q.order.len(), BATCH + 10);
+}
+
+/// A batch the socket would not take (the send failed): no ack will come, so its writes
+/// wait again and go out in the next batch, latest state first; nothing stays busy.
+#[test]
+fn the_writes_of_a_batch_that_was_not_sent_wait_again() {
+    let d = Dialect::new(73);
+    let mut q = Queue::default();
+    for i in 0..5 {
+        q.take(op(set(key(100 + i, 1))));
+    }
+    let (mut out, mut in_flight) = (Batch::new(), InFlight::new());
+    let seqs = fill(&mut q, &mut out, &mut in_flight, &d);
+    assert_eq!(seqs.len(), 5);
+    assert!(!q.busy.is_empty());
+    // Meanwhile a newer operation of one entry came: it replaces the unsent one.
+    q.take(op(MdbOp::Delete(key(102, 1))));
+    unsent(&mut q, &mut in_flight, &seqs);
+    assert!(in_flight.is_empty() && q.busy.is_empty());
+    let again = fill(&mut q, &mut out, &mut in_flight, &d);
+    assert_eq!(again.len(), 5, "every write goes out again, once");
+    let ops: Vec<MdbOp> = in_flight.values().map(|(_, w)| w.0.clone()).collect();
+    assert!(ops.contains(&MdbOp::Delete(key(102, 1))), "{ops:?}");
+    assert!(!ops.contains(&set(key(102, 1))), "{ops:?}");
+    assert_eq!(send_backoff(1), Duration::from_millis(20));
+    assert_eq!(send_backoff(100), Duration::from_secs(1));
 }
 
 #[test]
