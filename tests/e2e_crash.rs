@@ -299,3 +299,53 @@ fn a_refused_add_is_retried_until_the_kernel_takes_it() -> Result<()> {
     .context("the refused entry was not written again")?;
     Ok(())
 }
+
+/// The bridge's snooping turned off while igmpd runs (by hand here; the kernel does it
+/// itself at mcast_hash_max): finding `snooping-off`, snooping paused; back on, igmpd
+/// snoops afresh and the member's entry is written again. A lowered mcast_hash_max lowers
+/// the entry limit at once.
+#[test]
+fn snooping_turned_off_and_on_at_runtime_and_a_lowered_hash_max_are_followed() -> Result<()> {
+    let lab = lab()?;
+    let d = snoop(&lab, &["--querier"])?;
+    let mut a = member(&lab, "a")?;
+    let g = ip("239.45.0.1");
+    a.join(g)?;
+    let pa = lab.host("a").port().to_owned();
+    let ours = |lab: &Lab| {
+        lab.mdb().ok().is_some_and(|e| {
+            e.iter().any(|x| {
+                x.group == g && x.port == pa && x.protocol.as_deref() == Some(igmpd_protocol())
+            })
+        })
+    };
+    poll_until(WAIT, Duration::from_millis(50), || ours(&lab).then_some(()))
+        .context("igmpd's entry")?;
+    let sw = lab.switch().netns();
+    let set = |k: &str, v: &str| sw.ip(&["link", "set", "br0", "type", "bridge", k, v]);
+    set("mcast_snooping", "0")?;
+    d.wait_status(WAIT, |st| {
+        let off = st["findings"]
+            .as_array()?
+            .iter()
+            .any(|f| f["code"] == "snooping-off");
+        (off && st["bridges"][0]["active"] == false).then_some(())
+    })?;
+    set("mcast_snooping", "1")?;
+    d.wait_status(WAIT, |st| {
+        let off = st["findings"]
+            .as_array()?
+            .iter()
+            .any(|f| f["code"] == "snooping-off");
+        (!off && st["bridges"][0]["active"] == true).then_some(())
+    })?;
+    poll_until(WAIT, Duration::from_millis(50), || ours(&lab).then_some(()))
+        .context("the entry after snooping came back")?;
+    let before = d.status()?["bridges"][0]["entry_limit"].as_u64();
+    set("mcast_hash_max", "1024")?;
+    d.wait_status(WAIT, |st| {
+        let now = st["bridges"][0]["entry_limit"].as_u64()?;
+        (Some(now) != before && now < 1024).then_some(())
+    })?;
+    Ok(())
+}

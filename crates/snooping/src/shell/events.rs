@@ -195,7 +195,7 @@ impl SnoopDaemon {
         if recreated {
             self.bridge_gone();
         }
-        let was_up = self.bridge.as_ref().is_some_and(|b| b.up) && self.active;
+        let was_up = self.active;
         let fresh = self.bridge.is_none();
         let vlan_change = self
             .bridge
@@ -206,6 +206,7 @@ impl SnoopDaemon {
                 .bridge
                 .as_ref()
                 .is_some_and(|b| b.vlan_snooping != info.vlan_snooping);
+        let was = self.bridge.as_ref().map(|b| (b.snooping, b.hash_max));
         self.snooper.set_vlan_filtering(info.vlan_filtering);
         let now = self.now();
         self.snooper.set_vlan_snooping(now, info.vlan_snooping);
@@ -219,7 +220,23 @@ impl SnoopDaemon {
                 warn!(error = %e, "configured router ports");
             }
         }
-        let up = self.bridge.as_ref().is_some_and(|b| b.up);
+        // The kernel's snooping turned off at runtime (`mcast_snooping 0` by hand, or by
+        // the kernel itself when its MDB reached mcast_hash_max): every group floods and
+        // the MDB is not used, so snooping pauses (finding `snooping-off`) and starts
+        // afresh when it is back (the startup queries learn the memberships again).
+        if let (Some((was_on, was_max)), Some(b)) = (was, self.bridge.as_ref()) {
+            if was_on && !b.snooping {
+                warn!(bridge = %self.settings.bridge, "the bridge's multicast snooping was turned off: every group floods; snooping resumes when it is back on");
+            } else if !was_on && b.snooping {
+                info!(bridge = %self.settings.bridge, "the bridge's multicast snooping is back on: snooping afresh");
+            }
+            if was_max != b.hash_max && self.active {
+                let limit = super::adopt::entry_limit(b.hash_max, self.foreign_keys);
+                info!(bridge = %self.settings.bridge, mcast_hash_max = b.hash_max, limit, "mcast_hash_max changed: new entry limit");
+                self.snooper.set_entry_limit(limit);
+            }
+        }
+        let up = self.bridge.as_ref().is_some_and(|b| b.up && b.snooping);
         if up && !was_up {
             if let Err(e) = self.activate().await {
                 warn!(bridge = %self.settings.bridge, error = %e, "cannot start snooping");

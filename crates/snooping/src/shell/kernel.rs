@@ -218,6 +218,27 @@ impl SnoopDaemon {
 
     /// `source-filtering-off`: igmpd queries with IGMPv3 / MLDv2 and raised the bridge's
     /// versions, and somebody lowered them since.
+    /// Finding `snooping-off`: the bridge's own snooping is off, so it floods every group
+    /// and igmpd's entries are not used.
+    pub(super) fn snooping_off_finding(&self) -> Option<FindingDoc> {
+        let b = self.bridge.as_ref().filter(|b| !b.snooping)?;
+        let br = &self.settings.bridge;
+        Some(FindingDoc {
+            code: "snooping-off",
+            severity: "error",
+            iface: br.clone(),
+            message: format!(
+                "{br}'s multicast snooping was turned off (mcast_snooping 0, mcast_hash_max {}): it floods every group to every port and igmpd's entries are not used; igmpd snoops again once it is back on",
+                b.hash_max
+            ),
+            hint: format!(
+                "ip link set {br} type bridge mcast_snooping 1; the kernel turns it off itself when its MDB reaches mcast_hash_max: raise that (igmpd snoop --raise-hash-max N) before turning it back on"
+            ),
+            host: None,
+            group: None,
+        })
+    }
+
     pub(super) fn source_filtering_finding(&self) -> Option<FindingDoc> {
         self.bridge_source_filtering_finding()
             .or_else(|| self.vlan_source_filtering_finding())

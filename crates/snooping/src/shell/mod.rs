@@ -380,7 +380,7 @@ impl SnoopDaemon {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), StartError> {
         tokio::pin!(shutdown);
-        if self.bridge.as_ref().is_some_and(|b| b.up) {
+        if self.bridge.as_ref().is_some_and(|b| b.up && b.snooping) {
             self.activate().await?;
         } else {
             info!(bridge = %self.settings.bridge, "bridge is down: waiting for it");

@@ -59,7 +59,11 @@ impl SnoopDaemon {
             source_filtering: self.source_filtering(),
             vlan_source_filtering: self.per_vlan().then(|| self.vlan_source_filtering()),
             kernel: self.kernel_status(),
-            findings: self.source_filtering_finding().into_iter().collect(),
+            findings: self
+                .source_filtering_finding()
+                .into_iter()
+                .chain(self.snooping_off_finding())
+                .collect(),
             backlog_drops: self.capture.backlog_drops(),
             nft_owned: self.nft.owned(),
         };
