@@ -99,15 +99,30 @@ pub enum Verdict {
     Unknown(String),
 }
 
+/// Where the system's own firewall tools live: they are run from here, not through PATH
+/// (a PATH entry of someone else's must not get to run as root).
+const SYSTEM_DIRS: [&str; 4] = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+
+/// `name` in the first of [`SYSTEM_DIRS`] that has it; a missing tool is a path that does
+/// not exist, which fails to run (as a missing tool should: its rules are not analysed).
+fn system_program(name: &str) -> std::path::PathBuf {
+    SYSTEM_DIRS
+        .iter()
+        .map(|d| std::path::Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| std::path::Path::new("/nonexistent").join(name))
+}
+
 /// Reads the rulesets from the system and analyses them.
 pub fn check(probe: &Probe) -> Verdict {
-    let nft_json = Command::new("nft")
+    let nft = system_program("nft");
+    let nft_json = Command::new(&nft)
         .args(["-j", "list", "ruleset"])
         .output()
         .ok()
         .filter(|o| o.status.success());
     if let Some(out) = nft_json {
-        let text = Command::new("nft")
+        let text = Command::new(&nft)
             .args(["-a", "list", "ruleset"])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
@@ -124,7 +139,7 @@ pub fn check(probe: &Probe) -> Verdict {
     } else {
         "iptables-save"
     };
-    if let Ok(out) = Command::new(save).output() {
+    if let Ok(out) = Command::new(system_program(save)).output() {
         if out.status.success() {
             let tool = if probe.v6 { "ip6tables" } else { "iptables" };
             return analyze_iptables(&String::from_utf8_lossy(&out.stdout), tool, probe);
