@@ -21,7 +21,7 @@ use crate::bed::{bed_with, Mode, DEFAULT_HASH_MAX};
 use crate::join;
 use crate::metrics::rss_kib;
 use crate::opts::Opts;
-use crate::sender::{v2_report_frames, Sender};
+use crate::sender::{one_by_one, v2_report_frames, Sender};
 use crate::stats::pct;
 use crate::watcher::Watcher;
 
@@ -142,20 +142,13 @@ pub(crate) fn flood(opts: &Opts, mode: Mode, extra: &[&str]) -> Result<Flood> {
         .collect();
     let frames = v2_report_frames(victim_mac, victim_ip, &victim_groups);
     let (sent_tx, sent_rx) = mpsc::channel();
-    let victim = in_netns(&b.victim_ns(), move || -> Result<()> {
-        let s = Sender::open("eth0")?;
-        let start = Instant::now();
-        for k in 0..frames.len() {
-            let due = start + Duration::from_millis(500 + 1000 * k as u64);
-            if let Some(d) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(d);
-            }
-            let t = Instant::now();
-            s.send_batch(&frames, k, 1)?;
-            let _ = sent_tx.send((k, t));
-        }
-        Ok(())
-    });
+    let victim = one_by_one(
+        &b.victim_ns(),
+        frames,
+        Duration::from_millis(500),
+        Duration::from_secs(1),
+        sent_tx,
+    );
     let t0 = Instant::now();
     let mut out = Flood {
         seconds: dur.as_secs_f64(),

@@ -3,9 +3,12 @@
 
 use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
+use igmpd_netns_tests::in_netns;
 use igmpd_wire::{Frame, IgmpRepr, Ipv4Header};
 
 use crate::sys;
@@ -98,6 +101,31 @@ pub(crate) fn v2_leave_frame(src_mac: [u8; 6], src: Ipv4Addr, group: Ipv4Addr) -
 }
 
 /// `n` distinct groups 239.10.0.0 + i (never link-local 224.0.0.x).
+/// From namespace `ns`'s eth0, sends `frames[k]` alone at `first + k * every` (a host
+/// joining one group after another) and reports each send time on `sent`.
+pub(crate) fn one_by_one(
+    ns: &str,
+    frames: Vec<Vec<u8>>,
+    first: Duration,
+    every: Duration,
+    sent: mpsc::Sender<(usize, Instant)>,
+) -> JoinHandle<Result<()>> {
+    in_netns(ns, move || -> Result<()> {
+        let s = Sender::open("eth0")?;
+        let start = Instant::now();
+        for k in 0..frames.len() {
+            let due = start + first + every * k as u32;
+            if let Some(d) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(d);
+            }
+            let t = Instant::now();
+            s.send_batch(&frames, k, 1)?;
+            let _ = sent.send((k, t));
+        }
+        Ok(())
+    })
+}
+
 pub(crate) fn groups(n: usize) -> Vec<Ipv4Addr> {
     (0..n as u32)
         .map(|i| Ipv4Addr::from(u32::from(Ipv4Addr::new(239, 10, 0, 1)) + i))

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::bed::{bed, Bed, Mode};
 use crate::join;
 use crate::opts::Opts;
-use crate::sender::{groups, v2_report_frames, Sender};
+use crate::sender::{groups, one_by_one, v2_report_frames, Sender};
 use crate::stats::{pct, r2};
 use crate::watcher::Watcher;
 
@@ -137,20 +137,13 @@ fn victim_joins(b: &Bed, set: u32, reader: Option<(&Igmpd, &AtomicUsize)>) -> Re
                 }
             })
         });
-        let r = join(in_netns(&b.victim_ns(), move || -> Result<()> {
-            let s = Sender::open("eth0")?;
-            let start = Instant::now();
-            for k in 0..frames.len() {
-                let due = start + Duration::from_millis(200 + 20 * k as u64);
-                if let Some(d) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(d);
-                }
-                let t = Instant::now();
-                s.send_batch(&frames, k, 1)?;
-                let _ = sent_tx.send((k, t));
-            }
-            Ok(())
-        }));
+        let r = join(one_by_one(
+            &b.victim_ns(),
+            frames,
+            Duration::from_millis(200),
+            Duration::from_millis(20),
+            sent_tx,
+        ));
         // Let the last joins land while the reader still runs.
         std::thread::sleep(Duration::from_millis(300));
         stop.store(true, Ordering::Relaxed);
