@@ -238,11 +238,15 @@ impl SnoopDaemon {
         }
         let up = self.bridge.as_ref().is_some_and(|b| b.up && b.snooping);
         if up && !was_up {
-            if let Err(e) = self.activate().await {
-                warn!(bridge = %self.settings.bridge, error = %e, "cannot start snooping");
+            // A failed activation is retried on its own schedule, not at each event.
+            if self.activate_retry.is_none() {
+                self.try_activate().await;
             }
-        } else if !up && was_up {
-            self.deactivate();
+        } else if !up {
+            self.activate_retry = None;
+            if was_up {
+                self.deactivate();
+            }
         }
     }
 

@@ -168,6 +168,9 @@ pub struct SnoopDaemon {
     nft_due: Option<Instant>,
     /// The socket that owns the nftables table (see [`nft`]).
     nft: nft::NftTable,
+    /// A runtime activation that failed: when it is tried again, and how many failed in a
+    /// row.
+    activate_retry: Option<(Instant, u32)>,
     /// What an earlier igmpd saved for this bridge (see `state`).
     saved: state::SavedState,
     /// The bridge's `(mcast_igmp_version, mcast_mld_version)` from before igmpd changed
@@ -267,6 +270,7 @@ impl SnoopDaemon {
             findings: FindingsLog::new(),
             nft_due: None,
             nft,
+            activate_retry: None,
             saved: state::SavedState::default(),
             original_versions: None,
             vlans: vlans::VlanShell::default(),
@@ -358,18 +362,39 @@ impl SnoopDaemon {
         Ok(())
     }
 
+    /// [`activate`](Self::activate) when the bridge came (back) up at runtime. A failure
+    /// is undone (capture stopped, ports forgotten: nothing half-running stays) and tried
+    /// again after 1, 2, 4 ... 30 s, not at every link event (no busy loop).
+    pub(super) async fn try_activate(&mut self) {
+        match self.activate().await {
+            Ok(()) => self.activate_retry = None,
+            Err(e) => {
+                let failures = self.activate_retry.map_or(0, |(_, n)| n) + 1;
+                let delay = std::time::Duration::from_secs(1 << (failures - 1).min(5))
+                    .min(std::time::Duration::from_secs(30));
+                warn!(bridge = %self.settings.bridge, error = %e, retry_in = ?delay, "cannot start snooping");
+                self.stop_snooping();
+                self.activate_retry = Some((self.now() + delay, failures));
+            }
+        }
+    }
+
     /// The bridge went down or away.
     fn deactivate(&mut self) {
         if !self.active {
             return;
         }
+        self.stop_snooping();
+        info!(bridge = %self.settings.bridge, "bridge down: snooping paused");
+    }
+
+    fn stop_snooping(&mut self) {
         self.active = false;
         self.ports.clear();
         self.capture.stop();
         self.bridge_socket = None;
         self.snooper.bridge_down();
         self.snooper.drain().for_each(drop);
-        info!(bridge = %self.settings.bridge, "bridge down: snooping paused");
     }
 
     /// Runs until `shutdown` resolves, then leaves the bridge as the kernel alone would
@@ -387,11 +412,17 @@ impl SnoopDaemon {
         }
         loop {
             let findings_due = self.findings.due_ms().map(Instant::from_millis);
-            let deadline = [self.snooper.next_deadline(), findings_due, self.nft_due]
-                .into_iter()
-                .flatten()
-                .min()
-                .map(Instant::as_millis);
+            let retry = self.activate_retry.map(|(t, _)| t);
+            let deadline = [
+                self.snooper.next_deadline(),
+                findings_due,
+                self.nft_due,
+                retry,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(Instant::as_millis);
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(()) = self.capture.wake.recv() => {
@@ -420,6 +451,9 @@ impl SnoopDaemon {
                 if self.snooper.next_deadline().is_some_and(|t| t <= now) {
                     self.snooper.poll(now);
                 }
+            }
+            if self.activate_retry.is_some_and(|(t, _)| t <= self.now()) {
+                self.try_activate().await;
             }
             self.flush_outputs();
             self.update_findings();

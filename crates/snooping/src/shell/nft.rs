@@ -189,7 +189,18 @@ impl NftTable {
     /// Creates or replaces the table for `ports` (ifindexes).
     pub(super) fn install(&mut self, ports: &[u32], guarded: &[u32]) -> std::io::Result<()> {
         let owned_before = self.sock.owned();
-        self.sock.install(&ruleset(&self.bridge, ports, guarded))?;
+        self.sock
+            .install(&ruleset(&self.bridge, ports, guarded))
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::EPERM) {
+                    std::io::Error::other(format!(
+                        "the table {} belongs to another running igmpd (one igmpd per bridge)",
+                        table_name(&self.bridge)
+                    ))
+                } else {
+                    e
+                }
+            })?;
         if owned_before.is_none() && self.sock.owned() == Some(false) {
             warn!(bridge = %self.bridge, "this kernel has no nftables table owner flag: if igmpd dies without cleaning up, run igmpd cleanup {}", self.bridge);
         }
