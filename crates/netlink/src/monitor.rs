@@ -75,6 +75,29 @@ fn dump(msg: RouteNetlinkMessage) -> NetlinkMessage<RtnlMessage> {
     m
 }
 
+/// Failure injection for the end-to-end tests, in debug builds only:
+/// `IGMPD_TEST_EVENTS_END_MS=N` ends the first monitor's event stream N ms after it was
+/// made, as a failed socket would (the daemons must connect again).
+fn injected_end(
+    events: Box<dyn Stream<Item = Event> + Send + Unpin>,
+) -> Box<dyn Stream<Item = Event> + Send + Unpin> {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static DONE: AtomicBool = AtomicBool::new(false);
+        let after = std::env::var("IGMPD_TEST_EVENTS_END_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(ms) = after {
+            if !DONE.swap(true, Ordering::Relaxed) {
+                let end = Box::pin(tokio::time::sleep(std::time::Duration::from_millis(ms)));
+                return Box::new(events.take_until(end));
+            }
+        }
+    }
+    events
+}
+
 impl Monitor {
     /// Subscribes (link, IPv4 and IPv6 address groups) and spawns the connection task on
     /// the current tokio runtime. Subscribing before dumping means nothing falls between.
@@ -89,7 +112,7 @@ impl Monitor {
         tokio::spawn(conn);
         Ok(Monitor {
             handle,
-            events: Box::new(events(rx)),
+            events: injected_end(Box::new(events(rx))),
         })
     }
 

@@ -163,6 +163,8 @@ impl QueryDaemon {
             self.refresh_family_state(i, now);
         }
         let mut following = true;
+        // After the event stream ended: when to connect again, and how many tries failed.
+        let mut reconnect: Option<(tokio::time::Instant, u32)> = None;
         loop {
             let deadline = self.next_deadline().map(Instant::as_millis);
             tokio::select! {
@@ -182,9 +184,35 @@ impl QueryDaemon {
                                 self.handle_system_event(&e).await;
                             }
                         }
+                        // Its socket failed: links and addresses are no longer followed.
                         None => {
-                            warn!("rtnetlink event stream ended; no longer following interface changes");
+                            warn!("rtnetlink event stream ended: connecting again");
                             following = false;
+                            reconnect = Some((tokio::time::Instant::now(), 0));
+                        }
+                    }
+                }
+                // Only while reconnecting: no wake-up otherwise.
+                _ = async {
+                    match reconnect {
+                        Some((t, _)) => tokio::time::sleep_until(t).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let failures = reconnect.take().map_or(0, |(_, n)| n);
+                    match Monitor::new() {
+                        Ok(m) => {
+                            self.monitor = m;
+                            following = true;
+                            // What happened meanwhile.
+                            self.reread_links().await;
+                            info!("rtnetlink connected again; links and addresses read again");
+                        }
+                        Err(e) => {
+                            let delay = std::time::Duration::from_secs(1 << failures.min(5))
+                                .min(std::time::Duration::from_secs(30));
+                            warn!(error = %e, retry_in = ?delay, "cannot connect to rtnetlink");
+                            reconnect = Some((tokio::time::Instant::now() + delay, failures + 1));
                         }
                     }
                 }

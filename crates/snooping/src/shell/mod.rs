@@ -31,6 +31,7 @@ mod adopt;
 mod backlog;
 mod capture;
 mod events;
+mod inject;
 mod kernel;
 pub mod nft;
 mod outputs;
@@ -147,7 +148,9 @@ pub struct SnoopDaemon {
     settings: SnoopSettings,
     clock: Clock,
     handle: Handle,
-    events: Box<dyn Stream<Item = NlEvent> + Send + Unpin>,
+    events: Events,
+    /// The event stream ended: when to connect again, and how many tries failed.
+    reconnect: Option<(Instant, u32)>,
     bridge: Option<BridgeLink>,
     active: bool,
     ports: BTreeMap<u32, Port>,
@@ -184,6 +187,27 @@ pub struct SnoopDaemon {
     kernel_features: Option<Vec<&'static str>>,
 }
 
+/// The rtnetlink connection: requests, and the link, address and VLAN changes it is
+/// subscribed to.
+type Events = Box<dyn Stream<Item = NlEvent> + Send + Unpin>;
+
+fn connect() -> Result<(Handle, Events), igmpd_netlink::Error> {
+    let (mut conn, handle, rx) = igmpd_netlink::new_connection()?;
+    igmpd_netlink::subscribe(
+        &mut conn,
+        &[
+            Group::Link,
+            Group::Ipv4Ifaddr,
+            Group::Ipv6Ifaddr,
+            Group::BrVlan,
+        ],
+    )?;
+    let _ = igmpd_netlink::set_receive_buffer(&mut conn, 4 << 20);
+    tokio::spawn(conn);
+    let events: Events = Box::new(igmpd_netlink::events(rx));
+    Ok((handle, inject::events_end(events)))
+}
+
 fn nl(e: impl std::fmt::Display) -> StartError {
     StartError::Netlink(e.to_string())
 }
@@ -192,20 +216,7 @@ impl SnoopDaemon {
     /// Finds the bridge, checks it, applies `--raise-hash-max`, subscribes to changes and
     /// starts the MDB writer. Snooping starts in [`SnoopDaemon::run`].
     pub async fn start(settings: SnoopSettings) -> Result<Self, StartError> {
-        let (mut conn, handle, rx) = igmpd_netlink::new_connection().map_err(nl)?;
-        igmpd_netlink::subscribe(
-            &mut conn,
-            &[
-                Group::Link,
-                Group::Ipv4Ifaddr,
-                Group::Ipv6Ifaddr,
-                Group::BrVlan,
-            ],
-        )
-        .map_err(nl)?;
-        let _ = igmpd_netlink::set_receive_buffer(&mut conn, 4 << 20);
-        tokio::spawn(conn);
-        let events = Box::new(igmpd_netlink::events(rx));
+        let (handle, events) = connect().map_err(nl)?;
         let nft = nft::NftTable::open(&settings.bridge).map_err(StartError::Nft)?;
         let link = handle
             .link()
@@ -271,6 +282,7 @@ impl SnoopDaemon {
             nft_due: None,
             nft,
             activate_retry: None,
+            reconnect: None,
             saved: state::SavedState::default(),
             original_versions: None,
             vlans: vlans::VlanShell::default(),
@@ -379,6 +391,34 @@ impl SnoopDaemon {
         }
     }
 
+    /// The rtnetlink connection ended (its socket failed): links, addresses and VLANs are
+    /// no longer followed and requests cannot be made, so a new connection is made at once,
+    /// then after 1, 2, 4 ... 30 s while that fails.
+    fn events_ended(&mut self) {
+        warn!(bridge = %self.settings.bridge, "rtnetlink event stream ended: connecting again");
+        self.reconnect = Some((self.now(), 0));
+    }
+
+    async fn reconnect(&mut self) {
+        let failures = self.reconnect.map_or(0, |(_, n)| n);
+        match connect() {
+            Ok((handle, events)) => {
+                self.handle = handle;
+                self.events = events;
+                self.reconnect = None;
+                // What happened meanwhile: every link and address read again.
+                self.resync_links().await;
+                info!(bridge = %self.settings.bridge, "rtnetlink connected again; links and addresses read again");
+            }
+            Err(e) => {
+                let delay = std::time::Duration::from_secs(1 << failures.min(5))
+                    .min(std::time::Duration::from_secs(30));
+                warn!(bridge = %self.settings.bridge, error = %e, retry_in = ?delay, "cannot connect to rtnetlink");
+                self.reconnect = Some((self.now() + delay, failures + 1));
+            }
+        }
+    }
+
     /// The bridge went down or away.
     fn deactivate(&mut self) {
         if !self.active {
@@ -413,11 +453,13 @@ impl SnoopDaemon {
         loop {
             let findings_due = self.findings.due_ms().map(Instant::from_millis);
             let retry = self.activate_retry.map(|(t, _)| t);
+            let reconnect = self.reconnect.map(|(t, _)| t);
             let deadline = [
                 self.snooper.next_deadline(),
                 findings_due,
                 self.nft_due,
                 retry,
+                reconnect,
             ]
             .into_iter()
             .flatten()
@@ -429,7 +471,10 @@ impl SnoopDaemon {
                     let now = self.now();
                     self.handle_backlog(now);
                 }
-                Some(e) = self.events.next() => self.handle_event(e).await,
+                e = self.events.next(), if self.reconnect.is_none() => match e {
+                    Some(e) => self.handle_event(e).await,
+                    None => self.events_ended(),
+                },
                 Some(err) = self.writes.errors.recv() => self.write_failed(err),
                 Some(req) = control.recv() => match req {
                     ControlRequest::Status(reply) => {
@@ -451,6 +496,9 @@ impl SnoopDaemon {
                 if self.snooper.next_deadline().is_some_and(|t| t <= now) {
                     self.snooper.poll(now);
                 }
+            }
+            if self.reconnect.is_some_and(|(t, _)| t <= self.now()) {
+                self.reconnect().await;
             }
             if self.activate_retry.is_some_and(|(t, _)| t <= self.now()) {
                 self.try_activate().await;
@@ -490,12 +538,11 @@ impl SnoopDaemon {
     /// ages them, and refreshes them from reports once the table is gone), remove the
     /// table, restore `mcast_router`.
     /// Whether an igmpd left `settings.bridge` without a clean exit (SIGKILL, a crash):
-    /// its state file is there (a clean exit removes it, or keeps only entries handed
-    /// back), or its nftables table is (one not owned, on a kernel without the flag).
+    /// its state file holds settings to restore (see `state::left_behind`), or its
+    /// nftables table is there (one not owned, on a kernel without the flag).
     pub fn left_behind(settings: &SnoopSettings) -> bool {
-        let file = state::state_file(settings).is_some_and(|f| f.exists());
         let table = nft::table_exists(&settings.bridge).unwrap_or(false);
-        file || table
+        state::left_behind(settings) || table
     }
 
     /// `igmpd cleanup`: what a clean exit does, for a bridge an igmpd left behind: its

@@ -130,6 +130,26 @@ pub(super) fn state_file(settings: &SnoopSettings) -> Option<PathBuf> {
     Some(dir.join(format!("igmpd-snoop-{token}-net{ns}.json")))
 }
 
+/// Whether the state file says an igmpd ended without handing the bridge back: it holds
+/// settings to restore. A clean exit removes the file, or (where entries are listed) keeps
+/// only the entries it handed back; a file that cannot be read counts as left behind (the
+/// cleanup then ignores it with a warning and restores what it can).
+pub(super) fn left_behind(settings: &SnoopSettings) -> bool {
+    let Some(f) = state_file(settings) else {
+        return false;
+    };
+    match read_no_follow(&f) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(_) => true,
+        Ok(text) => serde_json::from_str::<SavedState>(&text).map_or(true, |d| {
+            !d.ports.is_empty()
+                || d.versions.is_some()
+                || !d.vlan_versions.is_empty()
+                || !d.vlan_routers.is_empty()
+        }),
+    }
+}
+
 impl SnoopDaemon {
     fn state_file(&self) -> Option<PathBuf> {
         state_file(&self.settings)
