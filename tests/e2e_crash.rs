@@ -416,6 +416,16 @@ fn failure_a_failed_activation_is_retried_with_back_off_until_it_succeeds() -> R
     Ok(())
 }
 
+/// Waits until `d` logged that it connected to rtnetlink again.
+fn reconnected(d: &Igmpd) -> Result<()> {
+    poll_until(WAIT, Duration::from_millis(50), || {
+        d.log_text()
+            .contains("rtnetlink connected again")
+            .then_some(())
+    })
+    .with_context(|| format!("no new connection:\n{}", d.log_text()))
+}
+
 /// The rtnetlink event stream ends (injected in debug builds: `IGMPD_TEST_EVENTS_END_MS`):
 /// igmpd connects again, reads links and addresses again, and follows changes after it.
 #[test]
@@ -429,12 +439,7 @@ fn failure_the_rtnetlink_stream_ending_is_followed_by_a_new_connection() -> Resu
         &["IGMPD_TEST_EVENTS_END_MS=300"],
         &args,
     )?;
-    poll_until(WAIT, Duration::from_millis(50), || {
-        d.log_text()
-            .contains("rtnetlink connected again")
-            .then_some(())
-    })
-    .with_context(|| format!("no new connection:\n{}", d.log_text()))?;
+    reconnected(&d)?;
     ensure!(d.log_text().contains("rtnetlink event stream ended"));
     // A port added now is seen: the new connection's events are followed.
     let sw = lab.switch().netns();
@@ -464,12 +469,7 @@ fn failure_the_querier_connects_again_when_its_rtnetlink_stream_ends() -> Result
         &["IGMPD_TEST_EVENTS_END_MS=300"],
         &["query", "eth0"],
     )?;
-    poll_until(WAIT, Duration::from_millis(50), || {
-        d.log_text()
-            .contains("rtnetlink connected again")
-            .then_some(())
-    })
-    .with_context(|| format!("no new connection:\n{}", d.log_text()))?;
+    reconnected(&d)?;
     host.ip(&["link", "set", "eth0", "down"])?;
     d.wait_status(WAIT, |st| {
         (st["interfaces"][0]["up"] == false).then_some(())

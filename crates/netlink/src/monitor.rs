@@ -75,10 +75,11 @@ fn dump(msg: RouteNetlinkMessage) -> NetlinkMessage<RtnlMessage> {
     m
 }
 
-/// Failure injection for the end-to-end tests, in debug builds only:
-/// `IGMPD_TEST_EVENTS_END_MS=N` ends the first monitor's event stream N ms after it was
-/// made, as a failed socket would (the daemons must connect again).
-fn injected_end(
+/// Failure injection for the end-to-end tests, in debug builds only (release builds return
+/// `events` as they are): `IGMPD_TEST_EVENTS_END_MS=N` ends the first event stream passed
+/// here in a process N ms later, as a failed socket would, so that a test sees the daemon
+/// connect again. [`Monitor::new`] passes its own; `igmpd snoop` its connection's.
+pub fn injected_end(
     events: Box<dyn Stream<Item = Event> + Send + Unpin>,
 ) -> Box<dyn Stream<Item = Event> + Send + Unpin> {
     #[cfg(debug_assertions)]

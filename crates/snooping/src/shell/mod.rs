@@ -31,7 +31,6 @@ mod adopt;
 mod backlog;
 mod capture;
 mod events;
-mod inject;
 mod kernel;
 pub mod nft;
 mod outputs;
@@ -205,7 +204,7 @@ fn connect() -> Result<(Handle, Events), igmpd_netlink::Error> {
     let _ = igmpd_netlink::set_receive_buffer(&mut conn, 4 << 20);
     tokio::spawn(conn);
     let events: Events = Box::new(igmpd_netlink::events(rx));
-    Ok((handle, inject::events_end(events)))
+    Ok((handle, igmpd_netlink::monitor::injected_end(events)))
 }
 
 fn nl(e: impl std::fmt::Display) -> StartError {
