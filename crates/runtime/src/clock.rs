@@ -4,6 +4,15 @@
 
 use std::time::Duration;
 
+/// The pause before the next try after `failures` failures in a row (0: the first try
+/// failed once already counts as 1): `first`, doubling each time, at most `max`. The
+/// daemons' retries of what the system refused (a connection, an activation, a send).
+pub fn backoff(failures: u32, first: Duration, max: Duration) -> Duration {
+    first
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(max)
+}
+
 /// Milliseconds since [`Clock::new`], on tokio's clock (paused in tests like the rest).
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
@@ -41,6 +50,15 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_first_pause_up_to_the_most() {
+        let s = Duration::from_secs;
+        let b: Vec<Duration> = (1..=7).map(|n| backoff(n, s(1), s(30))).collect();
+        assert_eq!(b, [s(1), s(2), s(4), s(8), s(16), s(30), s(30)]);
+        assert_eq!(backoff(0, s(1), s(30)), s(1));
+        assert_eq!(backoff(u32::MAX, s(1), s(30)), s(30));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn sleeps_to_the_deadline_on_its_own_clock() {

@@ -209,8 +209,11 @@ impl QueryDaemon {
                             info!("rtnetlink connected again; links and addresses read again");
                         }
                         Err(e) => {
-                            let delay = std::time::Duration::from_secs(1 << failures.min(5))
-                                .min(std::time::Duration::from_secs(30));
+                            let delay = igmpd_runtime::clock::backoff(
+                                failures + 1,
+                                std::time::Duration::from_secs(1),
+                                std::time::Duration::from_secs(30),
+                            );
                             warn!(error = %e, retry_in = ?delay, "cannot connect to rtnetlink");
                             reconnect = Some((tokio::time::Instant::now() + delay, failures + 1));
                         }

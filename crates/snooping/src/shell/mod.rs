@@ -51,7 +51,7 @@ use igmpd_netlink::probe::MdbFeatures;
 use igmpd_netlink::{Event as NlEvent, Group, Handle};
 use igmpd_packet::PacketSocket;
 use igmpd_querier::core::{Config, Instant};
-use igmpd_runtime::clock::Clock;
+use igmpd_runtime::clock::{backoff, Clock};
 use igmpd_runtime::control::ControlRequest;
 use igmpd_runtime::findings::FindingsLog;
 use igmpd_runtime::status::FindingDoc;
@@ -67,6 +67,11 @@ use crate::core::{Policies, PortPolicy, SnoopConfig, Snooper};
 /// igmpd's MDB protocol value (`proto 73` in `bridge mdb show`): not used by iproute2's
 /// `rt_protos` or FRR. Entries with it are igmpd's; every other entry is left alone.
 pub const MDB_PROTO: u8 = 73;
+
+/// The retries of what the system refused (activation, the rtnetlink connection): 1 s,
+/// doubling, at most 30 s apart.
+const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long a clean exit waits for the settings to be restored (netlink requests the
 /// kernel answers in milliseconds).
@@ -381,8 +386,7 @@ impl SnoopDaemon {
             Ok(()) => self.activate_retry = None,
             Err(e) => {
                 let failures = self.activate_retry.map_or(0, |(_, n)| n) + 1;
-                let delay = std::time::Duration::from_secs(1 << (failures - 1).min(5))
-                    .min(std::time::Duration::from_secs(30));
+                let delay = backoff(failures, SECOND, RETRY_MAX);
                 warn!(bridge = %self.settings.bridge, error = %e, retry_in = ?delay, "cannot start snooping");
                 self.stop_snooping();
                 self.activate_retry = Some((self.now() + delay, failures));
@@ -410,8 +414,7 @@ impl SnoopDaemon {
                 info!(bridge = %self.settings.bridge, "rtnetlink connected again; links and addresses read again");
             }
             Err(e) => {
-                let delay = std::time::Duration::from_secs(1 << failures.min(5))
-                    .min(std::time::Duration::from_secs(30));
+                let delay = backoff(failures + 1, SECOND, RETRY_MAX);
                 warn!(bridge = %self.settings.bridge, error = %e, retry_in = ?delay, "cannot connect to rtnetlink");
                 self.reconnect = Some((self.now() + delay, failures + 1));
             }

@@ -396,7 +396,7 @@ fn unsent(q: &mut Queue, in_flight: &mut InFlight, seqs: &[u32]) {
 
 /// The pause after a failed send, doubling from 10 ms to 1 s while sends keep failing.
 fn send_backoff(failures: u32) -> Duration {
-    Duration::from_millis(10u64 << failures.min(7)).min(Duration::from_secs(1))
+    igmpd_runtime::clock::backoff(failures, Duration::from_millis(10), Duration::from_secs(1))
 }
 
 async fn run_batched(

@@ -52,9 +52,7 @@ impl Retries {
 
 /// The delay before the write after `refusals` refusals in a row.
 pub(crate) fn delay(refusals: u32) -> Duration {
-    FIRST_DELAY
-        .saturating_mul(1u32 << refusals.saturating_sub(1).min(16))
-        .min(MAX_DELAY)
+    igmpd_runtime::clock::backoff(refusals, FIRST_DELAY, MAX_DELAY)
 }
 
 #[cfg(test)]

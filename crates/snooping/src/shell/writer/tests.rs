@@ -179,7 +179,7 @@ fn the_writes_of_a_batch_that_was_not_sent_wait_again() {
     let ops: Vec<MdbOp> = in_flight.values().map(|(_, w)| w.0.clone()).collect();
     assert!(ops.contains(&MdbOp::Delete(key(102, 1))), "{ops:?}");
     assert!(!ops.contains(&set(key(102, 1))), "{ops:?}");
-    assert_eq!(send_backoff(1), Duration::from_millis(20));
+    assert_eq!(send_backoff(2), Duration::from_millis(20));
     assert_eq!(send_backoff(100), Duration::from_secs(1));
 }
 
