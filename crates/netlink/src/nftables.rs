@@ -402,6 +402,10 @@ impl NftSocket {
                 self.owned = Some(false);
                 Ok(())
             }
+            // Someone deleted the table meanwhile (`nft delete table ...`): made anew.
+            Err(e) if replace && e.raw_os_error() == Some(libc::ENOENT) => {
+                self.transact(|b| rs.create(b, want))
+            }
             Err(e) => Err(e),
         }
     }
