@@ -476,3 +476,104 @@ fn failure_the_querier_connects_again_when_its_rtnetlink_stream_ends() -> Result
     })?;
     Ok(())
 }
+
+/// 100 flaps of a port and the bridge deleted and recreated, while a third host floods
+/// re-joins: once the flood's groups have aged out, igmpd's entries are exactly the real
+/// members' (what a fresh start would program), and status shows the same.
+#[test]
+fn failure_port_flaps_and_a_recreated_bridge_under_load_end_with_the_members_entries() -> Result<()>
+{
+    let cfg = BridgeConfig::snooping()
+        .querier(false)
+        .igmp_version(IgmpVersion::V2);
+    let lab = Lab::builder()
+        .bridge(cfg.clone())
+        .bridge_ipv4(true)
+        .hosts(&["a", "b", "c"])
+        .build()?;
+    let d = snoop(&lab, &["--querier", "--no-mld"])?;
+    let (mut a, mut b) = (member(&lab, "a")?, member(&lab, "b")?);
+    let (g1, g2, g3) = (ip("239.46.1.1"), ip("239.46.1.2"), ip("239.46.2.1"));
+    a.join(g1)?;
+    a.join(g2)?;
+    b.join(g3)?;
+    let (pa, pb) = (
+        lab.host("a").port().to_owned(),
+        lab.host("b").port().to_owned(),
+    );
+    let want: BTreeSet<(String, IpAddr)> = [(&pa, g1), (&pa, g2), (&pb, g3)]
+        .into_iter()
+        .map(|(p, g)| (p.clone(), g))
+        .collect();
+    // igmpd's IPv4 entries (the hosts' own IPv6 groups are not snooped with --no-mld).
+    let ours = |lab: &Lab| -> Result<BTreeSet<(String, IpAddr)>> {
+        Ok(lab
+            .mdb()?
+            .into_iter()
+            .filter(|e| e.protocol.as_deref() == Some(igmpd_protocol()) && e.group.is_ipv4())
+            .map(|e| (e.port, e.group))
+            .collect())
+    };
+    poll_until(WAIT, Duration::from_millis(50), || {
+        (ours(&lab).ok()? == want).then_some(())
+    })
+    .context("the members' entries")?;
+    let sw = lab.switch().netns();
+    let mut flooder = member(&lab, "c")?;
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| -> Result<()> {
+        let flood = s.spawn(|| -> Result<()> {
+            while !stop.load(Ordering::Relaxed) {
+                flooder.flood_igmp(Ipv4Addr::new(239, 47, 0, 1), 500)?;
+            }
+            Ok(())
+        });
+        let churn = (|| -> Result<()> {
+            for _ in 0..100 {
+                sw.ip(&["link", "set", &pa, "down"])?;
+                sw.ip(&["link", "set", &pa, "up"])?;
+            }
+            sw.ip(&["link", "del", "br0"])?;
+            let mut add = vec!["link", "add", "br0", "type", "bridge"];
+            let args = cfg.ip_link_args();
+            add.extend(args.iter().map(String::as_str));
+            sw.ip(&add)?;
+            for h in ["a", "b", "c"] {
+                sw.ip(&["link", "set", lab.host(h).port(), "master", "br0"])?;
+            }
+            let addr = format!("{}/24", lab.switch().ipv4().context("bridge address")?);
+            sw.ip(&["addr", "add", &addr, "dev", "br0"])?;
+            sw.ip(&["link", "set", "br0", "up"])?;
+            d.wait_status(WAIT, |st| {
+                (st["bridges"][0]["active"] == true).then_some(())
+            })
+        })();
+        stop.store(true, Ordering::Relaxed);
+        let flooded = flood.join();
+        churn?;
+        ensure!(matches!(flooded, Ok(Ok(()))), "the flood failed");
+        Ok(())
+    })?;
+    // The members answer igmpd's queries; the flood's groups age out (5 s here).
+    poll_until(Duration::from_secs(40), Duration::from_millis(200), || {
+        (ours(&lab).ok()? == want).then_some(())
+    })
+    .with_context(|| format!("igmpd's entries: {:?}, the members': {want:?}", ours(&lab)))?;
+    let st = d.status()?;
+    let shown: BTreeSet<(String, IpAddr)> = st["bridges"][0]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| {
+            let name = p["name"].as_str().unwrap_or("").to_owned();
+            p["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(move |g| Some((name.clone(), g["group"].as_str()?.parse().ok()?)))
+        })
+        .filter(|(_, g): &(String, IpAddr)| g.is_ipv4())
+        .collect();
+    ensure!(shown == want, "status shows {shown:?}, the MDB {want:?}");
+    Ok(())
+}
