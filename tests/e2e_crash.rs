@@ -169,6 +169,7 @@ fn failure_a_sigkill_in_a_join_flood_leaves_no_table_and_the_kernel_learns_again
     // The kernel's own snooping learns b's join now.
     let g = ip("239.43.0.1");
     let mut b = member(&lab, "b")?;
+    let killed_at = std::time::Instant::now();
     b.join(g)?;
     let port = lab.host("b").port().to_owned();
     poll_until(WAIT, Duration::from_millis(20), || {
@@ -183,6 +184,11 @@ fn failure_a_sigkill_in_a_join_flood_leaves_no_table_and_the_kernel_learns_again
             .then_some(())
     })
     .context("the kernel did not learn b's join after igmpd died")?;
+    // Reported, not asserted (a loaded machine is slow, not wrong).
+    eprintln!(
+        "the kernel learned a join {:?} after igmpd was reaped",
+        killed_at.elapsed()
+    );
     Ok(())
 }
 

@@ -116,7 +116,8 @@ struct Querier {
 struct Running {
     cfg: Bridge,
     control: mpsc::Sender<ControlRequest>,
-    stop: oneshot::Sender<()>,
+    /// Taken when the stop is sent.
+    stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
@@ -250,12 +251,24 @@ impl Daemons {
         }
     }
 
-    /// Stops the querier, then every bridge (handing it back to the kernel).
+    /// Stops the querier, then every bridge at once (each hands itself back to the kernel
+    /// within its bound, so the whole stop takes one bound, not one per bridge).
     async fn stop(self) {
         let _ = self.querier.stop.send(());
-        let _ = self.querier.task.await;
-        for (_, b) in self.bridges {
-            b.stop().await;
+        let mut task = self.querier.task;
+        // The querier has nothing to hand back: its readers stop at once.
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            warn!("the querier did not stop in time");
+            task.abort();
+        }
+        let mut bridges: Vec<Running> = self.bridges.into_values().collect();
+        let deadlines: Vec<tokio::time::Instant> =
+            bridges.iter_mut().map(Running::signal_stop).collect();
+        for (b, deadline) in bridges.into_iter().zip(deadlines) {
+            b.wait(deadline).await;
         }
     }
 }
@@ -300,18 +313,30 @@ impl Running {
         Ok(Running {
             cfg: b,
             control,
-            stop,
+            stop: Some(stop),
             task,
         })
     }
 
-    async fn stop(self) {
-        let _ = self.stop.send(());
+    async fn stop(mut self) {
+        let deadline = self.signal_stop();
+        self.wait(deadline).await;
+    }
+
+    /// Tells the snooper to stop; by when it will have (its own bound on its cleanup,
+    /// and a second to spare).
+    fn signal_stop(&mut self) -> tokio::time::Instant {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::Instant::now() + igmpd_snooping::shell::SHUTDOWN_BOUND + Duration::from_secs(1)
+    }
+
+    /// Waits for the snooper until `deadline`, then ends its task.
+    async fn wait(self, deadline: tokio::time::Instant) {
         let mut task = self.task;
-        // The snooper's own bound on its cleanup, and a second to spare.
-        let bound = igmpd_snooping::shell::SHUTDOWN_BOUND + Duration::from_secs(1);
-        if tokio::time::timeout(bound, &mut task).await.is_err() {
-            warn!(bridge = %self.cfg.name, ?bound, "snooping did not stop in time");
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            warn!(bridge = %self.cfg.name, "snooping did not stop in time");
             task.abort();
         }
     }
