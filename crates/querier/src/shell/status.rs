@@ -59,13 +59,15 @@ impl QueryDaemon {
 }
 
 fn family_status<A: Addr>(f: &Family<A>, now: Instant) -> FamilyStatus {
-    let drops = DecodeError::REASONS
+    let inst = f.seg.instance();
+    let mut drops: std::collections::BTreeMap<&'static str, u64> = DecodeError::REASONS
         .iter()
         .chain(EXTRA_DROPS.iter())
         .copied()
         .zip(f.drops.iter().copied())
         .collect();
-    let inst = f.seg.instance();
+    // Reports of new groups past the membership's bound (MAX_GROUPS).
+    drops.insert("new_groups_over_limit", inst.membership().refused_groups());
     let mut s = view::instance_status(inst, now, A::PROTO, drops);
     // Only the querier's own view keeps per-host report times. The same unmodified map
     // iterates in the same order as in instance_status.

@@ -172,7 +172,16 @@ pub struct Membership<A> {
     groups: HashMap<A, Group<A>>,
     /// (deadline, group) for every group with a deadline.
     queue: BTreeSet<(Instant, A)>,
+    /// Reports of new groups refused at [`MAX_GROUPS`].
+    refused_groups: u64,
 }
+
+/// Group records one membership holds at most (an `igmpd query` interface, a snooped
+/// bridge's querier, a bridge port): far above any LAN's (an IPTV head end carries a few
+/// thousand channels), so that hosts spoofing new groups cannot grow igmpd without bound
+/// (a record is a few hundred bytes: this is some tens of MiB at most). Reports of further
+/// new groups are dropped and counted; existing records are kept and refreshed.
+pub const MAX_GROUPS: usize = 65_536;
 
 impl<A: Ord + Copy + Hash> Default for Membership<A> {
     fn default() -> Self {
@@ -186,12 +195,18 @@ impl<A: Ord + Copy + Hash> Membership<A> {
         Membership {
             groups: HashMap::new(),
             queue: BTreeSet::new(),
+            refused_groups: 0,
         }
     }
 
     /// Number of group records.
     pub fn len(&self) -> usize {
         self.groups.len()
+    }
+
+    /// Reports of new groups refused at [`MAX_GROUPS`] so far.
+    pub fn refused_groups(&self) -> u64 {
+        self.refused_groups
     }
 
     /// True when there are no group records.
@@ -248,6 +263,10 @@ impl<A: Ord + Copy + Hash> Membership<A> {
         changes: &mut Vec<Change<A>>,
     ) {
         let g = report.group();
+        if self.groups.len() >= MAX_GROUPS && !self.groups.contains_key(&g) {
+            self.refused_groups += 1;
+            return;
+        }
         let (existed, group) = match self.groups.entry(g) {
             Entry::Occupied(e) => (true, e.into_mut()),
             Entry::Vacant(e) => (false, e.insert(Group::new(now))),

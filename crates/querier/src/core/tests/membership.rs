@@ -620,3 +620,32 @@ fn reports_within_the_refile_slack_keep_an_early_queue_entry_and_expiry_stays_ex
     m.msg(100, Report::Leave(a(G)));
     assert_eq!(m.m.next_deadline(), Some(t(1_100)));
 }
+
+/// Hosts spoofing new groups meet a bound: at MAX_GROUPS records a report of a new group
+/// is dropped and counted, while the records there are still refreshed.
+#[test]
+fn new_groups_stop_at_the_bound_and_are_counted_while_known_ones_refresh() {
+    use crate::core::membership::MAX_GROUPS;
+    let mut m = M::new(false);
+    let first = u32::from(a("239.0.0.1"));
+    let v2 = |i: u32| Report::V2(Ipv4Addr::from(first + i));
+    for i in 0..MAX_GROUPS as u32 {
+        m.m.report(t(0), &m.timing, None, &v2(i), &mut m.changes);
+    }
+    assert_eq!(m.m.len(), MAX_GROUPS);
+    m.changes.clear();
+    m.m.report(
+        t(10),
+        &m.timing,
+        None,
+        &v2(MAX_GROUPS as u32),
+        &mut m.changes,
+    );
+    assert_eq!((m.m.len(), m.m.refused_groups()), (MAX_GROUPS, 1));
+    assert!(m.changes.is_empty());
+    // A known group is refreshed: its timer moves.
+    m.m.report(t(1000), &m.timing, None, &v2(7), &mut m.changes);
+    let g = m.m.group(&Ipv4Addr::from(first + 7)).unwrap();
+    assert_eq!(g.expires, Some(t(1000) + secs(260)));
+    assert_eq!(m.m.refused_groups(), 1);
+}
