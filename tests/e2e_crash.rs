@@ -583,3 +583,53 @@ fn failure_port_flaps_and_a_recreated_bridge_under_load_end_with_the_members_ent
     ensure!(shown == want, "status shows {shown:?}, the MDB {want:?}");
     Ok(())
 }
+
+/// Sends of the MDB writer that fail (injected in debug builds:
+/// `IGMPD_TEST_WRITER_SEND_FAILS`) are sent again: a burst of joins all reach the MDB.
+#[test]
+fn failure_failed_writer_sends_are_sent_again() -> Result<()> {
+    let lab = lab()?;
+    let mut args = vec!["snoop", "br0", "--querier", "--no-mld"];
+    args.extend_from_slice(common::FAST);
+    let d = Igmpd::spawn_env(
+        lab.switch().netns(),
+        BIN,
+        &["IGMPD_TEST_WRITER_SEND_FAILS=3"],
+        &args,
+    )?;
+    d.wait_status(WAIT, |st| {
+        (st["bridges"][0]["active"] == true).then_some(())
+    })?;
+    let mut a = member(&lab, "a")?;
+    // A burst: the writer thread's batches (a few writes alone go inline).
+    a.flood_igmp(Ipv4Addr::new(239, 48, 0, 1), 300)?;
+    let pa = lab.host("a").port().to_owned();
+    poll_until(WAIT, Duration::from_millis(100), || {
+        // Distinct groups: a source-specific join is an entry per source.
+        let groups: BTreeSet<IpAddr> = lab
+            .mdb()
+            .ok()?
+            .into_iter()
+            .filter(|e| {
+                e.port == pa
+                    && e.protocol.as_deref() == Some(igmpd_protocol())
+                    && matches!(e.group, IpAddr::V4(g) if g.octets()[..2] == [239, 48])
+            })
+            .map(|e| e.group)
+            .collect();
+        (groups.len() == 300).then_some(())
+    })
+    .with_context(|| {
+        let n = lab.mdb().map(|e| e.iter().filter(|x| x.port == pa).count());
+        format!(
+            "not every join reached the MDB ({n:?} on the port):\n{}",
+            d.log_text()
+        )
+    })?;
+    ensure!(
+        d.log_text().contains("send failed; writing again shortly"),
+        "no send failed: the injection did not act\n{}",
+        d.log_text()
+    );
+    Ok(())
+}

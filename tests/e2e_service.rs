@@ -214,6 +214,78 @@ fn bridges_whose_names_sanitise_alike_keep_their_own_tables() -> Result<()> {
     Ok(())
 }
 
+/// A state file that is not JSON (a crash mid-write on an old version, a disk error) is
+/// ignored with a warning: igmpd snoops as without one.
+#[test]
+fn a_corrupt_state_file_is_ignored_with_a_warning() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(igmpd_netns_tests::BridgeConfig::snooping())
+        .hosts(&["a"])
+        .build()?;
+    let sw = lab.switch().netns();
+    // Where `igmpd snoop br0` keeps it: next to the control socket (the tests' sockets are
+    // in the temporary directory), per network namespace.
+    let ino = sw.exec_ok(&["stat", "-L", "-c", "%i", "/proc/self/ns/net"])?;
+    let file = std::env::temp_dir().join(format!("igmpd-snoop-br0-net{}.json", ino.trim()));
+    std::fs::write(&file, b"{\"bridge\": \"br0\", garbage")?;
+    let d = Igmpd::spawn(sw, BIN, &["snoop", "br0"]);
+    let r = (|| -> Result<()> {
+        let d = d?;
+        d.wait_status(WAIT, |st| {
+            (st["bridges"][0]["active"] == true).then_some(())
+        })?;
+        ensure!(
+            d.log_text().contains("state file unreadable: ignored"),
+            "{}",
+            d.log_text()
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&file);
+    r
+}
+
+/// The control socket serves at most 8 clients at once and closes one that sends no
+/// request within its read timeout: with 8 idle clients holding every slot, a status
+/// request is answered only after the daemon dropped one of them, and it is answered.
+#[test]
+fn the_control_socket_bounds_its_clients_and_drops_idle_ones() -> Result<()> {
+    use std::io::Read;
+    let lab = Lab::builder().host("r").build()?;
+    let d = Igmpd::spawn(lab.host("r").netns(), BIN, &["query", "eth0"])?;
+    d.status()?;
+    let t0 = Instant::now();
+    let idle: Vec<std::os::unix::net::UnixStream> = (0..8)
+        .map(|_| std::os::unix::net::UnixStream::connect(d.control_socket()))
+        .collect::<Result<_, _>>()?;
+    // The daemon accepted them all before the status request below connects.
+    std::thread::scope(|s| -> Result<()> {
+        let status = s.spawn(|| {
+            let r = d.status();
+            (r, Instant::now())
+        });
+        for mut c in idle {
+            c.set_read_timeout(Some(WAIT))?;
+            let mut b = [0u8; 16];
+            // EOF (0) once the daemon gave up on it.
+            let n = c.read(&mut b)?;
+            ensure!(n == 0, "an idle client got {n} bytes");
+        }
+        let (r, answered) = status
+            .join()
+            .map_err(|_| anyhow::anyhow!("status thread"))?;
+        r?;
+        // Not before the idle ones' 5 s read timeout freed a slot (a lower bound: a slow
+        // machine only makes it later).
+        let waited = answered.duration_since(t0);
+        ensure!(
+            waited >= Duration::from_secs(4),
+            "status was served after {waited:?}, while all 8 slots were held"
+        );
+        Ok(())
+    })
+}
+
 #[test]
 fn notify_protocol_watchdog_reload_stop_and_capabilities() -> Result<()> {
     let lab = Lab::builder().host("r").build()?;

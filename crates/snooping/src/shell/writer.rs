@@ -394,6 +394,34 @@ fn unsent(q: &mut Queue, in_flight: &mut InFlight, seqs: &[u32]) {
     }
 }
 
+/// Failure injection for the end-to-end tests, in debug builds only (release builds never
+/// fail here): `IGMPD_TEST_WRITER_SEND_FAILS=N` makes the batched writer's first N sends
+/// fail, as a send the kernel refuses outright would.
+fn injected_send_failure() -> Option<std::io::Error> {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::atomic::AtomicI64;
+        // -1: not read yet.
+        static LEFT: AtomicI64 = AtomicI64::new(-1);
+        if LEFT.load(Ordering::Relaxed) == -1 {
+            let n = std::env::var("IGMPD_TEST_WRITER_SEND_FAILS")
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0);
+            let _ = LEFT.compare_exchange(-1, n.max(0), Ordering::Relaxed, Ordering::Relaxed);
+        }
+        if LEFT
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n > 0).then(|| n - 1)
+            })
+            .is_ok()
+        {
+            return Some(std::io::Error::other("injected send failure"));
+        }
+    }
+    None
+}
+
 /// The pause after a failed send, doubling from 10 ms to 1 s while sends keep failing.
 fn send_backoff(failures: u32) -> Duration {
     igmpd_runtime::clock::backoff(failures, Duration::from_millis(10), Duration::from_secs(1))
@@ -420,7 +448,8 @@ async fn run_batched(
                 break;
             }
             loop {
-                match batch::send(sock.get_ref(), &out) {
+                match injected_send_failure().map_or_else(|| batch::send(sock.get_ref(), &out), Err)
+                {
                     Ok(()) => {
                         failures = 0;
                         break;
@@ -431,13 +460,14 @@ async fn run_batched(
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                     // No ack will come for these: they wait again (else their entries
-                    // stayed busy for good) and go out after a pause.
+                    // stayed busy for good) and go out after a pause, from here (nothing
+                    // else would wake the loop for them).
                     Err(e) => {
                         failures = failures.saturating_add(1);
                         tracing::warn!(error = %e, writes = seqs.len(), "MDB writer: send failed; writing again shortly");
                         unsent(&mut q, &mut in_flight, &seqs);
                         tokio::time::sleep(send_backoff(failures)).await;
-                        break 'send;
+                        continue 'send;
                     }
                 }
             }
