@@ -413,6 +413,11 @@ fn failure_a_failed_activation_is_retried_with_back_off_until_it_succeeds() -> R
     }
     let tries = loser.log_text().matches("cannot start snooping").count();
     ensure!(tries <= 4, "{tries} tries so soon:\n{}", loser.log_text());
+    let failed = loser.status()?["bridges"][0]["counters"]["activation_failures"].as_u64();
+    ensure!(
+        failed.is_some_and(|n| n >= 1),
+        "status counts {failed:?} failed activations"
+    );
     // The winner goes: the loser's next retry takes over.
     drop(winner);
     poll_until(Duration::from_secs(40), Duration::from_millis(100), || {
@@ -447,6 +452,8 @@ fn failure_the_rtnetlink_stream_ending_is_followed_by_a_new_connection() -> Resu
     )?;
     reconnected(&d)?;
     ensure!(d.log_text().contains("rtnetlink event stream ended"));
+    let n = d.status()?["bridges"][0]["counters"]["netlink_reconnects"].as_u64();
+    ensure!(n == Some(1), "status counts {n:?} reconnects");
     // A port added now is seen: the new connection's events are followed.
     let sw = lab.switch().netns();
     sw.ip(&["link", "add", "p9", "type", "veth", "peer", "name", "p9x"])?;
@@ -631,5 +638,7 @@ fn failure_failed_writer_sends_are_sent_again() -> Result<()> {
         "no send failed: the injection did not act\n{}",
         d.log_text()
     );
+    let failed = d.status()?["bridges"][0]["counters"]["writer_send_failures"].as_u64();
+    ensure!(failed == Some(3), "status counts {failed:?} failed sends");
     Ok(())
 }

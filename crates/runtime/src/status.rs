@@ -327,6 +327,12 @@ pub struct BridgeCounters {
     /// Frames on a VLAN-filtering bridge tagged with a VLAN their port is not in, or
     /// untagged on a port without a PVID (the bridge drops them too).
     pub vlan_drops: u64,
+    /// Batches of MDB writes whose send failed (they were sent again).
+    pub writer_send_failures: u64,
+    /// Times the rtnetlink event stream ended and igmpd connected again.
+    pub netlink_reconnects: u64,
+    /// Activations (the bridge coming up) that failed and were retried.
+    pub activation_failures: u64,
 }
 
 /// One multicast router port.

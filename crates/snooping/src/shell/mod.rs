@@ -155,6 +155,9 @@ pub struct SnoopDaemon {
     events: Events,
     /// The event stream ended: when to connect again, and how many tries failed.
     reconnect: Option<(Instant, u32)>,
+    /// Times the event stream ended, and activations that failed (status counters).
+    reconnects: u64,
+    activation_failures: u64,
     bridge: Option<BridgeLink>,
     active: bool,
     ports: BTreeMap<u32, Port>,
@@ -287,6 +290,8 @@ impl SnoopDaemon {
             nft,
             activate_retry: None,
             reconnect: None,
+            reconnects: 0,
+            activation_failures: 0,
             saved: state::SavedState::default(),
             original_versions: None,
             vlans: vlans::VlanShell::default(),
@@ -386,6 +391,7 @@ impl SnoopDaemon {
             Ok(()) => self.activate_retry = None,
             Err(e) => {
                 let failures = self.activate_retry.map_or(0, |(_, n)| n) + 1;
+                self.activation_failures += 1;
                 let delay = backoff(failures, SECOND, RETRY_MAX);
                 warn!(bridge = %self.settings.bridge, error = %e, retry_in = ?delay, "cannot start snooping");
                 self.stop_snooping();
@@ -399,6 +405,7 @@ impl SnoopDaemon {
     /// then after 1, 2, 4 ... 30 s while that fails.
     fn events_ended(&mut self) {
         warn!(bridge = %self.settings.bridge, "rtnetlink event stream ended: connecting again");
+        self.reconnects += 1;
         self.reconnect = Some((self.now(), 0));
     }
 

@@ -39,6 +39,8 @@ pub(super) struct View<'a> {
     pub(super) backlog_drops: BTreeMap<u32, u64>,
     /// Whether the nftables table is owned (None: not installed).
     pub(super) nft_owned: Option<bool>,
+    /// Failures recovered from: writer sends, event stream ends, activations.
+    pub(super) recovered: (u64, u64, u64),
 }
 
 impl SnoopDaemon {
@@ -66,6 +68,11 @@ impl SnoopDaemon {
                 .collect(),
             backlog_drops: self.capture.backlog_drops(),
             nft_owned: self.nft.owned(),
+            recovered: (
+                self.writes.send_failures(),
+                self.reconnects,
+                self.activation_failures,
+            ),
         };
         status_doc(&view, &self.snooper, now)
     }
@@ -182,6 +189,9 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
             adopted: v.adopted,
             vlan_tags_ignored: c.tagged_unfiltered,
             vlan_drops: c.vlan_drops,
+            writer_send_failures: v.recovered.0,
+            netlink_reconnects: v.recovered.1,
+            activation_failures: v.recovered.2,
         },
         router_ports,
         ports,

@@ -38,6 +38,14 @@ pub const BATCH: usize = 64;
 /// At most this many operations are written inline; more go to the writer thread.
 pub const INLINE_MAX: usize = 16;
 
+/// What the writer shares with its sender: how many operations it had received when it
+/// last had nothing to do (see [`InlineWriter`]), and how many of its sends failed.
+#[derive(Debug, Default)]
+pub struct WriterState {
+    pub idle: AtomicU64,
+    pub send_failures: AtomicU64,
+}
+
 /// A command for the writer task.
 #[derive(Debug)]
 pub enum WriteCmd {
@@ -82,7 +90,7 @@ pub fn spawn(
     dialect: Arc<Dialect>,
     rx: mpsc::UnboundedReceiver<WriteCmd>,
     errors: mpsc::UnboundedSender<WriteError>,
-    idle: Arc<AtomicU64>,
+    state: Arc<WriterState>,
 ) -> tokio::task::JoinHandle<()> {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -91,7 +99,7 @@ pub fn spawn(
         Ok(rt) => rt,
         Err(e) => {
             tracing::warn!(error = %e, "MDB writer: no runtime of its own; sharing the main thread");
-            return tokio::spawn(run(handle, dialect, rx, errors, idle));
+            return tokio::spawn(run(handle, dialect, rx, errors, state));
         }
     };
     // The arguments follow once the thread exists, so that they are still here if it
@@ -101,21 +109,21 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("mdb-writer".into())
         .spawn(move || {
-            if let Ok((handle, dialect, rx, errors, idle)) = args_rx.recv() {
-                rt.block_on(run(handle, dialect, rx, errors, idle));
+            if let Ok((handle, dialect, rx, errors, state)) = args_rx.recv() {
+                rt.block_on(run(handle, dialect, rx, errors, state));
             }
             let _ = done_tx.send(());
         });
     match thread {
         Ok(_) => {
-            let _ = args_tx.send((handle, dialect, rx, errors, idle));
+            let _ = args_tx.send((handle, dialect, rx, errors, state));
             tokio::spawn(async move {
                 let _ = done_rx.await;
             })
         }
         Err(e) => {
             tracing::warn!(error = %e, "MDB writer: no thread of its own; sharing the main thread");
-            tokio::spawn(run(handle, dialect, rx, errors, idle))
+            tokio::spawn(run(handle, dialect, rx, errors, state))
         }
     }
 }
@@ -123,7 +131,7 @@ pub fn spawn(
 /// Runs until `rx` closes and everything is written: batched on a socket of its own, or,
 /// when that socket cannot be opened, one request at a time through `handle`.
 ///
-/// Whenever nothing is queued or in flight, `idle` is set to the number of operations
+/// Whenever nothing is queued or in flight, `state.idle` is set to the number of operations
 /// received so far: a sender that has sent exactly that many knows the writer has
 /// nothing of its own to write (see [`InlineWriter`]).
 pub async fn run(
@@ -131,13 +139,13 @@ pub async fn run(
     dialect: Arc<Dialect>,
     rx: mpsc::UnboundedReceiver<WriteCmd>,
     errors: mpsc::UnboundedSender<WriteError>,
-    idle: Arc<AtomicU64>,
+    state: Arc<WriterState>,
 ) {
     match open_socket() {
-        Ok(sock) => run_batched(sock, dialect, rx, errors, idle).await,
+        Ok(sock) => run_batched(sock, dialect, rx, errors, state).await,
         Err(e) => {
             tracing::warn!(error = %e, "MDB writer: no netlink socket of its own; writing one request at a time");
-            run_single(handle, dialect, rx, errors, idle).await
+            run_single(handle, dialect, rx, errors, state).await
         }
     }
 }
@@ -432,7 +440,7 @@ async fn run_batched(
     dialect: Arc<Dialect>,
     mut rx: mpsc::UnboundedReceiver<WriteCmd>,
     errors: mpsc::UnboundedSender<WriteError>,
-    idle: Arc<AtomicU64>,
+    state: Arc<WriterState>,
 ) {
     let mut q = Queue::default();
     let mut in_flight = InFlight::new();
@@ -464,6 +472,7 @@ async fn run_batched(
                     // else would wake the loop for them).
                     Err(e) => {
                         failures = failures.saturating_add(1);
+                        state.send_failures.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(error = %e, writes = seqs.len(), "MDB writer: send failed; writing again shortly");
                         unsent(&mut q, &mut in_flight, &seqs);
                         tokio::time::sleep(send_backoff(failures)).await;
@@ -472,7 +481,7 @@ async fn run_batched(
                 }
             }
         }
-        if q.settle(&idle) && !open {
+        if q.settle(&state.idle) && !open {
             return;
         }
         tokio::select! {
@@ -515,7 +524,7 @@ async fn run_single(
     dialect: Arc<Dialect>,
     mut rx: mpsc::UnboundedReceiver<WriteCmd>,
     errors: mpsc::UnboundedSender<WriteError>,
-    idle: Arc<AtomicU64>,
+    state: Arc<WriterState>,
 ) {
     let mut q = Queue::default();
     let mut futs = FuturesUnordered::new();
@@ -536,7 +545,7 @@ async fn run_single(
                 (key, op, r)
             });
         }
-        if q.settle(&idle) && !open {
+        if q.settle(&state.idle) && !open {
             return;
         }
         tokio::select! {

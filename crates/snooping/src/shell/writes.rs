@@ -2,7 +2,7 @@
 //! when they are few and everything is quiet, are written here and now with the
 //! [`InlineWriter`]; refusals come back to the daemon ([`SnoopDaemon::write_failed`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,10 +22,10 @@ const INLINE_QUIET: Duration = Duration::from_millis(2);
 /// The writer thread, the inline writer, and what the daemon knows of them.
 pub(super) struct Writes {
     tx: mpsc::UnboundedSender<WriteCmd>,
-    /// Operations sent to the writer, against `idle` (what it had received when it last
-    /// had nothing to do): equal means the writer is idle.
+    /// Operations sent to the writer, against `state.idle` (what it had received when it
+    /// last had nothing to do): equal means the writer is idle.
     sent: u64,
-    idle: Arc<AtomicU64>,
+    state: Arc<writer::WriterState>,
     /// For the few writes of a quiet moment (see [`InlineWriter`]).
     inline: Option<InlineWriter>,
     last: Option<std::time::Instant>,
@@ -48,13 +48,13 @@ impl Writes {
     pub(super) fn start(handle: Handle) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let (etx, errors) = mpsc::unbounded_channel();
-        let idle = Arc::new(AtomicU64::new(0));
+        let state = Arc::new(writer::WriterState::default());
         let dialect = Arc::new(Dialect::new(MDB_PROTO));
-        let task = writer::spawn(handle, dialect.clone(), rx, etx, idle.clone());
+        let task = writer::spawn(handle, dialect.clone(), rx, etx, state.clone());
         Writes {
             tx,
             sent: 0,
-            idle,
+            state,
             inline: InlineWriter::open(dialect.clone()).ok(),
             dialect,
             last: None,
@@ -79,6 +79,11 @@ impl Writes {
         }
     }
 
+    /// Sends of the writer thread that failed (and were sent again).
+    pub(super) fn send_failures(&self) -> u64 {
+        self.state.send_failures.load(Ordering::Relaxed)
+    }
+
     /// Writes `ops`: here and now when they are few, the writer thread is idle and the
     /// last writes were a while ago (one thread wake-up less on the way of a single join),
     /// else through the writer. In a burst the writer keeps them all: written here, their
@@ -90,7 +95,7 @@ impl Writes {
             .last
             .is_none_or(|t| now.duration_since(t) >= INLINE_QUIET);
         self.last = Some(now);
-        let idle = self.idle.load(Ordering::Acquire) == self.sent;
+        let idle = self.state.idle.load(Ordering::Acquire) == self.sent;
         let (ops, refused) = match &mut self.inline {
             Some(w) if quiet && idle && ops.len() <= writer::INLINE_MAX => w.write(bridge, ops),
             _ => (ops, Vec::new()),

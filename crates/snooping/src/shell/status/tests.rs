@@ -103,6 +103,7 @@ fn doc(querier: bool) -> Value {
         findings: Vec::new(),
         backlog_drops: BTreeMap::from([(P1, 7)]),
         nft_owned: Some(true),
+        recovered: (5, 6, 7),
     };
     let now = Instant::from_millis(1000);
     serde_json::to_value(status_doc(&v, &s, now)).unwrap()
@@ -151,6 +152,7 @@ fn the_bridge_section_has_its_keys_and_the_state_of_the_core() {
     assert_eq!(
         keys(&b["counters"]),
         [
+            "activation_failures",
             "adopted",
             "capture_drops",
             "decode_drops",
@@ -159,12 +161,22 @@ fn the_bridge_section_has_its_keys_and_the_state_of_the_core() {
             "groups_refused_now",
             "mdb_errors",
             "mld_bad_source",
+            "netlink_reconnects",
             "queries",
             "reports",
             "source_lists_degraded",
             "vlan_drops",
-            "vlan_tags_ignored"
+            "vlan_tags_ignored",
+            "writer_send_failures"
         ]
+    );
+    assert_eq!(
+        [
+            &b["counters"]["writer_send_failures"],
+            &b["counters"]["netlink_reconnects"],
+            &b["counters"]["activation_failures"]
+        ],
+        [5, 6, 7]
     );
     let c = &b["counters"];
     assert_eq!(
