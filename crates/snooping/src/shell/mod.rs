@@ -8,7 +8,8 @@
 //! found at start), `writes` (the daemon's MDB write path), [`writer`] (the writer
 //! thread and the inline writer), [`nft`] (the table), `state` (the state file),
 //! `kernel` (what the kernel's MDB takes; the bridge's source filtering), `events`
-//! (rtnetlink), `outputs` (what the core asks for), `status` (the status document).
+//! (rtnetlink), `outputs` (what the core asks for), `status` (the status document),
+//! `recover` (activation retries, reconnects, `igmpd cleanup`'s hand-back).
 //!
 //! The event loop of `igmpd snoop BRIDGE`: one task owns the [`Snooper`]; one capture
 //! ring (TPACKET_V2) captures the IGMP, MLD and PIM frames of every port and its reader
@@ -35,6 +36,7 @@ mod kernel;
 pub mod nft;
 mod outputs;
 mod ports;
+mod recover;
 mod state;
 mod status;
 mod vlans;
@@ -51,7 +53,7 @@ use igmpd_netlink::probe::MdbFeatures;
 use igmpd_netlink::{Event as NlEvent, Group, Handle};
 use igmpd_packet::PacketSocket;
 use igmpd_querier::core::{Config, Instant};
-use igmpd_runtime::clock::{backoff, Clock};
+use igmpd_runtime::clock::Clock;
 use igmpd_runtime::control::ControlRequest;
 use igmpd_runtime::findings::FindingsLog;
 use igmpd_runtime::status::FindingDoc;
@@ -383,51 +385,6 @@ impl SnoopDaemon {
         Ok(())
     }
 
-    /// [`activate`](Self::activate) when the bridge came (back) up at runtime. A failure
-    /// is undone (capture stopped, ports forgotten: nothing half-running stays) and tried
-    /// again after 1, 2, 4 ... 30 s, not at every link event (no busy loop).
-    pub(super) async fn try_activate(&mut self) {
-        match self.activate().await {
-            Ok(()) => self.activate_retry = None,
-            Err(e) => {
-                let failures = self.activate_retry.map_or(0, |(_, n)| n) + 1;
-                self.activation_failures += 1;
-                let delay = backoff(failures, SECOND, RETRY_MAX);
-                warn!(bridge = %self.settings.bridge, error = %e, retry_in = ?delay, "cannot start snooping");
-                self.stop_snooping();
-                self.activate_retry = Some((self.now() + delay, failures));
-            }
-        }
-    }
-
-    /// The rtnetlink connection ended (its socket failed): links, addresses and VLANs are
-    /// no longer followed and requests cannot be made, so a new connection is made at once,
-    /// then after 1, 2, 4 ... 30 s while that fails.
-    fn events_ended(&mut self) {
-        warn!(bridge = %self.settings.bridge, "rtnetlink event stream ended: connecting again");
-        self.reconnects += 1;
-        self.reconnect = Some((self.now(), 0));
-    }
-
-    async fn reconnect(&mut self) {
-        let failures = self.reconnect.map_or(0, |(_, n)| n);
-        match connect() {
-            Ok((handle, events)) => {
-                self.handle = handle;
-                self.events = events;
-                self.reconnect = None;
-                // What happened meanwhile: every link and address read again.
-                self.resync_links().await;
-                info!(bridge = %self.settings.bridge, "rtnetlink connected again; links and addresses read again");
-            }
-            Err(e) => {
-                let delay = backoff(failures + 1, SECOND, RETRY_MAX);
-                warn!(bridge = %self.settings.bridge, error = %e, retry_in = ?delay, "cannot connect to rtnetlink");
-                self.reconnect = Some((self.now() + delay, failures + 1));
-            }
-        }
-    }
-
     /// The bridge went down or away.
     fn deactivate(&mut self) {
         if !self.active {
@@ -546,30 +503,6 @@ impl SnoopDaemon {
     /// Clean exit: finish writes, hand the entries to the kernel as temporary ones (it
     /// ages them, and refreshes them from reports once the table is gone), remove the
     /// table, restore `mcast_router`.
-    /// Whether an igmpd left `settings.bridge` without a clean exit (SIGKILL, a crash):
-    /// its state file holds settings to restore (see `state::left_behind`), or its
-    /// nftables table is there (one not owned, on a kernel without the flag).
-    pub fn left_behind(settings: &SnoopSettings) -> bool {
-        let table = nft::table_exists(&settings.bridge).unwrap_or(false);
-        state::left_behind(settings) || table
-    }
-
-    /// `igmpd cleanup`: what a clean exit does, for a bridge an igmpd left behind: its
-    /// entries are adopted and handed to the kernel as temporary ones, the ports'
-    /// `mcast_router` and the bridge's versions are restored as the state file saved them,
-    /// and the table is removed. The number of entries handed back. A bridge that is down
-    /// cannot be read: its table is removed, the rest waits (error).
-    pub async fn hand_back(mut self) -> Result<u64, StartError> {
-        if !self.bridge.as_ref().is_some_and(|b| b.up) {
-            let _ = nft::remove_table(&self.settings.bridge);
-            return Err(StartError::Down(self.settings.bridge.clone()));
-        }
-        self.activate().await?;
-        let n = self.adopted;
-        self.shutdown().await;
-        Ok(n)
-    }
-
     async fn shutdown(mut self) {
         self.capture.stop();
         self.writes.barrier().await;
