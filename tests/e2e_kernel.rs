@@ -134,8 +134,15 @@ fn without_source_lists_include_joins_are_per_source_entries_and_survive_sigkill
         lab.host("inc").port().to_owned(),
         lab.host("v2").port().to_owned(),
     );
+    // igmpd's entries are the permanent ones: while igmpd is down (SIGKILL) the kernel's
+    // own snooping learns again (its nftables table went with it) and adds temporary ones.
     let entries_ok = |lab: &Lab| -> Option<()> {
-        let m = lab.mdb().ok()?;
+        let m: Vec<_> = lab
+            .mdb()
+            .ok()?
+            .into_iter()
+            .filter(|e| e.state == MdbState::Permanent)
+            .collect();
         let sg = m
             .iter()
             .any(|e| e.port == pi && e.group == g && e.source == Some(s1));
