@@ -19,7 +19,7 @@ use igmpd_netns_tests::{poll_until, BridgeConfig, IgmpVersion, Igmpd, Lab};
 use serde_json::Value;
 
 mod common;
-use common::{member, snoop, BIN, WAIT};
+use common::{mcast_router, member, snoop, snoop_env, BIN, WAIT};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("address literal")
@@ -70,16 +70,7 @@ fn handed(lab: &Lab, hosts: &[&str]) -> Result<Handed> {
         .collect();
     let mut routers = Vec::new();
     for h in hosts {
-        let port = lab.host(h).port().to_owned();
-        let out = lab
-            .switch()
-            .netns()
-            .exec_ok(&["ip", "-d", "-j", "link", "show", "dev", &port])?;
-        let v: Value = serde_json::from_str(&out)?;
-        let m = v[0]["linkinfo"]["info_slave_data"]["multicast_router"]
-            .as_u64()
-            .with_context(|| format!("no multicast_router in {out}"))?;
-        routers.push(((*h).to_owned(), m));
+        routers.push(((*h).to_owned(), mcast_router(lab, lab.host(h).port())?));
     }
     let info = lab.switch().bridge_info()?;
     let version = |k: &str| info.get(k).and_then(Value::as_u64).unwrap_or(0);
@@ -137,6 +128,8 @@ fn failure_a_sigkill_in_a_join_flood_leaves_no_table_and_the_kernel_learns_again
         "mcast_hash_max",
         "65536",
     ])?;
+    // The killed igmpd leaves its state file (as it should); the test removes it.
+    let state = common::state_file(&lab)?;
     let mut flooder = member(&lab, "a")?;
     let pid = d.pid();
     let (stop, rounds) = (AtomicBool::new(false), AtomicUsize::new(0));
@@ -163,6 +156,7 @@ fn failure_a_sigkill_in_a_join_flood_leaves_no_table_and_the_kernel_learns_again
         ensure!(matches!(flooded, Ok(Ok(()))), "the flood failed");
         Ok(())
     })?;
+    let _ = std::fs::remove_file(&state);
     // The process is reaped: its socket is closed, so the table is gone.
     let t = igmpd_tables(&lab)?;
     ensure!(t.is_empty(), "the table outlived igmpd: {t:?}");
@@ -442,14 +436,7 @@ fn reconnected(d: &Igmpd) -> Result<()> {
 #[test]
 fn failure_the_rtnetlink_stream_ending_is_followed_by_a_new_connection() -> Result<()> {
     let lab = lab()?;
-    let mut args = vec!["snoop", "br0"];
-    args.extend_from_slice(common::FAST);
-    let d = Igmpd::spawn_env(
-        lab.switch().netns(),
-        BIN,
-        &["IGMPD_TEST_EVENTS_END_MS=300"],
-        &args,
-    )?;
+    let d = snoop_env(&lab, &["IGMPD_TEST_EVENTS_END_MS=300"], &[])?;
     reconnected(&d)?;
     ensure!(d.log_text().contains("rtnetlink event stream ended"));
     let n = d.status()?["bridges"][0]["counters"]["netlink_reconnects"].as_u64();
@@ -596,13 +583,10 @@ fn failure_port_flaps_and_a_recreated_bridge_under_load_end_with_the_members_ent
 #[test]
 fn failure_failed_writer_sends_are_sent_again() -> Result<()> {
     let lab = lab()?;
-    let mut args = vec!["snoop", "br0", "--querier", "--no-mld"];
-    args.extend_from_slice(common::FAST);
-    let d = Igmpd::spawn_env(
-        lab.switch().netns(),
-        BIN,
+    let d = snoop_env(
+        &lab,
         &["IGMPD_TEST_WRITER_SEND_FAILS=3"],
-        &args,
+        &["--querier", "--no-mld"],
     )?;
     d.wait_status(WAIT, |st| {
         (st["bridges"][0]["active"] == true).then_some(())

@@ -23,7 +23,7 @@ use igmpd_wire::{IgmpQuery, IgmpRepr, IgmpVersion as WireIgmp, Packet};
 use serde_json::Value;
 
 mod common;
-use common::{finding, member, snoop, BIN, WAIT};
+use common::{finding, mcast_router, member, snoop, BIN, WAIT};
 
 fn lab(hosts: &[&str]) -> Result<Lab> {
     Lab::builder()
@@ -64,18 +64,6 @@ fn port_doc<'a>(s: &'a Value, port: &str) -> Option<&'a Value> {
         .as_array()?
         .iter()
         .find(|p| p["name"] == port)
-}
-
-/// The kernel's `mcast_router` of a bridge port (`ip -d link show`).
-fn mcast_router(lab: &Lab, port: &str) -> Result<u64> {
-    let out = lab
-        .switch()
-        .netns()
-        .exec_ok(&["ip", "-d", "-j", "link", "show", "dev", port])?;
-    let v: Value = serde_json::from_str(&out)?;
-    v[0]["linkinfo"]["info_slave_data"]["multicast_router"]
-        .as_u64()
-        .with_context(|| format!("no multicast_router in {out}"))
 }
 
 fn ip(s: &str) -> IpAddr {

@@ -186,12 +186,7 @@ fn without_source_lists_include_joins_are_per_source_entries_and_survive_sigkill
         "restored after SIGKILL and restart"
     );
     // The state file keeps the temporary entries for the next igmpd; this test's goes.
-    let ns = lab.switch().netns();
-    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(format!(
-        "/run/netns/{}",
-        ns.name()
-    ))?);
-    let file = std::env::temp_dir().join(format!("igmpd-snoop-br0-net{inode}.json"));
+    let file = common::state_file(&lab)?;
     let text = std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
     std::fs::remove_file(&file)?;
     ensure!(text.contains(&s1.to_string()), "{text}");

@@ -14,7 +14,7 @@ use crate::bed::{bed, Bed, Mode};
 use crate::join;
 use crate::metrics::rss_kib;
 use crate::opts::Opts;
-use crate::sender::{groups, v2_leave_frame, v2_report_frames, Sender};
+use crate::sender::{groups, one_by_one, v2_leave_frame, v2_report_frames, Sender};
 use crate::watcher::Watcher;
 
 /// Every wait in here is bounded by this unless a scenario says otherwise.
@@ -183,21 +183,13 @@ pub(crate) fn join_latency(opts: &Opts, mode: Mode) -> Result<Vec<f64>> {
     let frames = v2_report_frames(b.src_mac, b.src_ip, &gs);
     let w = Watcher::start(&b.sw_ns())?;
     let (times_tx, times_rx) = mpsc::channel();
-    let sender = in_netns(&b.host_ns(), move || {
-        let s = Sender::open("eth0")?;
-        let start = Instant::now();
-        for i in 0..frames.len() {
-            let due = start + Duration::from_millis(5 * i as u64);
-            if let Some(d) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(d);
-            }
-            let t = Instant::now();
-            s.send_batch(&frames, i, 1)?;
-            let _ = times_tx.send((i, t));
-        }
-        Ok(())
-    });
-    join(sender)?;
+    join(one_by_one(
+        &b.host_ns(),
+        frames,
+        Duration::ZERO,
+        Duration::from_millis(5),
+        times_tx,
+    ))?;
     let sent: HashMap<Ipv4Addr, Instant> = times_rx.try_iter().map(|(i, t)| (gs[i], t)).collect();
     let mut lat = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(5);

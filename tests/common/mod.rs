@@ -34,6 +34,37 @@ pub fn snoop(lab: &Lab, extra: &[&str]) -> Result<Igmpd> {
     Igmpd::spawn(lab.switch().netns(), BIN, &a)
 }
 
+/// [`snoop`] with `env` (`NAME=VALUE`, e.g. a debug build's failure injection).
+pub fn snoop_env(lab: &Lab, env: &[&str], extra: &[&str]) -> Result<Igmpd> {
+    let mut a = vec!["snoop", "br0"];
+    a.extend_from_slice(FAST);
+    a.extend_from_slice(extra);
+    Igmpd::spawn_env(lab.switch().netns(), BIN, env, &a)
+}
+
+/// Where `igmpd snoop br0` in `lab`'s switch keeps its state file: next to the tests'
+/// control sockets (the temporary directory), named after the namespace's inode.
+pub fn state_file(lab: &Lab) -> Result<std::path::PathBuf> {
+    let ns = lab.switch().netns();
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(format!(
+        "/run/netns/{}",
+        ns.name()
+    ))?);
+    Ok(std::env::temp_dir().join(format!("igmpd-snoop-br0-net{inode}.json")))
+}
+
+/// The kernel's `mcast_router` of bridge port `port` (`ip -d link show`).
+pub fn mcast_router(lab: &Lab, port: &str) -> Result<u64> {
+    let out = lab
+        .switch()
+        .netns()
+        .exec_ok(&["ip", "-d", "-j", "link", "show", "dev", port])?;
+    let v: Value = serde_json::from_str(&out)?;
+    v[0]["linkinfo"]["info_slave_data"]["multicast_router"]
+        .as_u64()
+        .with_context(|| format!("no multicast_router in {out}"))
+}
+
 /// A multicast host application (`mcast-member`) on `host`'s interface.
 pub fn member(lab: &Lab, host: &str) -> Result<Member> {
     Member::spawn(lab.host(host), Member::locate_binary()?)

@@ -43,6 +43,10 @@ impl Snooper {
     /// Writes every refused key that is due again, from its membership as it is now
     /// (nothing if the membership went); forgets keys refused no more for [`FAILING_FOR`].
     pub(super) fn poll_retries(&mut self, now: Instant) {
+        // Runs at every poll of the core: nothing to do in the common case.
+        if self.retries.keys.is_empty() {
+            return;
+        }
         let due: Vec<EntryKey> = self
             .retries
             .keys
