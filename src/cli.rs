@@ -11,7 +11,7 @@
 //! | [`StartupArgs`] | `query` | the same |
 //! | [`PassiveArgs`] | `query` | `[defaults]`, `[interface.NAME]`; also read in `[bridge.NAME.vlan.VID]`, where the bridge's `querier` decides instead |
 //! | [`SnoopingArgs`] | `snoop` | `[bridge.NAME]` |
-//! | [`PolicyArgs`] | `snoop` | `[bridge.NAME]`, `[bridge.NAME.port.PORT]` (with `router_guard` and `acl`, keys only) |
+//! | [`PolicyArgs`] | `snoop` | `[bridge.NAME]`, `[bridge.NAME.port.PORT]` (with `router_guard`, `fast_leave` and `acl`, keys only; `static_groups` in port sections) |
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -55,6 +55,15 @@ pub enum Command {
         #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
         control_socket: PathBuf,
     },
+    /// Add or delete a static group of a bridge port in a running `igmpd snoop` or
+    /// `igmpd run`: it forwards like a learned membership, never expires, counts against
+    /// no limit, and survives restarts (kept in the state file until deleted). Needs root
+    /// or the config's `control_group`.
+    Static(StaticArgs),
+    /// Forget the learned memberships of a bridge (of one port, of one group) in a running
+    /// igmpd and send a general query so that the hosts report again; static groups stay.
+    /// Needs root or the config's `control_group`.
+    Flush(FlushArgs),
     /// Hand bridges back to the kernel after an igmpd died without cleaning up (SIGKILL,
     /// a crash), as a clean exit does: igmpd's entries become temporary (the kernel ages
     /// them), the ports' `mcast_router` and the bridges' versions are restored from the
@@ -128,6 +137,58 @@ pub struct QueryArgs {
     pub control_socket: PathBuf,
 }
 
+/// `igmpd static add|del`.
+#[derive(Debug, Clone, Args)]
+pub struct StaticArgs {
+    /// Add or delete.
+    #[arg(value_enum)]
+    pub action: StaticAction,
+    /// The bridge.
+    #[arg(value_name = "BRIDGE")]
+    pub bridge: String,
+    /// The port.
+    #[arg(value_name = "PORT")]
+    pub port: String,
+    /// The group (IPv4 or IPv6).
+    #[arg(value_name = "GROUP")]
+    pub group: std::net::IpAddr,
+    /// Only this source: an (S,G) entry (SSM, or a source-specific join).
+    #[arg(long, value_name = "S")]
+    pub source: Option<std::net::IpAddr>,
+    /// In this VLAN (VLAN-filtering bridges; without it: untagged, the port's PVID).
+    #[arg(long, value_name = "V", value_parser = clap::value_parser!(u16).range(1..=4094))]
+    pub vlan: Option<u16>,
+    /// Control socket of the daemon to ask.
+    #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
+    pub control_socket: PathBuf,
+}
+
+/// `add` or `del`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StaticAction {
+    /// Add the static group.
+    Add,
+    /// Delete it.
+    Del,
+}
+
+/// `igmpd flush`.
+#[derive(Debug, Clone, Args)]
+pub struct FlushArgs {
+    /// The bridge.
+    #[arg(value_name = "BRIDGE")]
+    pub bridge: String,
+    /// Only this port's memberships (the query then goes out of this port only).
+    #[arg(long, value_name = "P")]
+    pub port: Option<String>,
+    /// Only this group's memberships.
+    #[arg(long, value_name = "G")]
+    pub group: Option<std::net::IpAddr>,
+    /// Control socket of the daemon to ask.
+    #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
+    pub control_socket: PathBuf,
+}
+
 /// `igmpd cleanup`.
 #[derive(Debug, Clone, Args)]
 pub struct CleanupArgs {
@@ -160,6 +221,11 @@ pub struct SnoopArgs {
     /// querier election (repeatable; the config's `router_guard = true`).
     #[arg(long = "router-guard", value_name = "PORT")]
     pub router_guard: Vec<String>,
+    /// A port where a leave ends the membership at once, without last-member queries,
+    /// when igmpd knows no other host on the port in the group (repeatable; the config's
+    /// `fast_leave = true`).
+    #[arg(long = "fast-leave", value_name = "PORT")]
+    pub fast_leave: Vec<String>,
     /// Where `igmpd status` reaches this daemon.
     #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
     pub control_socket: PathBuf,

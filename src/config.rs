@@ -20,7 +20,7 @@
 //! robustness = 3
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -33,7 +33,7 @@ use crate::cli::{
     MLD_VERSIONS,
 };
 use crate::options::{section, Layer};
-use crate::settings::{self, AclEntry, Bridge, Families};
+use crate::settings::{self, AclEntry, Bridge, Families, PortFlags, StaticEntry};
 
 section! {
     /// `[defaults]`, `[interface.NAME]` and `[bridge.NAME.vlan.VID]`: the options of
@@ -49,6 +49,7 @@ section! {
         protocol: ProtocolLayer, startup: StartupLayer, snooping: SnoopingLayer,
         policy: PolicyLayer;
         router_guard: Option<bool>,
+        fast_leave: Option<bool>,
         acl: Option<Vec<Spanned<AclEntry>>>,
         vlan: BTreeMap<u16, Spanned<VlanSection>>,
         port: BTreeMap<String, Spanned<PortSection>>
@@ -56,12 +57,14 @@ section! {
 }
 
 section! {
-    /// `[bridge.NAME.port.PORT]`: one port's policy; each key not written here is the
-    /// bridge's.
+    /// `[bridge.NAME.port.PORT]`: one port's policy (each key not written here is the
+    /// bridge's) and its static groups.
     struct PortSection {
         policy: PolicyLayer;
         router_guard: Option<bool>,
-        acl: Option<Vec<Spanned<AclEntry>>>
+        fast_leave: Option<bool>,
+        acl: Option<Vec<Spanned<AclEntry>>>,
+        static_groups: Option<Vec<Spanned<StaticEntry>>>
     }
 }
 
@@ -309,10 +312,13 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
             Some(list) => acl_rules(list, &format!("{key}.acl"), &mut err),
             None => Some(Vec::new()),
         };
-        let guard = sec.router_guard.unwrap_or(false);
+        let flags = PortFlags {
+            router_guard: sec.router_guard.unwrap_or(false),
+            fast_leave: sec.fast_leave.unwrap_or(false),
+        };
         let policy = match bridge_acl
             .clone()
-            .map(|acl| settings::policy(&sec.policy.resolve(), guard, acl))
+            .map(|acl| settings::policy(&sec.policy.resolve(), flags, acl))
         {
             Some(Ok(p)) => p,
             Some(Err(e)) => {
@@ -322,6 +328,7 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
             None => continue,
         };
         let mut port_policies = BTreeMap::new();
+        let mut static_groups = BTreeMap::new();
         for (port, ps) in &sec.port {
             let pkey = format!("{key}.port.{port}");
             let p = ps.get_ref();
@@ -329,10 +336,25 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
                 Some(list) => acl_rules(list, &format!("{pkey}.acl"), &mut err),
                 None => bridge_acl.clone(),
             };
+            if let Some(list) = &p.static_groups {
+                let mut set = BTreeSet::new();
+                for e in list {
+                    match e.get_ref().group() {
+                        Ok(g) => {
+                            set.insert(g);
+                        }
+                        Err(x) => err(e.span(), &format!("{pkey}.static_groups"), x),
+                    }
+                }
+                static_groups.insert(port.clone(), set);
+            }
             let Some(acl) = acl else { continue };
             let layer = p.policy.over(&sec.policy);
-            let guard = p.router_guard.unwrap_or(guard);
-            match settings::policy(&layer.resolve(), guard, acl) {
+            let port_flags = PortFlags {
+                router_guard: p.router_guard.unwrap_or(flags.router_guard),
+                fast_leave: p.fast_leave.unwrap_or(flags.fast_leave),
+            };
+            match settings::policy(&layer.resolve(), port_flags, acl) {
                 Ok(pp) => {
                     port_policies.insert(port.clone(), pp);
                 }
@@ -348,6 +370,7 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
             vlan_addresses,
             policy,
             port_policies,
+            static_groups,
         });
     }
     if let Some(g) = &f.control_group {

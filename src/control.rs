@@ -3,9 +3,11 @@
 //! "format": "pretty"}` gets the document indented over several lines, `"format": "text"`
 //! the tables of `igmpd status`), then the daemon closes the connection.
 //!
-//! Every local user may connect and read `status`; commands that change state (`reload`)
-//! are refused unless the peer (SO_PEERCRED) is root, the daemon's own user, or in the
-//! configured admin group.
+//! Every local user may connect and read `status`; commands that change state (`reload`,
+//! `static`, `flush`) are refused unless the peer (SO_PEERCRED) is root, the daemon's own
+//! user, or in the configured admin group. `{"command": "static", "action": "add"|"del",
+//! "bridge", "port", "group", "source"?, "vlan"?}` and `{"command": "flush", "bridge",
+//! "port"?, "group"?}` are answered `{"ok": true, "message": ...}` or `{"error": ...}`.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -14,7 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use igmpd_runtime::control::ControlRequest;
+use std::net::IpAddr;
+
+use igmpd_runtime::control::{ControlRequest, FlushRequest, StaticRequest};
 use igmpd_runtime::status::StatusDoc;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
@@ -81,6 +85,11 @@ impl ControlSocket {
                     Request::Reload(reply) => {
                         let _ = reply.send(Err("this igmpd runs without a config file (igmpd query/snoop): restart it to change settings, or use igmpd run".into()));
                     }
+                    Request::Daemon(r) => {
+                        if requests.send(r).await.is_err() {
+                            return;
+                        }
+                    }
                 }
             }
         };
@@ -131,6 +140,74 @@ pub enum Request {
     Status(oneshot::Sender<StatusDoc>),
     /// Re-read the config file; Err is the reason it was rejected.
     Reload(oneshot::Sender<Result<(), String>>),
+    /// A request for the daemon of the bridge it names (`static`, `flush`).
+    Daemon(ControlRequest),
+}
+
+impl Request {
+    /// The bridge a [`Request::Daemon`] is for.
+    pub fn bridge(r: &ControlRequest) -> Option<&str> {
+        match r {
+            ControlRequest::Static(s, _) => Some(&s.bridge),
+            ControlRequest::Flush(f, _) => Some(&f.bridge),
+            _ => None,
+        }
+    }
+}
+
+/// A request that changes a bridge's state, from its JSON (`static`, `flush`), with the
+/// channel its answer comes back on; Err: what is wrong with it.
+fn bridge_request(
+    req: &Value,
+) -> Result<(ControlRequest, oneshot::Receiver<Result<String, String>>), String> {
+    let text = |k: &str| req[k].as_str().map(str::to_owned);
+    let addr = |k: &str| -> Result<Option<IpAddr>, String> {
+        match &req[k] {
+            Value::Null => Ok(None),
+            Value::String(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{k} {s:?} is not an IP address")),
+            v => Err(format!("{k} must be a string, not {v}")),
+        }
+    };
+    let bridge = text("bridge").ok_or("the request names no bridge")?;
+    let (tx, rx) = oneshot::channel();
+    let r = if req["command"] == "static" {
+        let add = match req["action"].as_str() {
+            Some("add") => true,
+            Some("del") => false,
+            _ => return Err("action must be \"add\" or \"del\"".into()),
+        };
+        let vid = match &req["vlan"] {
+            Value::Null => 0,
+            v => v
+                .as_u64()
+                .filter(|v| (1..=4094).contains(v))
+                .ok_or("vlan must be 1..=4094")? as u16,
+        };
+        ControlRequest::Static(
+            StaticRequest {
+                add,
+                bridge,
+                port: text("port").ok_or("the request names no port")?,
+                group: addr("group")?.ok_or("the request names no group")?,
+                source: addr("source")?,
+                vid,
+            },
+            tx,
+        )
+    } else {
+        ControlRequest::Flush(
+            FlushRequest {
+                bridge,
+                port: text("port"),
+                group: addr("group")?,
+            },
+            tx,
+        )
+    };
+    Ok((r, rx))
 }
 
 /// Who may change state besides root and the daemon's own user.
@@ -230,6 +307,24 @@ async fn handle(
                     "control: reload refused"
                 );
                 json!({"error": "permission denied: reload needs root or the control group (control_group in the config)"})
+            }
+        }
+        Ok(req) if req["command"] == "static" || req["command"] == "flush" => {
+            if !admins.allows(&cred) {
+                warn!(uid = cred.uid(), gid = cred.gid(), command = %req["command"], "control: refused");
+                json!({"error": format!("permission denied: {} needs root or the control group (control_group in the config)", req["command"].as_str().unwrap_or_default())})
+            } else {
+                match bridge_request(&req) {
+                    Ok((r, rx)) => {
+                        requests.send(Request::Daemon(r)).await?;
+                        match rx.await {
+                            Ok(Ok(msg)) => json!({"ok": true, "message": msg}),
+                            Ok(Err(e)) => json!({"error": e}),
+                            Err(_) => json!({"error": "a daemon did not answer"}),
+                        }
+                    }
+                    Err(e) => json!({"error": format!("bad request: {e}")}),
+                }
             }
         }
         Ok(req) => json!({"error": format!("unknown command {}", req["command"])}),

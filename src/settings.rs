@@ -1,7 +1,7 @@
 //! From option values (flags, or config sections resolved to flags) to what the daemons
 //! run with: one conversion for `igmpd query`, `igmpd snoop` and `igmpd run`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -9,7 +9,7 @@ use igmpd_querier::core::{Config, Generation, Proto};
 use igmpd_snooping::shell::SnoopSettings;
 
 use igmpd_snooping::core::policy::{AclAction, AclRule, LimitAction, Prefix};
-use igmpd_snooping::core::PortPolicy;
+use igmpd_snooping::core::{PortPolicy, StaticGroup};
 
 use crate::cli::{PolicyArgs, ProtocolArgs, SnoopingArgs, StartupArgs};
 
@@ -60,8 +60,55 @@ impl AclEntry {
     }
 }
 
-/// A port policy from its options, `router_guard` and ACL rules.
-pub fn policy(p: &PolicyArgs, router_guard: bool, acl: Vec<AclRule>) -> Result<PortPolicy> {
+/// One static group as written (`{ group = "232.1.1.1", source = "10.0.0.5", vlan = 10 }`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticEntry {
+    /// The group.
+    pub group: String,
+    /// Only this source.
+    pub source: Option<String>,
+    /// The VLAN (VLAN-filtering bridges).
+    pub vlan: Option<u16>,
+}
+
+impl StaticEntry {
+    /// The static group, checked (see [`StaticGroup::check`]).
+    pub fn group(&self) -> Result<StaticGroup> {
+        static_group(&self.group, self.source.as_deref(), self.vlan)
+    }
+}
+
+/// A static group from its parts as given (config or `igmpd static`), checked.
+pub fn static_group(group: &str, source: Option<&str>, vlan: Option<u16>) -> Result<StaticGroup> {
+    let parse = |what: &str, s: &str| -> Result<std::net::IpAddr> {
+        s.trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{what} {s:?} is not an IP address"))
+    };
+    if vlan == Some(0) {
+        anyhow::bail!("vlan must be 1..=4094 (leave it out for untagged)");
+    }
+    let g = StaticGroup {
+        group: parse("group", group)?,
+        source: source.map(|s| parse("source", s)).transpose()?,
+        vid: vlan.unwrap_or(0),
+    };
+    g.check().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(g)
+}
+
+/// What a port may do besides its option group's keys: `router_guard` and `fast_leave`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortFlags {
+    /// Queries, PIM hellos and MRD from the port are dropped.
+    pub router_guard: bool,
+    /// Leaves end the port's membership at once where no other host is in the group.
+    pub fast_leave: bool,
+}
+
+/// A port policy from its options, flags and ACL rules.
+pub fn policy(p: &PolicyArgs, flags: PortFlags, acl: Vec<AclRule>) -> Result<PortPolicy> {
     let limit_action = match p.limit_action.as_str() {
         "deny" => LimitAction::Deny,
         "replace" => LimitAction::Replace,
@@ -77,11 +124,12 @@ pub fn policy(p: &PolicyArgs, router_guard: bool, acl: Vec<AclRule>) -> Result<P
         max_groups: p.max_groups.map(|n| n as usize),
         max_sources: p.max_sources.map(|n| n as usize),
         limit_action,
-        router_guard,
+        router_guard: flags.router_guard,
         acl,
         acl_default: acl_action("acl_default", &p.acl_default)?,
         max_report_rate: p.max_report_rate,
         require_router_alert: p.require_router_alert,
+        fast_leave: flags.fast_leave,
     })
 }
 
@@ -138,6 +186,8 @@ pub struct Bridge {
     pub policy: PortPolicy,
     /// Ports with a policy of their own, by name.
     pub port_policies: BTreeMap<String, PortPolicy>,
+    /// Ports' static groups (`static_groups`), by name.
+    pub static_groups: BTreeMap<String, BTreeSet<StaticGroup>>,
 }
 
 impl Bridge {
@@ -147,8 +197,8 @@ impl Bridge {
         !snooping.querier
     }
 
-    /// The bridge `name` with the families of `p` and `startup`, every port's `policy`
-    /// and the ports in `router_guard` guarded.
+    /// The bridge `name` with the families of `p` and `startup`, every port's `policy`,
+    /// the ports in `router_guard` guarded and those in `fast_leave` leaving fast.
     pub fn new(
         name: String,
         p: &ProtocolArgs,
@@ -156,18 +206,22 @@ impl Bridge {
         snooping: SnoopingArgs,
         policy: PortPolicy,
         router_guard: &[String],
+        fast_leave: &[String],
     ) -> Result<Bridge> {
         let (igmp, mld) = families(p, startup, Bridge::passive(&snooping))?;
-        let port_policies = router_guard
-            .iter()
-            .map(|port| {
-                let guarded = PortPolicy {
-                    router_guard: true,
-                    ..policy.clone()
-                };
-                (port.clone(), guarded)
-            })
-            .collect();
+        let mut port_policies: BTreeMap<String, PortPolicy> = BTreeMap::new();
+        for port in router_guard {
+            port_policies
+                .entry(port.clone())
+                .or_insert_with(|| policy.clone())
+                .router_guard = true;
+        }
+        for port in fast_leave {
+            port_policies
+                .entry(port.clone())
+                .or_insert_with(|| policy.clone())
+                .fast_leave = true;
+        }
         Ok(Bridge {
             name,
             igmp,
@@ -177,6 +231,7 @@ impl Bridge {
             vlan_addresses: BTreeMap::new(),
             policy,
             port_policies,
+            static_groups: BTreeMap::new(),
         })
     }
 
@@ -195,6 +250,7 @@ impl Bridge {
             vlan_addresses: self.vlan_addresses.clone(),
             policy: self.policy.clone(),
             port_policies: self.port_policies.clone(),
+            static_groups: self.static_groups.clone(),
             state_dir: control_socket
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())

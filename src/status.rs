@@ -306,7 +306,11 @@ fn render_bridge(b: &BridgeStatus, out: &mut Sink<'_>) {
             out.push(' ');
             left(out, g.filter_mode, 8);
             out.push(' ');
-            right(out, ms(g.expires_in_ms), 10);
+            if g.origin == "static" {
+                right(out, "static", 10);
+            } else {
+                right(out, ms(g.expires_in_ms), 10);
+            }
             out.push_str("  ");
             for (i, h) in g.hosts.iter().enumerate() {
                 if i > 0 {

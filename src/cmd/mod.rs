@@ -10,6 +10,7 @@ pub mod query;
 pub mod reload;
 pub mod run;
 pub mod snoop;
+pub mod statics;
 pub mod status;
 
 use std::future::Future;
@@ -32,6 +33,8 @@ pub fn run(command: Command) -> ExitCode {
         Command::CheckConfig { path } => check_config::run(&path),
         Command::Cleanup(args) => return cleanup::run(args),
         Command::Reload { control_socket } => reload::run(&control_socket),
+        Command::Static(args) => statics::run_static(args),
+        Command::Flush(args) => statics::run_flush(args),
         Command::Query(args) => query::run(args),
         Command::Snoop(args) => snoop::run(args),
         Command::Status {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use igmpd_querier::shell::{QueryDaemon, Reconfigure};
-use igmpd_runtime::control::ControlRequest;
+use igmpd_runtime::control::{no_bridges, ControlRequest};
 use igmpd_runtime::status::StatusDoc;
 use igmpd_snooping::shell::SnoopDaemon;
 use tokio::signal::unix::{signal, SignalKind};
@@ -81,6 +81,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                         info!("reload requested on the control socket");
                         let _ = reply.send(daemons.reload(&notifier).await);
                     }
+                    Request::Daemon(r) => daemons.to_bridge(r).await,
                 },
                 // Only exists with a watchdog: no wake-ups otherwise.
                 _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
@@ -185,6 +186,25 @@ impl Daemons {
             }
         }
         true
+    }
+
+    /// Hands a bridge's request (`static`, `flush`) to that bridge's daemon; one for no
+    /// bridge of the config is answered here.
+    async fn to_bridge(&self, r: ControlRequest) {
+        let target = Request::bridge(&r).and_then(|b| self.bridges.get(b));
+        match (target, r) {
+            (Some(b), r) => {
+                // A stopped loop drops the reply: the client hears "did not answer".
+                let _ = b.control.send(r).await;
+            }
+            (None, ControlRequest::Static(s, reply)) => {
+                let _ = reply.send(Err(no_bridges(&s.bridge)));
+            }
+            (None, ControlRequest::Flush(f, reply)) => {
+                let _ = reply.send(Err(no_bridges(&f.bridge)));
+            }
+            (None, _) => {}
+        }
     }
 
     /// Re-reads the file and applies it; a bad file changes nothing.

@@ -11,7 +11,7 @@ use crate::settings::Bridge;
 /// The bridge `igmpd snoop` runs: its flags, no VLAN sections, no startup flags.
 pub fn bridge(args: SnoopArgs) -> Result<Bridge> {
     let startup = crate::options::builtin();
-    let policy = crate::settings::policy(&args.policy, false, Vec::new())?;
+    let policy = crate::settings::policy(&args.policy, Default::default(), Vec::new())?;
     Bridge::new(
         args.bridge,
         &args.protocol,
@@ -19,6 +19,7 @@ pub fn bridge(args: SnoopArgs) -> Result<Bridge> {
         args.snooping,
         policy,
         &args.router_guard,
+        &args.fast_leave,
     )
 }
 

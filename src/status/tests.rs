@@ -176,6 +176,7 @@ pub(crate) fn bridge() -> BridgeStatus {
                         hosts: vec![ip("10.0.0.2"), ip("10.0.0.3")],
                         compat_version: 3,
                         expires_in_ms: 0,
+                        origin: "learned",
                     },
                     PortGroupStatus {
                         group: ip("ff0e::1"),
@@ -185,6 +186,7 @@ pub(crate) fn bridge() -> BridgeStatus {
                         hosts: vec![ip("fe80::5")],
                         compat_version: 2,
                         expires_in_ms: 90_000,
+                        origin: "static",
                     },
                 ],
                 limits: limits(2, 256, false),
@@ -270,7 +272,7 @@ bridge br0 snooping  source filtering on  entries 2 (keys 1 of limit 4032, mcast
   p2           239.1.1.1                                    - include         0ms  10.0.0.2 10.0.0.3
                  source 10.0.0.9                                               4s
                  source 10.0.0.8                                          blocked
-  p2           ff0e::1                                     10 exclude       1m30s  fe80::5
+  p2           ff0e::1                                     10 exclude      static  fe80::5
 bridge br1 down  source filtering on  entries 0 (keys 0 of limit 0, mcast_hash_max -)  crash-safe -
   reports 0  queries 0  forwarded 0  refused 0  mdb errors 0  capture drops 0
   router ports: none

@@ -444,8 +444,11 @@ pub struct PortGroupStatus {
     pub hosts: Vec<IpAddr>,
     /// Host compatibility version (RFC 9776 §7.3.2).
     pub compat_version: u8,
-    /// Time left on the group timer, 0 in INCLUDE mode.
+    /// Time left on the group timer, 0 in INCLUDE mode (and for static groups).
     pub expires_in_ms: u64,
+    /// `learned` (from the port's hosts) or `static` (configured, or `igmpd static add`;
+    /// never expires). A group may be both: one record each.
+    pub origin: &'static str,
 }
 
 #[cfg(test)]

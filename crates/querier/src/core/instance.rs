@@ -472,6 +472,36 @@ impl<A: Ord + Copy + Hash + Debug> Instance<A> {
         out
     }
 
+    /// A general query to send now, outside the schedule (the next periodic one stays
+    /// when it was due): when an operator flushes the memberships, or a port comes up on
+    /// a snooping bridge, so that hosts report within a Query Response Interval instead of
+    /// at the next periodic query (RFC 4541 §2.1.1 on topology changes). None unless this
+    /// instance is the querier (or queries as a proxy) on a link that is up.
+    pub fn general_query_now(&mut self) -> Option<QueryOut<A>> {
+        (self.link_up && self.sends()).then(|| self.general_query())
+    }
+
+    /// A general query from the unspecified address, for a snooping switch that is not
+    /// the querier to make hosts report at once: IGMP only (RFC 4541 §2.1.1 lets a
+    /// switch send such queries; with source 0.0.0.0 they take no part in the election).
+    /// None for MLD, whose queries need a link-local source (RFC 9777 §5.1.14) and would
+    /// take part in it, and while the link is down.
+    pub fn proxy_query(&self) -> Option<QueryOut<A>> {
+        if !self.link_up || self.config.proto != Proto::Igmp {
+            return None;
+        }
+        Some(QueryOut {
+            gen: self.effective_version(),
+            src: None,
+            group: None,
+            sources: Vec::new(),
+            s_flag: false,
+            qrv: self.robustness().min(7),
+            qqi: self.query_interval(),
+            max_resp: self.config.query_response_interval,
+        })
+    }
+
     /// When [`Instance::poll`] next has work.
     pub fn next_deadline(&self) -> Option<Instant> {
         let mut next = self.membership.next_deadline();

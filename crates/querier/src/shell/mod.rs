@@ -23,7 +23,7 @@ use std::sync::Arc;
 use igmpd_netlink::{Monitor, SystemEvent};
 use igmpd_packet::{Filter, PacketSocket};
 use igmpd_runtime::clock::Clock;
-use igmpd_runtime::control::ControlRequest;
+use igmpd_runtime::control::{no_bridges, ControlRequest};
 use igmpd_runtime::findings::FindingsLog;
 use igmpd_wire::Packet;
 use tokio::sync::{mpsc, oneshot};
@@ -230,6 +230,12 @@ impl QueryDaemon {
                         ControlRequest::Refresh(done) => {
                             self.reread_links().await;
                             let _ = done.send(());
+                        }
+                        ControlRequest::Static(r, reply) => {
+                            let _ = reply.send(Err(no_bridges(&r.bridge)));
+                        }
+                        ControlRequest::Flush(r, reply) => {
+                            let _ = reply.send(Err(no_bridges(&r.bridge)));
                         }
                     }
                 }

@@ -17,6 +17,7 @@ fn port_group(group: &str, vid: Option<u16>) -> PortGroupStatus {
         hosts: vec![ip("10.0.0.1")],
         compat_version: 2,
         expires_in_ms: 1000,
+        origin: "learned",
     }
 }
 

@@ -219,7 +219,7 @@ impl<A: Slot> Domain<A> {
                     vid,
                     group: g.group.into(),
                 };
-                let want = sh.desired(m, &g.group);
+                let want = sh.with_statics(&key, sh.desired(m, &g.group));
                 sh.set_desired(key, want);
             }
         }
@@ -367,6 +367,10 @@ pub struct Shared {
     pub(super) port_state: BTreeMap<u32, PortState>,
     /// The report the ACL rewrote, to forward instead of the captured frame.
     pub(super) rewritten: Option<igmpd_wire::Packet>,
+    /// Each port's static groups (see `statics`), up or not.
+    pub(super) statics: BTreeMap<u32, BTreeSet<super::statics::StaticGroup>>,
+    /// The MDB keys the static groups of ports that are up make, with their sources.
+    pub(super) static_keys: BTreeMap<EntryKey, super::statics::StaticSources>,
 }
 
 /// A VLAN's querier sources: IPv4, IPv6 link-local.
@@ -419,7 +423,7 @@ impl Shared {
                     }
                 }
             }
-            let want = self.desired(m, &group);
+            let want = self.with_statics(&key, self.desired(m, &group));
             let outcome = self.set_desired(key, want);
             if outcome == SetOutcome::Refused && log == Some(true) {
                 self.out.push(Output::Event(SnoopEvent::Refused {

@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use igmpd_querier::adapter::{self, Heard, Input, Message};
+use igmpd_querier::core::membership::is_group_leave;
 use igmpd_querier::core::{Generation, Instant, Proto, Report};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -215,6 +216,7 @@ impl Snooper {
                 let max_groups = pol.groups_limit(sh.mdb.limit());
                 let max_sources = pol.sources_limit();
                 let replace = pol.limit_action == LimitAction::Replace;
+                let fast_leave = pol.fast_leave;
                 let m = d.ports.entry(port).or_default();
                 let mut changes = Vec::new();
                 let mut evict = Vec::new();
@@ -256,7 +258,16 @@ impl Snooper {
                             }
                         }
                     }
-                    m.report(now, &timing, src, r, &mut changes);
+                    // Fast leave: the port leaves at once where no other host on it is
+                    // known to be in the group; else the leave takes the normal way
+                    // (the querier's last-member queries, RFC 9776 §6.6.3). It is still
+                    // forwarded to the router ports, and with `--querier` still reaches
+                    // the bridge-level instance, whose queries reach the other ports.
+                    let fast =
+                        fast_leave && is_group_leave(r) && m.fast_leave(g, src, &mut changes);
+                    if !fast {
+                        m.report(now, &timing, src, r, &mut changes);
+                    }
                     if replace && m.contains(&g) {
                         st.touch(now, vid, g.into());
                     }

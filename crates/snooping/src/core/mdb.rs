@@ -14,7 +14,7 @@
 mod fair;
 pub mod retry;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use self::fair::{near, Shares, Waiting};
@@ -135,6 +135,9 @@ pub struct MdbTable {
     /// traffic by the (S,G) entry alone), so a group is written per source only while every
     /// port wants INCLUDE; else all its ports get plain (*,G) entries.
     wanted: HashMap<(u16, IpAddr), BTreeMap<u32, EntryFilter>>,
+    /// Entries of static groups: never refused for their port's share (they count
+    /// against no limit but the kernel's).
+    exempt: HashSet<EntryKey>,
 }
 
 fn kernel_keys<'a>(
@@ -224,6 +227,15 @@ impl MdbTable {
         }
         if old_plain && !new_plain {
             ops.push(MdbOp::Delete(key));
+        }
+    }
+
+    /// Whether `key` is a static group's entry (see [`MdbTable::exempt`]).
+    pub fn set_exempt(&mut self, key: EntryKey, on: bool) {
+        if on {
+            self.exempt.insert(key);
+        } else {
+            self.exempt.remove(&key);
         }
     }
 
@@ -449,6 +461,7 @@ impl MdbTable {
         // Near the limit, a port at its share takes no new key (see `fair`).
         if old.is_none()
             && near(used, self.limit)
+            && !self.exempt.contains(&key)
             && self.shares.full(key.port)
             && self.new_keys(&key, &EntryFilter::Any, None) > 0
         {

@@ -26,9 +26,11 @@
 //!
 //! Modules: `family` (what differs between IGMP and MLD), `domain` (one VLAN and family),
 //! `snooper` (the bridge: lifecycle, ports, timers), `adopt` (entries found at start),
-//! `input` (what a captured frame does), [`policy`] (untrusted ports), [`mdb`] (the desired MDB against what was programmed), [`router`]
+//! `input` (what a captured frame does), [`policy`] (untrusted ports), [`statics`] (static
+//! groups), [`admin`] (flush, the query of a port that came up), [`mdb`] (the desired MDB against what was programmed), [`router`]
 //! (multicast router ports).
 
+pub mod admin;
 mod adopt;
 mod domain;
 mod family;
@@ -38,6 +40,7 @@ pub mod policy;
 mod retry;
 pub mod router;
 mod snooper;
+pub mod statics;
 
 #[cfg(test)]
 mod tests;
@@ -55,6 +58,7 @@ pub use mdb::{EntryFilter, EntryKey, MdbOp, MdbTable, SetOutcome};
 pub use policy::{PortCounters, PortPolicy, PortState};
 pub use router::{Reason, RouterPorts};
 pub use snooper::Snooper;
+pub use statics::StaticGroup;
 
 /// What the snooper is asked to do.
 #[derive(Debug, Clone)]
@@ -154,6 +158,16 @@ pub enum Output {
     /// Send a query on the bridge device (tagged with `vid` when non-zero); the bridge
     /// floods it to every port.
     Query {
+        /// VLAN, 0 for untagged.
+        vid: u16,
+        /// The query.
+        query: AnyQuery,
+    },
+    /// Send a query out of one port only (tagged as the port's egress for `vid` wants):
+    /// a port that came up, or `igmpd flush --port`.
+    PortQuery {
+        /// Port ifindex.
+        port: u32,
         /// VLAN, 0 for untagged.
         vid: u16,
         /// The query.

@@ -227,6 +227,9 @@ pub struct PortPolicy {
     /// Reports and queries without Router Alert are dropped (RFC 9776 §4 requires it on
     /// IGMPv3 messages; older hosts may omit it, so off by default, as in FRR).
     pub require_router_alert: bool,
+    /// A leave ends the port's membership at once when no other host on the port is
+    /// known to be in the group ([`Membership::fast_leave`](igmpd_querier::core::Membership::fast_leave)).
+    pub fast_leave: bool,
 }
 
 impl PortPolicy {

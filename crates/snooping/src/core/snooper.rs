@@ -163,6 +163,8 @@ impl Snooper {
                 vlan_addrs: BTreeMap::new(),
                 port_state: BTreeMap::new(),
                 rewritten: None,
+                statics: BTreeMap::new(),
+                static_keys: BTreeMap::new(),
             },
         }
     }
@@ -330,6 +332,11 @@ impl Snooper {
                 d.rewrite(&mut self.sh, *vid);
             }
         }
+        // Static groups without a learned membership.
+        let keys: Vec<EntryKey> = self.sh.static_keys.keys().copied().collect();
+        for k in keys {
+            self.refresh_key(k);
+        }
     }
 
     /// The bridge's `vlan_filtering` changed. Turned off, every VLAN's state goes (the
@@ -349,6 +356,7 @@ impl Snooper {
         if per_vlan != self.sh.per_vlan() {
             self.requerier();
         }
+        self.restatic();
     }
 
     /// The bridge's `mcast_vlan_snooping` changed: which VLANs query changes, and router
@@ -438,6 +446,7 @@ impl Snooper {
         };
         self.start_port_vlans(now);
         self.sh.reflect_routers();
+        self.restatic();
         let Some(old) = old else { return };
         let now_in: BTreeSet<u16> = self
             .sh
@@ -499,7 +508,9 @@ impl Snooper {
         let mut keys = Keys(Vec::new());
         v.each(vid, &mut keys);
         for key in keys.0 {
-            self.sh.set_desired(key, None);
+            // Static groups stay where they still apply.
+            let want = self.sh.with_statics(&key, None);
+            self.sh.set_desired(key, want);
         }
     }
 
@@ -508,6 +519,7 @@ impl Snooper {
         self.sh.bridge_up = true;
         self.start_port_vlans(now);
         self.each_mut(&mut LinkUp(now));
+        self.restatic();
     }
 
     /// The bridge went down or away: all state goes, without MDB writes (the kernel refuses
@@ -516,6 +528,7 @@ impl Snooper {
         self.sh.bridge_up = false;
         self.vlans.clear();
         self.sh.mdb.clear();
+        self.sh.static_keys.clear();
         self.sh.routers.clear_learned();
         self.sh.ports.clear();
         let changes = self.sh.routers.reflect(BTreeSet::new());
@@ -535,6 +548,7 @@ impl Snooper {
         if self.sh.ports.insert(port) {
             self.sh.update_shares();
             self.sh.reflect_routers();
+            self.restatic();
         }
     }
 
@@ -553,6 +567,7 @@ impl Snooper {
         self.sh.routers.forget_port(port);
         self.sh.update_shares();
         self.sh.reflect_routers();
+        self.restatic();
     }
 
     /// When [`Snooper::poll`] next has work.

@@ -154,6 +154,11 @@ impl SnoopDaemon {
             self.set_forwarding(index, links::port_forwarding(m));
             self.refresh_port_vlans().await;
             self.reinstall_nft();
+            if up && self.active {
+                // A port added at runtime: its hosts are asked at once (core::admin).
+                let now = self.now();
+                self.snooper.port_came_up(now, index);
+            }
             return;
         }
         self.set_forwarding(index, links::port_forwarding(m));
@@ -169,6 +174,8 @@ impl SnoopDaemon {
             if n != p.name {
                 p.name = n.to_owned();
                 self.reinstall_nft();
+                // Static groups belong to port names.
+                self.apply_statics(index, n);
             }
         }
         let Some(p) = self.ports.get_mut(&index) else {
@@ -180,6 +187,10 @@ impl SnoopDaemon {
             if up {
                 self.snooper.port_up(index);
                 self.probe_kernel().await;
+                if self.active {
+                    let now = self.now();
+                    self.snooper.port_came_up(now, index);
+                }
             } else {
                 self.snooper.port_down(index);
             }

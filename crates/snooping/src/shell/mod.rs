@@ -28,6 +28,7 @@
 //! a state file next to the control socket (`state`). Findings (the core's observers, plus `snooping-without-querier`) are in
 //! `status --json` (`status`) and each new or cleared one is logged once.
 
+mod admin;
 mod adopt;
 mod backlog;
 mod capture;
@@ -113,6 +114,8 @@ pub struct SnoopSettings {
     /// Per-VLAN querier sources (`querier_address` in `[bridge.B.vlan.V]`), over the
     /// VLAN interface's addresses.
     pub vlan_addresses: BTreeMap<u16, crate::core::VlanAddresses>,
+    /// Ports' configured static groups (`static_groups` in `[bridge.B.port.P]`), by name.
+    pub static_groups: BTreeMap<String, BTreeSet<crate::core::StaticGroup>>,
     /// Where to keep the ports' `mcast_router` settings from before igmpd changed them
     /// (a file per bridge and network namespace), so that igmpd restarted after a crash
     /// still restores them at exit; None: only in memory.
@@ -194,6 +197,8 @@ pub struct SnoopDaemon {
     kernel_mdb: MdbFeatures,
     /// The kernel's features as status shows them, once probed.
     kernel_features: Option<Vec<&'static str>>,
+    /// Static groups added with `igmpd static add`, by port name (kept in the state file).
+    runtime_statics: BTreeMap<String, BTreeSet<crate::core::StaticGroup>>,
 }
 
 /// The rtnetlink connection: requests, and the link, address and VLAN changes it is
@@ -299,7 +304,9 @@ impl SnoopDaemon {
             vlans: vlans::VlanShell::default(),
             kernel_mdb: MdbFeatures::ALL,
             kernel_features: None,
+            runtime_statics: BTreeMap::new(),
         };
+        d.runtime_statics = state::saved_statics(&d.settings);
         d.configure_router_ports().await?;
         Ok(d)
     }
@@ -453,6 +460,12 @@ impl SnoopDaemon {
                         self.resync_links().await;
                         info!(bridge = %self.settings.bridge, "links and addresses read again");
                         let _ = done.send(());
+                    }
+                    ControlRequest::Static(r, reply) => {
+                        let _ = reply.send(self.static_request(r));
+                    }
+                    ControlRequest::Flush(r, reply) => {
+                        let _ = reply.send(self.flush_request(r));
                     }
                 },
                 () = self.clock.sleep_until(deadline) => {}

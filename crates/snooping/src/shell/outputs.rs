@@ -21,6 +21,7 @@ impl SnoopDaemon {
                     }
                 }
                 Output::Query { vid, query } => self.send_query(vid, &query),
+                Output::PortQuery { port, vid, query } => self.send_port_query(port, vid, &query),
                 Output::RouterPort {
                     port,
                     vid: 0,
@@ -68,22 +69,37 @@ impl SnoopDaemon {
         }
     }
 
-    /// A query of VLAN `vid`: untagged on the bridge device for VLAN 0 (the bridge floods
-    /// it), per VLAN as `vlans` says.
-    fn send_query(&mut self, vid: u16, q: &AnyQuery) {
-        let (Some(s), Some(b)) = (&self.bridge_socket, &self.bridge) else {
-            return;
-        };
+    /// The frame of a query, from the bridge's MAC address.
+    fn query_frame(&self, q: &AnyQuery) -> Option<Vec<u8>> {
+        let b = self.bridge.as_ref()?;
         let frame = match q {
             AnyQuery::V4(q) => Some(adapter::igmp_query_frame(b.mac, q)),
             AnyQuery::V6(q) => adapter::mld_query_frame(b.mac, q),
         };
-        let Some(frame) = frame else { return };
+        frame.map(|f| f.to_bytes())
+    }
+
+    /// A query out of `port` alone (tagged as its egress for `vid` wants).
+    fn send_port_query(&mut self, port: u32, vid: u16, q: &AnyQuery) {
+        if let Some(bytes) = self.query_frame(q) {
+            self.send_on_port(port, &bytes, vid);
+        }
+    }
+
+    /// A query of VLAN `vid`: untagged on the bridge device for VLAN 0 (the bridge floods
+    /// it), per VLAN as `vlans` says.
+    fn send_query(&mut self, vid: u16, q: &AnyQuery) {
+        let Some(bytes) = self.query_frame(q) else {
+            return;
+        };
+        let Some(s) = &self.bridge_socket else {
+            return;
+        };
         if vid != 0 {
-            self.send_vlan_query(vid, &frame.to_bytes());
+            self.send_vlan_query(vid, &bytes);
             return;
         }
-        if let Err(e) = s.send(&frame.to_bytes()) {
+        if let Err(e) = s.send(&bytes) {
             warn!(bridge = %self.settings.bridge, error = %e, "sending a query failed");
         }
     }

@@ -92,6 +92,7 @@ impl SnoopDaemon {
         info!(bridge = %self.settings.bridge, port = %name, up, "port added");
         let policy = self.settings.port_policies.get(&name).cloned();
         self.snooper.set_port_policy(ifindex, policy);
+        self.apply_statics(ifindex, &name);
         self.ports.insert(ifindex, port);
         // While activating, the filter is set once for all ports.
         if self.active {
@@ -167,6 +168,11 @@ impl SnoopDaemon {
         if p.forwarding != f {
             p.forwarding = f;
             info!(bridge = %self.settings.bridge, port = %p.name, forwarding = f, "port STP state");
+            if f && p.up && self.active {
+                // A topology change: its hosts are asked at once (see core::admin).
+                let now = self.now();
+                self.snooper.port_came_up(now, ifindex);
+            }
         }
     }
 
@@ -178,6 +184,7 @@ impl SnoopDaemon {
             info!(bridge = %self.settings.bridge, port = %p.name, "port removed");
             self.snooper.port_down(ifindex);
             self.snooper.set_port_policy(ifindex, None);
+            self.snooper.set_port_statics(ifindex, Default::default());
         }
     }
 

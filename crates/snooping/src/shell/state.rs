@@ -16,7 +16,7 @@
 //! listed, keeps only the entries it handed to the kernel as temporary ones. The file
 //! name holds [`bridge_token`](super::nft::bridge_token): unique per bridge name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -62,6 +62,21 @@ pub(super) struct SavedState {
     /// Port-VLANs igmpd set to `mcast_router 2`, with the value from before.
     #[serde(default)]
     pub vlan_routers: Vec<SavedVlanRouter>,
+    /// Static groups added at runtime (`igmpd static add`), until deleted: kept across
+    /// clean exits too, and whatever bridge of this name the next igmpd finds.
+    #[serde(default)]
+    pub statics: Vec<SavedStatic>,
+}
+
+/// A static group added at runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct SavedStatic {
+    pub port: String,
+    pub group: IpAddr,
+    #[serde(default)]
+    pub source: Option<IpAddr>,
+    #[serde(default)]
+    pub vid: u16,
 }
 
 /// A port-VLAN `mcast_router` from before igmpd.
@@ -150,6 +165,37 @@ pub(super) fn left_behind(settings: &SnoopSettings) -> bool {
     }
 }
 
+/// The static groups added at runtime that the state file keeps, by port name (read at
+/// start, before the bridge is known: they belong to the bridge's name, not to one
+/// incarnation of it).
+pub(super) fn saved_statics(
+    settings: &SnoopSettings,
+) -> BTreeMap<String, BTreeSet<crate::core::StaticGroup>> {
+    let mut out: BTreeMap<String, BTreeSet<crate::core::StaticGroup>> = BTreeMap::new();
+    let Some(text) = state_file(settings).and_then(|f| read_no_follow(&f).ok()) else {
+        return out;
+    };
+    let Ok(doc) = serde_json::from_str::<SavedState>(&text) else {
+        return out;
+    };
+    for s in doc.statics {
+        let g = crate::core::StaticGroup {
+            group: s.group,
+            source: s.source,
+            vid: s.vid,
+        };
+        match g.check() {
+            Ok(()) => {
+                out.entry(s.port).or_default().insert(g);
+            }
+            Err(e) => {
+                warn!(port = %s.port, error = %e, "a static group in the state file is not valid: ignored")
+            }
+        }
+    }
+    out
+}
+
 impl SnoopDaemon {
     fn state_file(&self) -> Option<PathBuf> {
         state_file(&self.settings)
@@ -192,6 +238,18 @@ impl SnoopDaemon {
             } else {
                 Vec::new()
             },
+            statics: self
+                .runtime_statics
+                .iter()
+                .flat_map(|(port, set)| {
+                    set.iter().map(|g| SavedStatic {
+                        port: port.clone(),
+                        group: g.group,
+                        source: g.source,
+                        vid: g.vid,
+                    })
+                })
+                .collect(),
         })
     }
 
@@ -255,11 +313,12 @@ impl SnoopDaemon {
     }
 
     /// At a clean exit, after the settings were restored: the file goes, or keeps only
-    /// the entries handed to the kernel as temporary ones (for the next igmpd to adopt).
+    /// the entries handed to the kernel as temporary ones (for the next igmpd to adopt)
+    /// and the static groups added at runtime.
     pub(super) fn finish_state(&self) {
         let keep = self
             .current_state(self.lists_entries())
-            .filter(|d| !d.entries.is_empty());
+            .filter(|d| !d.entries.is_empty() || !d.statics.is_empty());
         match keep {
             Some(mut doc) => {
                 doc.ports.clear();

@@ -11,7 +11,7 @@ use igmpd_querier::view::{instance_status, ms_until, sources_status};
 use igmpd_runtime::status::{
     AclRuleStatus, BridgeCounters, BridgeQuerierStatus, BridgeStatus, BridgeVlanStatus,
     FamilyStatus, FindingDoc, IfaceStatus, KernelStatus, PortCountersStatus, PortGroupStatus,
-    PortLimitsStatus, PortStatus, RouterPortStatus, StatusDoc,
+    PortLimitsStatus, PortStatus, RouterPortStatus, SourceStatus, StatusDoc,
 };
 
 use super::ports::{port_name, Port};
@@ -102,6 +102,7 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
         groups: v.ports.keys().map(|p| (*p, Vec::new())).collect(),
     };
     snooper.visit(&mut groups);
+    static_groups(snooper, &mut groups.groups);
     let ports = groups
         .groups
         .into_iter()
@@ -255,7 +256,34 @@ fn port_groups<A: Family>(
         hosts: g.reporters.iter().map(|(r, _)| (*r).into()).collect(),
         compat_version: g.compat.version(A::PROTO),
         expires_in_ms: g.expires.map_or(0, ms),
+        origin: "learned",
     })
+}
+
+/// The static groups in the MDB now, as records of their ports (origin `static`).
+fn static_groups(snooper: &Snooper, groups: &mut BTreeMap<u32, Vec<PortGroupStatus>>) {
+    for (key, sources) in snooper.static_entries() {
+        let any = sources.contains(&None);
+        groups.entry(key.port).or_default().push(PortGroupStatus {
+            group: key.group,
+            vid: (key.vid != 0).then_some(key.vid),
+            filter_mode: if any { "exclude" } else { "include" },
+            sources: sources
+                .iter()
+                .flatten()
+                .filter(|_| !any)
+                .map(|a| SourceStatus {
+                    address: *a,
+                    expires_in_ms: 0,
+                })
+                .collect(),
+            hosts: Vec::new(),
+            // The newest version: a static group is no host's and has no older mode.
+            compat_version: if key.group.is_ipv4() { 3 } else { 2 },
+            expires_in_ms: 0,
+            origin: "static",
+        });
+    }
 }
 
 #[cfg(test)]

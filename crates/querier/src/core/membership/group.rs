@@ -37,6 +37,11 @@ pub(super) struct Group<A> {
     /// Who reported the group and when, to tell which hosts still answer.
     pub(super) reporters: Reporters<A>,
     pub(super) last_reporter: Option<A>,
+    /// More than one host reported the group since its record was made. IGMPv1/v2 and
+    /// MLDv1 hosts that hear each other suppress their reports (RFC 2236 §3, RFC 2710 §4),
+    /// so in those modes a host that stopped reporting may still be a member: fast leave
+    /// then waits for the last-member queries.
+    pub(super) shared: bool,
     /// The deadline this group is filed under in the queue.
     pub(super) queued_at: Option<Instant>,
 }
@@ -53,6 +58,7 @@ impl<A: Ord + Copy> Group<A> {
             rexmit_at: None,
             reporters: Reporters::default(),
             last_reporter: None,
+            shared: false,
             queued_at: None,
         }
     }
@@ -146,6 +152,18 @@ impl<A: Ord + Copy> Reporters<A> {
                 self.0.insert(i, (host, at));
             }
         }
+    }
+
+    /// Forgets `host` (it left).
+    pub(super) fn remove(&mut self, host: &A) {
+        if let Ok(i) = self.0.binary_search_by(|(h, _)| h.cmp(host)) {
+            self.0.remove(i);
+        }
+    }
+
+    /// Whether a host other than `host` is remembered.
+    pub(super) fn any_other(&self, host: &A) -> bool {
+        self.0.iter().any(|(h, _)| h != host)
     }
 
     /// Keeps the hosts whose last report time passes `keep`.

@@ -248,6 +248,28 @@ impl<A: Ord + Copy + Hash> Membership<A> {
         }
     }
 
+    /// Fast leave (a snooping port's `fast_leave`): `host`'s leave of `group` deletes the
+    /// record at once, without last-member queries, when no other host is known to be in
+    /// it: none is remembered (the list was not full, so none was evicted), and, where
+    /// hosts may suppress reports (IGMPv1/v2, MLDv1 compatibility mode, RFC 9776 §7.3.2),
+    /// no other host ever reported it. Otherwise nothing happens here and the leave takes
+    /// the normal way (§6.4.2). Returns whether the record went.
+    pub fn fast_leave(&mut self, group: A, host: Option<A>, changes: &mut Vec<Change<A>>) -> bool {
+        let (Some(host), Some(g)) = (host, self.groups.get(&group)) else {
+            return false;
+        };
+        let suppressing = g.compat() != Generation::V3;
+        if g.reporters.any_other(&host)
+            || g.reporters.0.len() >= group::MAX_REPORTERS
+            || (suppressing && g.shared)
+        {
+            return false;
+        }
+        self.remove(group);
+        changes.push(Change::GroupRemoved { group });
+        true
+    }
+
     /// The earliest instant at which [`Membership::poll`] has work.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.queue.first().map(|(t, _)| *t)
@@ -275,7 +297,15 @@ impl<A: Ord + Copy + Hash> Membership<A> {
         let before_compat = group.compat();
         if let Some(r) = reporter {
             group.reporters.retain(|t| t + timing.gmi > now);
-            group.reporters.insert(r, now);
+            if group.reporters.any_other(&r) {
+                group.shared = true;
+            }
+            // A host that leaves is no longer one of the group's hosts.
+            if is_group_leave(report) {
+                group.reporters.remove(&r);
+            } else {
+                group.reporters.insert(r, now);
+            }
             group.last_reporter = Some(r);
         }
         let ohpi = now + timing.older_host_present;
@@ -556,5 +586,15 @@ fn view<A: Copy + Ord>(group: A, s: &Group<A>) -> GroupView<'_, A> {
         compat: s.compat(),
         last_reporter: s.last_reporter,
         reporters: &s.reporters.0,
+    }
+}
+
+/// A report that says its host left the group: an IGMPv2 Leave / MLDv1 Done, or a
+/// TO_IN({}) record (RFC 9776 §5.1: "leaving the group").
+pub fn is_group_leave<A>(r: &Report<A>) -> bool {
+    match r {
+        Report::Leave(_) => true,
+        Report::Record(RecordType::ChangeToInclude, _, s) => s.is_empty(),
+        _ => false,
     }
 }
