@@ -14,6 +14,7 @@ pub mod config;
 pub mod instance;
 pub mod membership;
 pub mod observer;
+pub mod query;
 pub mod segment;
 pub mod time;
 

@@ -368,9 +368,9 @@ pub struct Shared {
     /// The report the ACL rewrote, to forward instead of the captured frame.
     pub(super) rewritten: Option<igmpd_wire::Packet>,
     /// Each port's static groups (see `statics`), up or not.
-    pub(super) statics: BTreeMap<u32, BTreeSet<super::statics::StaticGroup>>,
+    pub(super) statics: BTreeMap<u32, BTreeSet<super::StaticGroup>>,
     /// The MDB keys the static groups of ports that are up make, with their sources.
-    pub(super) static_keys: BTreeMap<EntryKey, super::statics::StaticSources>,
+    pub(super) static_keys: BTreeMap<EntryKey, super::StaticSources>,
 }
 
 /// A VLAN's querier sources: IPv4, IPv6 link-local.

@@ -16,55 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::domain::{Shared, Slot};
 use super::snooper::Snooper;
-use super::{EntryFilter, EntryKey};
-
-/// One static group of a port: (*,G), or (S,G) with `source`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StaticGroup {
-    /// The group.
-    pub group: IpAddr,
-    /// Only this source (SSM or a source-specific join); None: every source.
-    pub source: Option<IpAddr>,
-    /// VLAN; 0: untagged (the port's PVID on a VLAN-filtering bridge).
-    pub vid: u16,
-}
-
-impl StaticGroup {
-    /// Checks what the operator wrote: a multicast group the bridge snoops, a unicast
-    /// source of the same family, a VLAN id 1..=4094.
-    pub fn check(&self) -> Result<(), String> {
-        let g = self.group;
-        if !g.is_multicast() {
-            return Err(format!("{g} is not a multicast group"));
-        }
-        let snooped = match g {
-            IpAddr::V4(a) => super::Family::is_snooped(&a),
-            IpAddr::V6(a) => super::Family::is_snooped(&a),
-        };
-        if !snooped {
-            return Err(format!(
-                "{g} is link-local control traffic the bridge floods anyway (224.0.0.0/24, ff02::1)"
-            ));
-        }
-        if let Some(s) = self.source {
-            if s.is_ipv4() != g.is_ipv4() {
-                return Err(format!(
-                    "source {s} and group {g} are of different families"
-                ));
-            }
-            if s.is_multicast() || s.is_unspecified() {
-                return Err(format!("source {s} is not a unicast address"));
-            }
-        }
-        if self.vid > 4094 {
-            return Err(format!("VLAN {} is not 0..=4094", self.vid));
-        }
-        Ok(())
-    }
-}
-
-/// The sources a static entry forwards: None for every source.
-pub(super) type StaticSources = BTreeSet<Option<IpAddr>>;
+use super::{EntryFilter, EntryKey, StaticGroup, StaticSources};
 
 /// What an entry forwards given what its hosts want (`learned`) and its static groups:
 /// every source either wants. Without source filtering (`filtering` false: the bridge looks

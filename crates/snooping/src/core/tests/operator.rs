@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use igmpd_wire::{IgmpRepr, Packet};
 
-use super::super::statics::StaticGroup;
+use super::super::StaticGroup;
 use super::*;
 
 fn st(group: &str, source: Option<&str>, vid: u16) -> StaticGroup {

@@ -265,13 +265,18 @@ fn ports_show_their_groups_and_router_ports_why() {
             "filter_mode",
             "group",
             "hosts",
+            "origin",
             "sources",
             "vid"
         ]
     );
     assert_eq!(
-        (&g["group"], &g["vid"]),
-        (&Value::from("239.1.1.1"), &Value::Null)
+        (&g["group"], &g["vid"], &g["origin"]),
+        (
+            &Value::from("239.1.1.1"),
+            &Value::Null,
+            &Value::from("learned")
+        )
     );
     assert_eq!(g["hosts"][0], "10.0.0.1");
     assert_eq!(b["ports"][1]["groups"], Value::Array(vec![]));
