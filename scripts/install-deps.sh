@@ -19,6 +19,9 @@
 #                      kernels themselves are only downloaded and unpacked, never installed)
 #   jq, file, xz-utils vm-test.sh picks the test binaries from cargo's JSON; mkinitramfs.sh
 #                      checks busybox is static and unpacks the 6.12 modules (.ko.xz)
+#   lintian, binutils  scripts/package.sh (strip; jq and file too) and tests/package.rs,
+#                      which runs lintian on the .deb and `systemctl --root` (systemd) in
+#                      its throw-away dpkg root
 set -euo pipefail
 
 PIMD_CACHE=/var/cache/igmpd-test/pimd
@@ -201,6 +204,19 @@ install_vm_host() {
     fi
 }
 
+# What scripts/package.sh and tests/package.rs need (dpkg-deb and dpkg are Debian's own).
+install_package_tools() {
+    local pkgs=()
+    command -v lintian >/dev/null || pkgs+=(lintian)
+    command -v strip >/dev/null || pkgs+=(binutils)
+    command -v jq >/dev/null || pkgs+=(jq)
+    command -v file >/dev/null || pkgs+=(file)
+    command -v systemctl >/dev/null || pkgs+=(systemd)
+    if [ "${#pkgs[@]}" -gt 0 ]; then
+        apt_install "${pkgs[@]}"
+    fi
+}
+
 main() {
     need_root
     local pkgs=()
@@ -236,11 +252,12 @@ main() {
     fi
     fetch_pimd
     install_vm_host
+    install_package_tools
     if ! cargo fuzz --version >/dev/null 2>&1; then
         log "cargo install cargo-fuzz"
         cargo install --locked --quiet cargo-fuzz
     fi
-    log "ok: tshark $(tshark -v 2>/dev/null | head -n1 | awk '{print $3}'), iproute2 $(iproute2_version), frr $(dpkg-query -W -f '${Version}' frr), $("$PIMD_CACHE/usr/sbin/pimd" -v), $(cargo fuzz --version), $(qemu-system-x86_64 --version | head -n1)"
+    log "ok: tshark $(tshark -v 2>/dev/null | head -n1 | awk '{print $3}'), iproute2 $(iproute2_version), frr $(dpkg-query -W -f '${Version}' frr), $("$PIMD_CACHE/usr/sbin/pimd" -v), $(cargo fuzz --version), $(qemu-system-x86_64 --version | head -n1), $(lintian --version)"
 }
 
 main "$@"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test igmpd has: formatting, clippy, unit, property, golden-capture, tshark and
-# network-namespace end-to-end tests, plus a short fuzz smoke run. Installs what is missing
+# network-namespace end-to-end tests, the Debian package (built, lintian, installed into a
+# throw-away dpkg root), plus a short fuzz smoke run. Installs what is missing
 # first (scripts/install-deps.sh, idempotent). Run as root: the end-to-end tests create
 # network namespaces (never touching this machine's own interfaces).
 #
@@ -44,6 +45,19 @@ export IGMPD_MCAST_MEMBER=$PWD/target/debug/mcast-member
 
 section "cargo test"
 cargo test --workspace --locked
+
+# The one release build of this script (nothing else here makes one): scripts/package.sh
+# builds it with scripts/build-release.sh. Built twice: the second must give the same
+# bytes (SOURCE_DATE_EPOCH); tests/package.rs skipped itself above, without IGMPD_PACKAGE.
+section "Debian package: scripts/package.sh (twice, same bytes), tests/package.rs"
+deb=$(scripts/package.sh)
+first=$(sha256sum < "$deb")
+scripts/package.sh >/dev/null
+if [ "$(sha256sum < "$deb")" != "$first" ]; then
+    echo "test.sh: scripts/package.sh built different bytes from the same tree" >&2
+    exit 1
+fi
+IGMPD_PACKAGE=$deb cargo test --locked --test package
 
 section "fuzz smoke run"
 fuzz_secs=${FUZZ_SECONDS:-5}

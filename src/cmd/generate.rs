@@ -25,7 +25,8 @@ const EXTRA: &str = r#".SH FILES
 .TP
 \fI/etc/igmpd/igmpd.toml\fR
 The config file of \fBigmpd run\fR (see \fBigmpd check\-config\fR; an example with every
-option is installed as /usr/local/share/doc/igmpd/igmpd.toml by scripts/install.sh).
+option is installed as /usr/local/share/doc/igmpd/igmpd.toml by scripts/install.sh; the
+Debian package installs the example as this file, a conffile).
 .TP
 \fI/run/igmpd/igmpd.sock\fR
 The control socket: \fBigmpd status\fR works for every local user; \fBigmpd reload\fR
