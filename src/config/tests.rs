@@ -360,7 +360,7 @@ fn shipped_example_names_every_key() {
             .map(|l| l.trim_start_matches(['#', ' ']))
             .any(|l| l.starts_with(&format!("{k} =")) || l.contains(&format!(".{k}.")))
     };
-    let top = ["control_socket", "control_group"];
+    let top = ["control_socket", "control_group", "metrics_listen"];
     for k in top
         .iter()
         .chain(Options::keys())
