@@ -17,6 +17,9 @@
 #   busybox-static     the guests' initramfs (scripts/vm/mkinitramfs.sh)
 #   kmod               depmod/modprobe for the unpacked guest kernels' modules (the guest
 #                      kernels themselves are only downloaded and unpacked, never installed)
+#   prometheus         the metrics test scrapes igmpd with a real Prometheus (and checks the
+#                      output with its promtool), started inside a test namespace only;
+#                      installed like frr, its service kept from starting and disabled
 #   jq, file, xz-utils vm-test.sh picks the test binaries from cargo's JSON; mkinitramfs.sh
 #                      checks busybox is static and unpacks the 6.12 modules (.ko.xz)
 #   lintian, binutils  scripts/package.sh (strip; jq and file too) and tests/package.rs,
@@ -116,10 +119,11 @@ enable_backports() {
     return 1
 }
 
-# Installs FRR without letting its maintainer scripts start the service in the root
-# namespace: a policy-rc.d that denies every start is in place during the install (any
+# Installs package $1 without letting its maintainer scripts start its service $2 in the
+# root namespace: a policy-rc.d that denies every start is in place during the install (any
 # existing one is put back afterwards), and the service is disabled for later boots.
-install_frr() {
+install_stopped() {
+    local pkg=$1 service=$2
     local policy=/usr/sbin/policy-rc.d backup=""
     if [ -e "$policy" ]; then
         backup=$(mktemp /usr/sbin/policy-rc.d.igmpd.XXXXXX)
@@ -133,7 +137,7 @@ install_frr() {
     fi
     printf '#!/bin/sh\nexit 101\n' > "$policy"
     chmod 755 "$policy"
-    apt_install frr
+    apt_install "$pkg"
     if [ -n "$backup" ]; then
         mv -f "$backup" "$policy"
     else
@@ -141,9 +145,9 @@ install_frr() {
     fi
     trap - EXIT
     if [ -d /run/systemd/system ]; then
-        systemctl disable --now --quiet frr.service 2>/dev/null || true
+        systemctl disable --now --quiet "$service.service" 2>/dev/null || true
     else
-        update-rc.d frr disable >/dev/null 2>&1 || true
+        update-rc.d "$service" disable >/dev/null 2>&1 || true
     fi
 }
 
@@ -240,7 +244,10 @@ main() {
         iproute2_is_modern || { log "iproute2 is $(iproute2_version), need >= 6.15"; exit 1; }
     fi
     if [ ! -x /usr/lib/frr/pimd ] || ! command -v vtysh >/dev/null; then
-        install_frr
+        install_stopped frr frr
+    fi
+    if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+        install_stopped prometheus prometheus
     fi
     if frr_running_in_root; then
         log "FRR is running in the root namespace; stopping its service"
@@ -257,7 +264,7 @@ main() {
         log "cargo install cargo-fuzz"
         cargo install --locked --quiet cargo-fuzz
     fi
-    log "ok: tshark $(tshark -v 2>/dev/null | head -n1 | awk '{print $3}'), iproute2 $(iproute2_version), frr $(dpkg-query -W -f '${Version}' frr), $("$PIMD_CACHE/usr/sbin/pimd" -v), $(cargo fuzz --version), $(qemu-system-x86_64 --version | head -n1), $(lintian --version)"
+    log "ok: tshark $(tshark -v 2>/dev/null | head -n1 | awk '{print $3}'), iproute2 $(iproute2_version), frr $(dpkg-query -W -f '${Version}' frr), $("$PIMD_CACHE/usr/sbin/pimd" -v), $(prometheus --version 2>&1 | head -n1), $(cargo fuzz --version), $(qemu-system-x86_64 --version | head -n1), $(lintian --version)"
 }
 
 main "$@"

@@ -12,6 +12,7 @@
 //! | [`PassiveArgs`] | `query` | `[defaults]`, `[interface.NAME]`; also read in `[bridge.NAME.vlan.VID]`, where the bridge's `querier` decides instead |
 //! | [`SnoopingArgs`] | `snoop` | `[bridge.NAME]` |
 //! | [`PolicyArgs`] | `snoop` | `[bridge.NAME]`, `[bridge.NAME.port.PORT]` (with `router_guard`, `fast_leave` and `acl`, keys only; `static_groups` in port sections) |
+//! | [`MetricsArgs`] | `query`, `snoop`, `run` | the top level (daemon-wide; the flag of `run` wins over the key) |
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use clap::{Args, Parser};
 
 use crate::control;
-use crate::options::options;
+use crate::options::{options, ListenAddr};
 
 /// Default config path (of `igmpd run` and `igmpd check-config`).
 pub const DEFAULT_CONFIG: &str = "/etc/igmpd/igmpd.toml";
@@ -118,6 +119,8 @@ pub struct RunArgs {
     /// `control_socket`, else /run/igmpd/igmpd.sock].
     #[arg(long, value_name = "PATH")]
     pub control_socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// `igmpd query`.
@@ -132,6 +135,8 @@ pub struct QueryArgs {
     pub startup: StartupArgs,
     #[command(flatten)]
     pub passive: PassiveArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Where `igmpd status` reaches this daemon.
     #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
     pub control_socket: PathBuf,
@@ -226,6 +231,8 @@ pub struct SnoopArgs {
     /// `fast_leave = true`).
     #[arg(long = "fast-leave", value_name = "PORT")]
     pub fast_leave: Vec<String>,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Where `igmpd status` reaches this daemon.
     #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
     pub control_socket: PathBuf,
@@ -338,6 +345,17 @@ options! {
         /// What the group ACL (`acl` in the config) does with a join no rule matches.
         #[arg(long, value_name = "permit|deny", default_value = "permit", value_parser = ["permit", "deny"])]
         pub acl_default: String,
+    }
+}
+
+options! {
+    /// The Prometheus endpoint (`query`, `snoop`, `run`; daemon-wide in the config).
+    pub struct MetricsArgs / MetricsLayer {
+        /// Serve Prometheus metrics at http://ADDR/metrics (IPv4:PORT or [IPv6]:PORT,
+        /// e.g. 127.0.0.1:9654) [default: off]. Anyone who reaches the address reads them:
+        /// keep it on loopback or a management network.
+        #[arg(long, value_name = "ADDR")]
+        pub metrics_listen: Option<ListenAddr>,
     }
 }
 

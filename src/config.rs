@@ -1,7 +1,7 @@
 //! The config file of `igmpd run` (TOML). Every option flag of `igmpd query` and
 //! `igmpd snoop` is a key of the same name (underscores for dashes; the repeatable
 //! `--router-port` is the list `router_ports`); `--control-socket` is the top-level
-//! `control_socket`. Flags and keys are one definition, the option groups of `crate::cli`;
+//! `control_socket`, `--metrics-listen` the top-level `metrics_listen`. Flags and keys are one definition, the option groups of `crate::cli`;
 //! a section here is a set of those groups. Precedence, highest first:
 //! `[bridge.NAME.vlan.VID]` > `[interface.NAME]` / `[bridge.NAME]` > `[defaults]` > the
 //! built-in defaults (the flags' defaults).
@@ -9,6 +9,7 @@
 //! ```toml
 //! control_socket = "/run/igmpd/igmpd.sock"
 //! control_group = "netadmin"
+//! metrics_listen = "127.0.0.1:9654"
 //! [defaults]
 //! query_interval = "60s"
 //! [interface.eth1]
@@ -29,8 +30,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::cli::{
-    PassiveLayer, PolicyLayer, ProtocolLayer, SnoopingLayer, StartupLayer, IGMP_VERSIONS,
-    MLD_VERSIONS,
+    MetricsLayer, PassiveLayer, PolicyLayer, ProtocolLayer, SnoopingLayer, StartupLayer,
+    IGMP_VERSIONS, MLD_VERSIONS,
 };
 use crate::options::{section, Layer};
 use crate::settings::{self, AclEntry, Bridge, Families, PortFlags, StaticEntry};
@@ -184,17 +185,17 @@ impl BridgeSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    control_socket: Option<PathBuf>,
-    control_group: Option<String>,
-    #[serde(default)]
-    defaults: Options,
-    #[serde(default)]
-    interface: BTreeMap<String, Spanned<Options>>,
-    #[serde(default)]
-    bridge: BTreeMap<String, Spanned<BridgeSection>>,
+section! {
+    /// The file: daemon-wide keys (the control socket, the metrics endpoint), then the
+    /// sections.
+    struct File {
+        metrics: MetricsLayer;
+        control_socket: Option<PathBuf>,
+        control_group: Option<String>,
+        defaults: Options,
+        interface: BTreeMap<String, Spanned<Options>>,
+        bridge: BTreeMap<String, Spanned<BridgeSection>>
+    }
 }
 
 /// A checked config file.
@@ -204,6 +205,8 @@ pub struct RunConfig {
     pub control_socket: Option<PathBuf>,
     /// The admin group's name, if any.
     pub control_group: Option<String>,
+    /// Where to serve metrics, if the file says.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Querier interfaces, sorted by name.
     pub interfaces: Vec<InterfaceSettings>,
     /// Snooped bridges, sorted by name.
@@ -387,6 +390,7 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
         Ok(RunConfig {
             control_socket: f.control_socket,
             control_group: f.control_group,
+            metrics_listen: f.metrics.metrics_listen.map(|a| a.0),
             interfaces,
             bridges,
         })

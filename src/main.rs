@@ -3,7 +3,8 @@
 //! The protocol work lives in the library crates under `crates/`; this binary is the CLI
 //! (`cli`, one definition per option: `options`), one module per subcommand (`cmd`), the
 //! config file (`config`, resolved to the daemons' settings by `settings`), the control
-//! socket (`control`), the status tables (`status`) and the doctor (`doctor`).
+//! socket (`control`), the metrics endpoint (`metrics`), the status tables (`status`) and
+//! the doctor (`doctor`).
 
 mod cli;
 mod cmd;
@@ -12,6 +13,7 @@ mod control;
 mod doctor;
 mod duration;
 mod logging;
+mod metrics;
 mod options;
 mod privs;
 mod sdnotify;

@@ -48,6 +48,36 @@ impl Setting for Duration {
     }
 }
 
+/// A socket address to listen on, written as in the flags: "127.0.0.1:9654",
+/// "[::1]:9654".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenAddr(pub std::net::SocketAddr);
+
+impl std::str::FromStr for ListenAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse().map(ListenAddr).map_err(|_| {
+            format!("{s:?} is not a socket address: write IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:9654")
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ListenAddr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Unset unless written: no default address (the endpoint is off).
+impl Setting for Option<ListenAddr> {
+    type Raw = ListenAddr;
+    fn set(&mut self, raw: ListenAddr) {
+        *self = Some(raw);
+    }
+}
+
 /// A flag without a default (`Option<T>`) takes the key's value as `T` does.
 impl<T: Setting + Default> Setting for Option<T> {
     type Raw = T::Raw;

@@ -31,6 +31,17 @@ Debian package installs the example as this file, a conffile).
 \fI/run/igmpd/igmpd.sock\fR
 The control socket: \fBigmpd status\fR works for every local user; \fBigmpd reload\fR
 only for root, the daemon's own user, or members of the config's \fBcontrol_group\fR.
+.SH METRICS
+With \fB\-\-metrics\-listen ADDR\fR (\fBigmpd query\fR, \fBigmpd snoop\fR, \fBigmpd run\fR) or
+the config's top\-level \fBmetrics_listen = "127.0.0.1:9654"\fR, igmpd serves Prometheus
+metrics (text format 0.0.4) at \fBhttp://ADDR/metrics\fR; \fBigmpd run\fR serves every
+interface and bridge on that one endpoint. Off unless set; IPv6 addresses are written
+\fB[::1]:9654\fR; an address igmpd cannot listen on stops it at start. There is no
+authentication: keep it on loopback or a management network. Names start with
+\fBigmpd_\fR: \fBigmpd_querier_*\fR per interface and family, \fBigmpd_bridge_*\fR per
+bridge (per VLAN and family for the queriers), \fBigmpd_port_*\fR per bridge port (per
+VLAN and family for memberships and messages received), \fBigmpd_findings\fR by code.
+A scrape costs the daemon the same whatever the number of groups.
 .SH "UNTRUSTED PORTS"
 Keys of \fB[bridge.NAME]\fR apply to every port of the bridge; a
 \fB[bridge.NAME.port.PORT]\fR section replaces each key it writes for that port.

@@ -25,6 +25,13 @@ use tracing::info;
 
 use crate::cli::Command;
 use crate::control::ControlSocket;
+use crate::metrics::MetricsServer;
+
+/// Binds the metrics endpoint if `addr` is given (before the daemon starts: a port in use
+/// stops igmpd at once, with the address in the error).
+pub fn bind_metrics(addr: Option<crate::options::ListenAddr>) -> Result<Option<MetricsServer>> {
+    addr.map(|a| MetricsServer::bind(a.0)).transpose()
+}
 
 /// Runs `command`; its exit status.
 pub fn run(command: Command) -> ExitCode {
@@ -73,9 +80,14 @@ pub fn block_on<F: Future>(f: F) -> Result<F::Output> {
     Ok(rt.block_on(f))
 }
 
-/// Serves a single daemon's control socket at `path` (`igmpd query`, `igmpd snoop`) while
-/// `daemon`, given the requests, runs; stops serving when it returns.
-pub async fn with_control<F, Fut>(path: &Path, daemon: F) -> Result<Fut::Output>
+/// Serves a single daemon's control socket at `path` (`igmpd query`, `igmpd snoop`), and
+/// its metrics endpoint if bound, while `daemon`, given the requests, runs; stops serving
+/// when it returns.
+pub async fn with_control<F, Fut>(
+    path: &Path,
+    metrics: Option<MetricsServer>,
+    daemon: F,
+) -> Result<Fut::Output>
 where
     F: FnOnce(mpsc::Receiver<ControlRequest>) -> Fut,
     Fut: Future,
@@ -85,8 +97,13 @@ where
     // SIGHUP re-reads links and addresses; registered before the daemon runs, so that
     // from here on it never ends the process (its default action).
     let hup = tokio::spawn(refresh_on_hangup(signal(SignalKind::hangup())?, tx.clone()));
+    let metrics = metrics.map(|m| tokio::spawn(m.serve_daemon(tx.clone())));
     let server = tokio::spawn(control.serve(tx));
     let out = daemon(rx).await;
+    if let Some(m) = metrics {
+        m.abort();
+        let _ = m.await;
+    }
     server.abort();
     hup.abort();
     let _ = server.await;

@@ -22,12 +22,13 @@ pub fn run(args: QueryArgs) -> Result<()> {
             mld: mld.clone(),
         })
         .collect();
+    let metrics = super::bind_metrics(args.metrics.metrics_listen)?;
     crate::privs::restrict()?;
     block_on(async move {
         let daemon = QueryDaemon::start(settings).await?;
         let (ifaces, socket) = (&args.ifaces, &args.control_socket);
-        with_control(socket, |rx| async move {
-            info!(interfaces = ?ifaces, control_socket = %socket.display(), "igmpd query running");
+        with_control(socket, metrics, |rx| async move {
+            info!(interfaces = ?ifaces, control_socket = %socket.display(), metrics_listen = ?args.metrics.metrics_listen.map(|a| a.0), "igmpd query running");
             daemon.run(rx, shutdown_signal()).await;
         })
         .await?;

@@ -1,7 +1,8 @@
 //! `igmpd run`: everything the config file says in one process with one control socket.
 //! One [`QueryDaemon`] holds every querier interface (reconfigured in place on reload);
 //! each bridge runs its own [`SnoopDaemon`], restarted only when its settings change. A
-//! coordinator task owns the control socket, SIGHUP, sd_notify and the watchdog.
+//! coordinator task owns the control socket, the metrics endpoint (one for every
+//! interface and bridge), SIGHUP, sd_notify and the watchdog.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use igmpd_querier::shell::{QueryDaemon, Reconfigure};
 use igmpd_runtime::control::{no_bridges, ControlRequest};
+use igmpd_runtime::metrics::MetricsDoc;
 use igmpd_runtime::status::StatusDoc;
 use igmpd_snooping::shell::SnoopDaemon;
 use tokio::signal::unix::{signal, SignalKind};
@@ -21,6 +23,7 @@ use super::{block_on, shutdown_signal};
 use crate::cli::RunArgs;
 use crate::config::{self, RunConfig};
 use crate::control::{self, Admins, ControlSocket, Request};
+use crate::metrics::MetricsServer;
 use crate::sdnotify::{self, Notifier};
 use crate::settings::Bridge;
 
@@ -43,6 +46,12 @@ pub fn run(args: RunArgs) -> Result<()> {
             .map(control::resolve_group)
             .transpose()?,
     };
+    let listen = args
+        .metrics
+        .metrics_listen
+        .map(|a| a.0)
+        .or(cfg.metrics_listen);
+    let metrics = listen.map(MetricsServer::bind).transpose()?;
     let local = tokio::task::LocalSet::new();
     block_on(local.run_until(async move {
         let control = ControlSocket::bind(&socket)?;
@@ -53,10 +62,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         let notifier = Notifier::from_env();
         let (ctl_tx, mut ctl_rx) = mpsc::channel(16);
         let server = spawn_local(control.serve_requests(ctl_tx, admins));
+        let (metrics_tx, mut metrics_rx) = mpsc::channel::<crate::metrics::Ask>(4);
+        let metrics = metrics.map(|m| spawn_local(m.serve(metrics_tx)));
 
         let (interfaces, bridges) = (cfg.interfaces.len(), cfg.bridges.len());
         let mut daemons = Daemons::start(args.config.clone(), socket.clone(), cfg).await?;
-        info!(config = %args.config.display(), interfaces, bridges, control_socket = %socket.display(), "igmpd running");
+        info!(config = %args.config.display(), interfaces, bridges, control_socket = %socket.display(), metrics_listen = ?listen, "igmpd running");
         notifier.ready("running");
 
         let watchdog = sdnotify::watchdog_interval();
@@ -83,6 +94,13 @@ pub fn run(args: RunArgs) -> Result<()> {
                     }
                     Request::Daemon(r) => daemons.to_bridge(r).await,
                 },
+                // Never taken without a metrics endpoint (no sender left).
+                Some(ask) = metrics_rx.recv() => {
+                    // None drops `ask`: the scrape hears 503.
+                    if let Some(doc) = daemons.metrics().await {
+                        let _ = ask.send(doc);
+                    }
+                }
                 // Only exists with a watchdog: no wake-ups otherwise.
                 _ = async { match tick.as_mut() { Some(t) => { t.tick().await; } None => std::future::pending().await } } => {
                     // Every event loop must answer, or systemd hears nothing. A ping, not
@@ -100,6 +118,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         daemons.stop().await;
         server.abort();
         let _ = server.await;
+        if let Some(m) = metrics {
+            m.abort();
+            let _ = m.await;
+        }
         info!("stopped");
         Ok(())
     }))?
@@ -172,6 +194,16 @@ impl Daemons {
         Some(merged(querier, bridges))
     }
 
+    /// Asks every daemon for its counters (the querier's interfaces, each bridge) and
+    /// merges them; None if one did not answer.
+    async fn metrics(&self) -> Option<MetricsDoc> {
+        let mut doc = ask_metrics(&self.querier.control).await?;
+        for b in self.bridges.values() {
+            doc.merge(ask_metrics(&b.control).await?);
+        }
+        Some(doc)
+    }
+
     /// Whether every daemon's loop answers a ping within [`ANSWER_TIMEOUT`].
     async fn ping(&self) -> bool {
         let controls =
@@ -225,6 +257,9 @@ impl Daemons {
             || new.control_group != current.control_group
         {
             warn!("control_socket and control_group changes take effect at the next start");
+        }
+        if new.metrics_listen != current.metrics_listen {
+            warn!("metrics_listen changes take effect at the next start");
         }
         let gone = || "the querier loop is gone".to_string();
         let (done, rx) = oneshot::channel();
@@ -297,6 +332,13 @@ impl Daemons {
 async fn ask(c: &mpsc::Sender<ControlRequest>) -> Option<StatusDoc> {
     let (tx, rx) = oneshot::channel();
     c.send(ControlRequest::Status(tx)).await.ok()?;
+    tokio::time::timeout(ANSWER_TIMEOUT, rx).await.ok()?.ok()
+}
+
+/// One daemon's metrics; None if it did not answer in time.
+async fn ask_metrics(c: &mpsc::Sender<ControlRequest>) -> Option<MetricsDoc> {
+    let (tx, rx) = oneshot::channel();
+    c.send(ControlRequest::Metrics(tx)).await.ok()?;
     tokio::time::timeout(ANSWER_TIMEOUT, rx).await.ok()?.ok()
 }
 

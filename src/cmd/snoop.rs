@@ -26,14 +26,16 @@ pub fn bridge(args: SnoopArgs) -> Result<Bridge> {
 /// Runs the snooper until SIGINT or SIGTERM, then hands the bridge back to the kernel.
 pub fn run(args: SnoopArgs) -> Result<()> {
     let socket = args.control_socket.clone();
+    let listen = args.metrics.metrics_listen;
     let bridge = bridge(args)?;
+    let metrics = super::bind_metrics(listen)?;
     // Before the daemon starts its writer and capture threads, so that they inherit it.
     crate::privs::restrict()?;
     block_on(async {
         let daemon = SnoopDaemon::start(bridge.settings(&socket)).await?;
         let (bridge, socket) = (&bridge, &socket);
-        with_control(socket, |rx| async move {
-            info!(bridge = %bridge.name, querier = bridge.snooping.querier, control_socket = %socket.display(), "igmpd snoop running");
+        with_control(socket, metrics, |rx| async move {
+            info!(bridge = %bridge.name, querier = bridge.snooping.querier, control_socket = %socket.display(), metrics_listen = ?listen.map(|a| a.0), "igmpd snoop running");
             daemon.run(rx, shutdown_signal()).await
         })
         .await??;

@@ -301,9 +301,9 @@ fn each_key_means_what_its_flag_means() {
 
 /// Options whose key is not their flag's long name with underscores.
 const RENAMED: &[(&str, &str)] = &[("router_ports", "router-port")];
-/// Flags of `query` and `snoop` that are no section key: the daemon's control socket is
-/// a top-level key of the file (`control_socket`).
-const NOT_SECTION_KEYS: &[&str] = &["control_socket"];
+/// Flags of `query` and `snoop` that are no section key: the daemon's control socket and
+/// metrics endpoint are top-level keys of the file (`control_socket`, `metrics_listen`).
+const NOT_SECTION_KEYS: &[&str] = &["control_socket", "metrics_listen"];
 
 /// The option flags of `igmpd SUB` as (config key, long name), in `--help` order.
 fn option_flags(sub: &str) -> Vec<(String, String)> {
@@ -336,6 +336,7 @@ fn every_flag_is_a_key_and_every_key_a_flag() {
         flags.iter().map(|(k, _)| k.clone()).collect()
     };
     assert_eq!(keys(&query), Options::keys(), "[interface.NAME] keys");
+    assert!(File::keys().contains(&"metrics_listen"));
     // A bridge takes snoop's flags, the startup queries (for --querier) and its VLANs.
     let startup = <StartupLayer as Layer>::KEYS;
     let bridge: Vec<String> = BridgeSection::keys()
@@ -359,7 +360,7 @@ fn shipped_example_names_every_key() {
             .map(|l| l.trim_start_matches(['#', ' ']))
             .any(|l| l.starts_with(&format!("{k} =")) || l.contains(&format!(".{k}.")))
     };
-    let top = ["control_socket", "control_group"];
+    let top = ["control_socket", "control_group", "metrics_listen"];
     for k in top
         .iter()
         .chain(Options::keys())
@@ -466,4 +467,63 @@ fn policy_keys_are_checked_at_their_line() {
             "{text}: {e:?}"
         );
     }
+}
+
+#[test]
+fn metrics_listen_is_a_daemon_wide_socket_address() {
+    assert_eq!(
+        ok("[interface.eth0]\n").metrics_listen,
+        None,
+        "off by default"
+    );
+    let c = ok("metrics_listen = \"127.0.0.1:9654\"\n[interface.eth0]\n");
+    assert_eq!(c.metrics_listen, Some("127.0.0.1:9654".parse().unwrap()));
+    let c = ok("metrics_listen = \"[::1]:9654\"\n[bridge.br0]\n");
+    assert_eq!(c.metrics_listen, Some("[::1]:9654".parse().unwrap()));
+}
+
+#[test]
+fn a_bad_metrics_listen_names_its_line_and_key() {
+    for bad in ["\"localhost\"", "\"127.0.0.1\"", "\"::1:9654\"", "9654"] {
+        let e = errs(&format!(
+            "control_group = \"0\"\nmetrics_listen = {bad}\n[interface.eth0]\n"
+        ));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("t.toml:2: metrics_listen: "),
+            "{bad}: {}",
+            e[0]
+        );
+    }
+    // Not a section's key.
+    let e = errs("[interface.eth0]\nmetrics_listen = \"127.0.0.1:9654\"\n");
+    assert!(
+        e[0].starts_with("t.toml:2: interface.eth0.metrics_listen: "),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn the_metrics_flag_is_on_query_snoop_and_run() {
+    for args in [
+        &[
+            "igmpd",
+            "query",
+            "eth0",
+            "--metrics-listen",
+            "127.0.0.1:9654",
+        ][..],
+        &["igmpd", "snoop", "br0", "--metrics-listen", "[::1]:9654"],
+        &["igmpd", "run", "--metrics-listen", "127.0.0.1:1"],
+    ] {
+        let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{e}"));
+        let m = match cli.command {
+            Command::Query(a) => a.metrics,
+            Command::Snoop(a) => a.metrics,
+            Command::Run(a) => a.metrics,
+            _ => unreachable!(),
+        };
+        assert!(m.metrics_listen.is_some());
+    }
+    assert!(Cli::try_parse_from(["igmpd", "query", "eth0", "--metrics-listen", "x"]).is_err());
 }

@@ -23,6 +23,34 @@ pub enum Input<A> {
     Ignored,
 }
 
+impl<A> Input<A> {
+    /// Counts the message in `t` (for the metrics): a query, or each report as a report
+    /// or a leave. A leave is an IGMPv2 Leave Group / MLDv1 Done, or a record that changes
+    /// to INCLUDE with no sources (RFC 9776 §5.1, RFC 9777 §6.1: how v3 hosts leave).
+    pub fn count(&self, t: &mut igmpd_runtime::metrics::Traffic) {
+        match self {
+            Input::Query(_) => t.queries += 1,
+            Input::Reports(rs) => {
+                for r in rs {
+                    let leave = match r {
+                        Report::Leave(_) => true,
+                        Report::Record(igmpd_wire::RecordType::ChangeToInclude, _, s) => {
+                            s.is_empty()
+                        }
+                        _ => false,
+                    };
+                    if leave {
+                        t.leaves += 1;
+                    } else {
+                        t.reports += 1;
+                    }
+                }
+            }
+            Input::Ignored => {}
+        }
+    }
+}
+
 /// One IGMP or MLD message in core terms: who sent it, what it says, and its format's
 /// version (for the observer's view of the hosts).
 #[derive(Debug, Clone, PartialEq, Eq)]

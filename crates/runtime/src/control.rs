@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use tokio::sync::oneshot;
 
+use crate::metrics::MetricsDoc;
 use crate::status::StatusDoc;
 
 /// A request from the control socket to one daemon.
@@ -12,6 +13,9 @@ use crate::status::StatusDoc;
 pub enum ControlRequest {
     /// The state as `igmpd status --json` prints it.
     Status(oneshot::Sender<StatusDoc>),
+    /// Counters and gauges for `GET /metrics`: no group lists, so its cost on the loop
+    /// does not grow with the memberships.
+    Metrics(oneshot::Sender<MetricsDoc>),
     /// Answered at once: the loop turns (`igmpd run`'s watchdog; its cost does not grow
     /// with the state, as a status document's does).
     Ping(oneshot::Sender<()>),

@@ -1,7 +1,8 @@
 //! What the daemon shells of igmpd (`igmpd query`, `igmpd snoop`, `igmpd run`) share, written
 //! once: the clock and the deadline sleep ([`clock`]), registering sockets with the tokio
 //! reactor ([`reactor`]), the findings log ([`findings`]), the control-socket protocol
-//! ([`control`]) and the typed status documents ([`status`]).
+//! ([`control`]), the typed status documents ([`status`]) and the metrics document with
+//! its Prometheus text encoding ([`metrics`]).
 //!
 //! It knows nothing of the protocol crates: they depend on it, never the other way round
 //! (docs/architecture.md).
@@ -9,5 +10,6 @@
 pub mod clock;
 pub mod control;
 pub mod findings;
+pub mod metrics;
 pub mod reactor;
 pub mod status;

@@ -42,9 +42,11 @@ pub struct InterfaceSettings {
     pub mld: Option<Config>,
 }
 
-/// One protocol on one interface: the querier and observer, and the frames dropped.
+/// One protocol on one interface: the querier and observer, the messages received and
+/// the frames dropped.
 pub(super) struct Family<A> {
     pub(super) seg: Segment<A>,
+    pub(super) received: igmpd_runtime::metrics::Traffic,
     pub(super) drops: Vec<u64>,
 }
 
@@ -52,6 +54,7 @@ impl<A: Addr> Family<A> {
     pub(super) fn new(cfg: Config) -> Self {
         Family {
             seg: Segment::new(cfg, None, Instant::ZERO),
+            received: Default::default(),
             drops: vec![0; DecodeError::REASONS.len() + EXTRA_DROPS.len()],
         }
     }

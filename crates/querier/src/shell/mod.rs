@@ -224,6 +224,9 @@ impl QueryDaemon {
                         ControlRequest::Status(reply) => {
                             let _ = reply.send(self.status());
                         }
+                        ControlRequest::Metrics(reply) => {
+                            let _ = reply.send(self.metrics());
+                        }
                         ControlRequest::Ping(reply) => {
                             let _ = reply.send(());
                         }
@@ -412,6 +415,7 @@ impl QueryDaemon {
         let Some(fam) = A::family_mut(&mut self.ifaces[i]) else {
             return;
         };
+        m.input.count(&mut fam.received);
         let acts = match &m.input {
             Input::Query(q) => fam.seg.query(now, m.src, q),
             Input::Reports(rs) => rs

@@ -1,8 +1,9 @@
-//! The status document of `igmpd query` and its findings (logged by the runtime's findings
-//! log, shown by status).
+//! The status document of `igmpd query`, its metrics document (counters and gauges only)
+//! and its findings (logged by the runtime's findings log, shown by status).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use igmpd_runtime::metrics::{FindingCount, IfaceMetrics, MetricsDoc, QuerierMetrics};
 use igmpd_runtime::status::{FamilyStatus, FindingDoc, IfaceStatus, ReporterStatus, StatusDoc};
 use igmpd_wire::DecodeError;
 
@@ -34,6 +35,48 @@ impl QueryDaemon {
                 release: igmpd_netlink::probe::kernel_release(),
                 features: Vec::new(),
             }),
+        }
+    }
+
+    /// The metrics document: counters and gauges, no group lists (a group count is the
+    /// membership's length), findings as last evaluated.
+    pub fn metrics(&self) -> MetricsDoc {
+        fn of<A: Addr>(i: &Iface) -> Option<QuerierMetrics> {
+            let f = A::family(i)?;
+            let inst = f.seg.instance();
+            let mut drops: Vec<(&'static str, u64)> = DecodeError::REASONS
+                .iter()
+                .chain(EXTRA_DROPS.iter())
+                .copied()
+                .zip(f.drops.iter().copied())
+                .collect();
+            drops.push(("new_groups_over_limit", inst.membership().refused_groups()));
+            Some(QuerierMetrics {
+                family: A::PROTO.name(),
+                role: inst.role().name(),
+                querier_address: inst.querier_address().map(Into::into),
+                version: inst.effective_version().version(A::PROTO),
+                queries_sent: inst.queries_sent(),
+                received: f.received,
+                drops,
+                groups: inst.membership().len() as u64,
+            })
+        }
+        MetricsDoc {
+            interfaces: self
+                .ifaces
+                .iter()
+                .map(|i| IfaceMetrics {
+                    name: i.name.clone(),
+                    up: i.up,
+                    families: [of::<Ipv4Addr>(i), of::<Ipv6Addr>(i)]
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                })
+                .collect(),
+            bridges: Vec::new(),
+            findings: FindingCount::count(self.findings.current()),
         }
     }
 

@@ -17,6 +17,7 @@ use igmpd_querier::core::observer::{Finding, Observer};
 use igmpd_querier::core::{
     Action, Config, Event, Forwarding, Instance, Instant, Membership, Segment, Timing,
 };
+use igmpd_runtime::metrics::Traffic;
 
 use super::family::Family;
 use super::policy::{LimitAction, PortState};
@@ -32,6 +33,8 @@ use super::{
 pub struct Domain<A> {
     pub(super) seg: Segment<A>,
     pub(super) ports: BTreeMap<u32, Membership<A>>,
+    /// Messages received per port (for the metrics), kept while the port is.
+    pub(super) traffic: BTreeMap<u32, Traffic>,
     since: Instant,
 }
 
@@ -46,6 +49,11 @@ impl<A: Family> Domain<A> {
         self.ports.iter().map(|(p, m)| (*p, m))
     }
 
+    /// Messages each port sent in this VLAN and family.
+    pub fn traffic(&self) -> impl Iterator<Item = (u32, &Traffic)> {
+        self.traffic.iter().map(|(p, t)| (*p, t))
+    }
+
     /// What was seen on the bridge (queriers, reporting hosts).
     pub fn observer(&self) -> &Observer<A> {
         self.seg.observer()
@@ -55,6 +63,7 @@ impl<A: Family> Domain<A> {
         Domain {
             seg: Segment::new(c, addr, now),
             ports: BTreeMap::new(),
+            traffic: BTreeMap::new(),
             since: now,
         }
     }
@@ -226,6 +235,7 @@ impl<A: Slot> Domain<A> {
     }
 
     pub(super) fn drop_port(&mut self, sh: &mut Shared, vid: u16, port: u32) {
+        self.traffic.remove(&port);
         if let Some(mut m) = self.ports.remove(&port) {
             let mut changes = Vec::new();
             m.clear(&mut changes);

@@ -190,6 +190,7 @@ impl Snooper {
             return Received::Ignored;
         };
         let sh = &mut self.sh;
+        input.count(d.traffic.entry(port).or_default());
         match input {
             Input::Query(q) => {
                 sh.counters.queries += 1;

@@ -265,6 +265,11 @@ impl MdbTable {
         self.programmed.iter().map(|(k, (f, p))| (k, f, *p))
     }
 
+    /// How many entries are programmed (or adopted), without walking them.
+    pub fn programmed_len(&self) -> usize {
+        self.programmed.len()
+    }
+
     /// The programmed entry of `key`.
     pub fn get(&self, key: &EntryKey) -> Option<&EntryFilter> {
         self.programmed.get(key).map(|(f, _)| f)

@@ -34,6 +34,7 @@ mod backlog;
 mod capture;
 mod events;
 mod kernel;
+mod metrics;
 pub mod nft;
 mod outputs;
 mod ports;
@@ -452,6 +453,9 @@ impl SnoopDaemon {
                 Some(req) = control.recv() => match req {
                     ControlRequest::Status(reply) => {
                         let _ = reply.send(self.status());
+                    }
+                    ControlRequest::Metrics(reply) => {
+                        let _ = reply.send(self.metrics());
                     }
                     ControlRequest::Ping(reply) => {
                         let _ = reply.send(());

@@ -48,7 +48,14 @@ impl SnoopDaemon {
     pub fn status(&mut self) -> StatusDoc {
         let now = self.now();
         self.capture.collect_drops();
-        let view = View {
+        let view = self.view();
+        status_doc(&view, &self.snooper, now)
+    }
+
+    /// What the status and metrics documents show besides the core's state (the capture
+    /// ring's drops as last collected).
+    pub(super) fn view(&self) -> View<'_> {
+        View {
             bridge_name: &self.settings.bridge,
             bridge: self.bridge.as_ref(),
             active: self.active,
@@ -73,8 +80,7 @@ impl SnoopDaemon {
                 self.reconnects,
                 self.activation_failures,
             ),
-        };
-        status_doc(&view, &self.snooper, now)
+        }
     }
 }
 
@@ -143,7 +149,6 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
             expires_in_ms: l.timers.values().max().map(|t| ms_until(now, *t)),
         });
     }
-    let c = snooper.counters();
     let mdb = snooper.mdb();
     let b = v.bridge;
     BridgeStatus {
@@ -155,7 +160,7 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
         mcast_hash_max: b.map(|b| b.hash_max),
         entry_limit: mdb.limit(),
         mdb_keys: mdb.keys_in_use(),
-        mdb_entries: mdb.programmed().count(),
+        mdb_entries: mdb.programmed_len(),
         source_filtering: v.source_filtering,
         nft_table_owned: v.nft_owned,
         igmp: snooper.igmp(0).map(|d| bridge_querier(d.instance())),
@@ -176,26 +181,33 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
                     .collect()
             })
             .unwrap_or_default(),
-        counters: BridgeCounters {
-            reports: c.reports,
-            queries: c.queries,
-            forwarded: c.forwarded,
-            groups_refused: mdb.refused_total(),
-            groups_refused_now: mdb.refused_now() as u64,
-            source_lists_degraded: mdb.degraded_total(),
-            mdb_errors: v.mdb_errors,
-            capture_drops: v.capture_drops,
-            decode_drops: v.decode_drops,
-            mld_bad_source: c.bad_source,
-            adopted: v.adopted,
-            vlan_tags_ignored: c.tagged_unfiltered,
-            vlan_drops: c.vlan_drops,
-            writer_send_failures: v.recovered.0,
-            netlink_reconnects: v.recovered.1,
-            activation_failures: v.recovered.2,
-        },
+        counters: bridge_counters(v, snooper),
         router_ports,
         ports,
+    }
+}
+
+/// The bridge's counters (status and metrics show the same).
+pub(super) fn bridge_counters(v: &View<'_>, snooper: &Snooper) -> BridgeCounters {
+    let c = snooper.counters();
+    let mdb = snooper.mdb();
+    BridgeCounters {
+        reports: c.reports,
+        queries: c.queries,
+        forwarded: c.forwarded,
+        groups_refused: mdb.refused_total(),
+        groups_refused_now: mdb.refused_now() as u64,
+        source_lists_degraded: mdb.degraded_total(),
+        mdb_errors: v.mdb_errors,
+        capture_drops: v.capture_drops,
+        decode_drops: v.decode_drops,
+        mld_bad_source: c.bad_source,
+        adopted: v.adopted,
+        vlan_tags_ignored: c.tagged_unfiltered,
+        vlan_drops: c.vlan_drops,
+        writer_send_failures: v.recovered.0,
+        netlink_reconnects: v.recovered.1,
+        activation_failures: v.recovered.2,
     }
 }
 
@@ -215,7 +227,7 @@ fn querier_section<A: Family>(d: &Domain<A>, now: Instant) -> FamilyStatus {
 }
 
 /// The querier a bridge follows, as its (untagged) instance knows it.
-fn bridge_querier<A: Family>(i: &Instance<A>) -> BridgeQuerierStatus {
+pub(super) fn bridge_querier<A: Family>(i: &Instance<A>) -> BridgeQuerierStatus {
     BridgeQuerierStatus {
         role: i.role().name(),
         querier_address: i.querier_address().map(|a| a.to_string()),
@@ -290,7 +302,7 @@ fn static_groups(snooper: &Snooper, groups: &mut BTreeMap<u32, Vec<PortGroupStat
 mod tests;
 
 /// A port's policy, counters and ACL hits as status shows them.
-fn port_policy_status(
+pub(super) fn port_policy_status(
     snooper: &Snooper,
     port: u32,
 ) -> (PortLimitsStatus, PortCountersStatus, Vec<AclRuleStatus>) {

@@ -34,6 +34,8 @@ pub(super) struct Writes {
     pub(super) errors: mpsc::UnboundedReceiver<WriteError>,
     /// Writes refused so far.
     pub(super) failed: u64,
+    /// Writes handed to the kernel so far (by either writer; refused ones included).
+    pub(super) written: u64,
     /// How requests are written for this kernel (shared with both writers).
     pub(super) dialect: Arc<Dialect>,
 }
@@ -61,6 +63,7 @@ impl Writes {
             task: Some(task),
             errors,
             failed: 0,
+            written: 0,
         }
     }
 
@@ -76,6 +79,7 @@ impl Writes {
             .is_ok()
         {
             self.sent += 1;
+            self.written += 1;
         }
     }
 
@@ -96,10 +100,13 @@ impl Writes {
             .is_none_or(|t| now.duration_since(t) >= INLINE_QUIET);
         self.last = Some(now);
         let idle = self.state.idle.load(Ordering::Acquire) == self.sent;
+        let n = ops.len();
         let (ops, refused) = match &mut self.inline {
             Some(w) if quiet && idle && ops.len() <= writer::INLINE_MAX => w.write(bridge, ops),
             _ => (ops, Vec::new()),
         };
+        // Written here; the rest is counted as it is queued.
+        self.written += (n - ops.len()) as u64;
         for op in ops {
             self.queue(bridge, op, true);
         }

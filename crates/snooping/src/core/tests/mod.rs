@@ -1002,3 +1002,45 @@ fn configured_router_ports_are_routers_in_each_of_their_vlans_only() {
 mod operator;
 mod policy;
 mod retry;
+
+/// The metrics' messages received: per port, VLAN and family; a v3 record changing to
+/// INCLUDE with no sources is a leave, other records reports; a port that goes takes its
+/// counts with it.
+#[test]
+fn messages_received_are_counted_per_port_as_reports_leaves_and_queries() {
+    let mut s = snooper(cfg(false));
+    rx(&mut s, 0, P1, &join("10.0.0.1", "239.1.1.1"));
+    rx(&mut s, 10, P1, &join("10.0.0.1", "239.1.1.2"));
+    rx(&mut s, 20, P1, &leave("10.0.0.1", "239.1.1.2"));
+    rx(&mut s, 30, P2, &query("10.0.0.9", None));
+    let counts = |s: &Snooper| -> Vec<(u32, igmpd_runtime::metrics::Traffic)> {
+        s.igmp(0)
+            .map(|d| d.traffic().map(|(p, t)| (p, *t)).collect())
+            .unwrap_or_default()
+    };
+    use igmpd_runtime::metrics::Traffic;
+    assert_eq!(
+        counts(&s),
+        [
+            (
+                P1,
+                Traffic {
+                    reports: 2,
+                    leaves: 1,
+                    queries: 0
+                }
+            ),
+            (
+                P2,
+                Traffic {
+                    reports: 0,
+                    leaves: 0,
+                    queries: 1
+                }
+            )
+        ]
+    );
+    assert!(s.mld(0).is_none_or(|d| d.traffic().next().is_none()));
+    s.port_down(P1);
+    assert_eq!(counts(&s).len(), 1, "P1's counts went with it");
+}
