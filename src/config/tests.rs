@@ -335,7 +335,14 @@ fn every_flag_is_a_key_and_every_key_a_flag() {
     let keys = |flags: &[(String, String)]| -> Vec<String> {
         flags.iter().map(|(k, _)| k.clone()).collect()
     };
-    assert_eq!(keys(&query), Options::keys(), "[interface.NAME] keys");
+    assert_eq!(
+        keys(&query),
+        InterfaceSection::keys(),
+        "[interface.NAME] keys"
+    );
+    // `[defaults]` and a VLAN's section: the same but the host joins (an interface's).
+    let shared: Vec<String> = keys(&query).into_iter().filter(|k| k != "join").collect();
+    assert_eq!(shared, Options::keys(), "[defaults] keys");
     // A bridge takes snoop's flags, the startup queries (for --querier) and its VLANs.
     let startup = <StartupLayer as Layer>::KEYS;
     let bridge: Vec<String> = BridgeSection::keys()
@@ -466,4 +473,64 @@ fn policy_keys_are_checked_at_their_line() {
             "{text}: {e:?}"
         );
     }
+}
+
+#[test]
+fn interface_joins_are_read_and_checked_at_their_line() {
+    let c = ok("[interface.eth0]\njoin = [\"239.1.1.1\", \"10.0.0.5/232.1.1.1\", \"2001:db8::5/ff3e::1234\"]\n");
+    let j: Vec<String> = c.interfaces[0]
+        .joins
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        j,
+        ["239.1.1.1", "10.0.0.5/232.1.1.1", "2001:db8::5/ff3e::1234"]
+    );
+    let e = errs("[interface.eth0]\nrobustness = 2\njoin = [\"10.1.1.1\"]\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.toml:3: interface.eth0.join:"), "{e:?}");
+    assert!(e[0].contains("10.1.1.1 is not a multicast group"), "{e:?}");
+    let e = errs("[interface.eth0]\njoin = [\"10.0.0.5/ff3e::1\"]\n");
+    assert!(e[0].contains("not of one family"), "{e:?}");
+    let e = errs("[interface.eth0]\njoin = [\"239.0.0.9/232.1.1.1\"]\n");
+    assert!(
+        e[0].contains("source 239.0.0.9 is not a unicast address"),
+        "{e:?}"
+    );
+    let e = errs("[interface.eth1]\n[interface.eth0]\nrobustness = 2\njoin = [\"239.1.1.1\", \"239.1.1.1\"]\n");
+    assert_eq!(
+        e,
+        ["t.toml:4: interface.eth0.join: 239.1.1.1 is listed twice"]
+    );
+    let e = errs("[interface.eth0]\njoin = [\"239.1.1.1\", \"10.0.0.5/239.1.1.1\"]\n");
+    assert!(e[0].contains("both with and without a source"), "{e:?}");
+    // Only an interface joins: not [defaults], not a bridge's VLAN.
+    assert!(
+        errs("[defaults]\njoin = [\"239.1.1.1\"]\n[interface.eth0]\n")[0].contains("unknown field")
+    );
+}
+
+#[test]
+fn query_join_flags_take_the_same_syntax() {
+    let cli = Cli::try_parse_from([
+        "igmpd",
+        "query",
+        "eth0",
+        "--join",
+        "239.1.1.1",
+        "--join",
+        "10.0.0.5/232.1.1.1",
+    ])
+    .unwrap();
+    let Command::Query(q) = cli.command else {
+        panic!()
+    };
+    let j: Vec<String> = q.host.join.iter().map(ToString::to_string).collect();
+    assert_eq!(j, ["239.1.1.1", "10.0.0.5/232.1.1.1"]);
+    let e = Cli::try_parse_from(["igmpd", "query", "eth0", "--join", "10.1.1.1"]).unwrap_err();
+    assert!(
+        e.to_string().contains("10.1.1.1 is not a multicast group"),
+        "{e}"
+    );
 }
