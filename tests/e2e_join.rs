@@ -381,3 +381,37 @@ fn flap_recreate_and_reload(lab: &Lab, d: &Igmpd, config: &std::path::Path) -> R
     })?;
     Ok(())
 }
+
+#[test]
+fn a_join_the_kernel_refuses_is_logged_and_shown_with_its_reason() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(BridgeConfig::snooping())
+        .host("box")
+        .build()?;
+    let b = lab.host("box");
+    // The box's namespace only (the sysctl is per network namespace).
+    b.netns().sysctl("net.ipv4.igmp_max_memberships", "1")?;
+    let mut args = vec!["query", "eth0", "--no-mld"];
+    args.extend_from_slice(FAST);
+    args.extend_from_slice(&["--join", "239.4.4.1", "--join", "239.4.4.2"]);
+    let d = Igmpd::spawn(b.netns(), BIN, &args)?;
+    let s = d.wait_status(WAIT, |s| {
+        let j = joins(s);
+        (j.get("239.4.4.1")? == "joined" && j.get("239.4.4.2")? != "joined").then_some(j)
+    })?;
+    let why = &s["239.4.4.2"];
+    ensure!(
+        why.contains("No buffer space available") && why.contains("igmp_max_memberships"),
+        "{why}"
+    );
+    ensure!(
+        d.log_text().contains("host join failed"),
+        "{}",
+        d.log_text()
+    );
+    // The refused group is not the box's in igmpd's own view; the joined one is.
+    let st = d.status()?;
+    ensure!(group(&st, "igmp", "239.4.4.1").is_some(), "{st:#}");
+    ensure!(group(&st, "igmp", "239.4.4.2").is_none(), "{st:#}");
+    Ok(())
+}
