@@ -4,10 +4,10 @@
 //! igmpd makes the kernel join (the kernel sends the reports on the wire and answers
 //! queries it hears), but igmpd's own queries leave through AF_PACKET and never reach the
 //! local IP stack, and the kernel's reports leave the box as outgoing frames the capture
-//! skips. A router that is also a member performs both the router part and the group
-//! member part of the protocol, the member part informing "itself and other neighboring
-//! multicast routers" of its memberships (RFC 9776 §6, RFC 9777 §7): so the shell feeds the
-//! router part the records the member part would send, computed here. Pure: no I/O.
+//! skips. A router that is also a member of groups performs both the router part and the
+//! group member part of the protocol (RFC 9776 §6, RFC 9777 §7), its router part learning
+//! its own memberships as any other member's: so the shell feeds the router part the
+//! records the member part would send, computed here. Pure: no I/O.
 //!
 //! - [`HostJoin`]: one configured join, `GROUP` or `SOURCE/GROUP`, parsed totally.
 //! - [`states`]: the per-group filter state of a set of joins (RFC 9776 §3.2: one

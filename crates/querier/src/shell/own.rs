@@ -2,8 +2,8 @@
 //!
 //! What the kernel does not do: answer igmpd's own queries (they leave through AF_PACKET
 //! and never reach the local IP stack) or tell igmpd's router part (its reports are
-//! outgoing frames, which the capture skips). A router that is also a member informs
-//! itself of its memberships (RFC 9776 §6, RFC 9777 §7), so igmpd feeds its own instance
+//! outgoing frames, which the capture skips). A router that is also a member performs
+//! the group member part too (RFC 9776 §6, RFC 9777 §7), toward itself as well, so igmpd feeds its own instance
 //! the records the member part would send: the answer to every query it sends or hears
 //! and the state-change records of every join and leave ([`crate::core::host`]), from the
 //! interface's own address. Without that, the box's groups would expire after the Group
