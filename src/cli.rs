@@ -10,6 +10,7 @@
 //! | [`ProtocolArgs`] | `query`, `snoop` | `[defaults]`, `[interface.NAME]`, `[bridge.NAME]`, `[bridge.NAME.vlan.VID]` |
 //! | [`StartupArgs`] | `query` | the same |
 //! | [`PassiveArgs`] | `query` | `[defaults]`, `[interface.NAME]`; also read in `[bridge.NAME.vlan.VID]`, where the bridge's `querier` decides instead |
+//! | [`HostArgs`] | `query` | `[interface.NAME]` |
 //! | [`SnoopingArgs`] | `snoop` | `[bridge.NAME]` |
 //! | [`PolicyArgs`] | `snoop` | `[bridge.NAME]`, `[bridge.NAME.port.PORT]` (with `router_guard`, `fast_leave` and `acl`, keys only; `static_groups` in port sections) |
 //! | [`MetricsArgs`] | `query`, `snoop`, `run` | the top level (daemon-wide; the flag of `run` wins over the key) |
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser};
+use igmpd_querier::core::HostJoin;
 
 use crate::control;
 use crate::options::{options, ListenAddr};
@@ -137,6 +139,8 @@ pub struct QueryArgs {
     pub passive: PassiveArgs,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub host: HostArgs,
     /// Where `igmpd status` reaches this daemon.
     #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
     pub control_socket: PathBuf,
@@ -298,6 +302,24 @@ options! {
         /// Track state and take part in nothing: never send a query.
         #[arg(long)]
         pub passive: bool,
+    }
+}
+
+/// A host join as written: GROUP or SOURCE/GROUP.
+pub fn parse_join(s: &str) -> Result<HostJoin, String> {
+    s.parse()
+        .map_err(|e: igmpd_querier::core::JoinError| e.to_string())
+}
+
+options! {
+    /// The box's own memberships on a querier interface (`query`).
+    pub struct HostArgs / HostLayer {
+        /// Make this host's kernel a member of GROUP, or of SOURCE/GROUP
+        /// (source-specific), on the interfaces (repeatable): it attracts the stream,
+        /// sends the reports and answers other queriers' queries for it; igmpd's own
+        /// membership view counts it as a member.
+        #[arg(long = "join", value_name = "[SOURCE/]GROUP", value_parser = parse_join)]
+        pub join: Vec<HostJoin>,
     }
 }
 

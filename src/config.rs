@@ -14,6 +14,7 @@
 //! query_interval = "60s"
 //! [interface.eth1]
 //! igmp_version = 2
+//! join = ["239.1.1.1", "10.0.0.5/232.1.1.1"]
 //! [bridge.br0]
 //! querier = true
 //! router_ports = ["p1"]
@@ -30,16 +31,34 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::cli::{
-    MetricsLayer, PassiveLayer, PolicyLayer, ProtocolLayer, SnoopingLayer, StartupLayer,
+    HostLayer, MetricsLayer, PassiveLayer, PolicyLayer, ProtocolLayer, SnoopingLayer, StartupLayer,
     IGMP_VERSIONS, MLD_VERSIONS,
 };
 use crate::options::{section, Layer};
 use crate::settings::{self, AclEntry, Bridge, Families, PortFlags, StaticEntry};
 
 section! {
-    /// `[defaults]`, `[interface.NAME]` and `[bridge.NAME.vlan.VID]`: the options of
+    /// `[defaults]` and `[bridge.NAME.vlan.VID]` (and `[interface.NAME]`'s): the options of
     /// `igmpd query`, each unset unless written; one layer of the precedence chain.
     struct Options { protocol: ProtocolLayer, startup: StartupLayer, passive: PassiveLayer }
+}
+
+section! {
+    /// `[interface.NAME]`: the options of `igmpd query` (a layer over `[defaults]`) and the
+    /// interface's host joins (`join`).
+    struct InterfaceSection {
+        protocol: ProtocolLayer, startup: StartupLayer, passive: PassiveLayer, host: HostLayer
+    }
+}
+
+impl InterfaceSection {
+    fn options(&self) -> Options {
+        Options {
+            protocol: self.protocol.clone(),
+            startup: self.startup.clone(),
+            passive: self.passive.clone(),
+        }
+    }
 }
 
 section! {
@@ -193,7 +212,7 @@ section! {
         control_socket: Option<PathBuf>,
         control_group: Option<String>,
         defaults: Options,
-        interface: BTreeMap<String, Spanned<Options>>,
+        interface: BTreeMap<String, Spanned<InterfaceSection>>,
         bridge: BTreeMap<String, Spanned<BridgeSection>>
     }
 }
@@ -242,6 +261,26 @@ fn key_at(src: &str, offset: usize) -> String {
     }
 }
 
+/// Where `key` is written in the section whose header is at `section` (toml spans a table
+/// by its header): its line up to the next header; the header itself if nowhere.
+fn key_span(src: &str, section: std::ops::Range<usize>, key: &str) -> std::ops::Range<usize> {
+    let mut at = section.end.min(src.len());
+    for line in src[at..].split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with('[') && at > section.end {
+            break;
+        }
+        if t.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            let start = at + (line.len() - t.len());
+            return start..start + key.len();
+        }
+        at += line.len();
+    }
+    section
+}
+
 /// Parses and checks `src` (read from `file`). Errors are `file:line: key: message` lines.
 pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
     let f: File = toml::from_str(src).map_err(|e| {
@@ -262,13 +301,26 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
     let global = f.defaults.clone();
     let mut interfaces = Vec::new();
     for (name, o) in &f.interface {
-        match o.get_ref().over(&global).families(None) {
+        let key = format!("interface.{name}");
+        let joins = match igmpd_querier::core::host::check_list(&o.get_ref().host.resolve().join) {
+            Ok(()) => o.get_ref().host.resolve().join,
+            Err(e) => {
+                err(
+                    key_span(src, o.span(), "join"),
+                    &format!("{key}.join"),
+                    e.into(),
+                );
+                continue;
+            }
+        };
+        match o.get_ref().options().over(&global).families(None) {
             Ok((igmp, mld)) => interfaces.push(InterfaceSettings {
                 name: name.clone(),
                 igmp,
                 mld,
+                joins,
             }),
-            Err(e) => err(o.span(), &format!("interface.{name}"), e),
+            Err(e) => err(o.span(), &key, e),
         }
     }
     let mut bridges = Vec::new();

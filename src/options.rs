@@ -86,6 +86,26 @@ impl<T: Setting + Default> Setting for Option<T> {
     }
 }
 
+/// Host joins are written as in the flags: `["239.1.1.1", "10.0.0.5/232.1.1.1"]`.
+impl Setting for Vec<igmpd_querier::core::HostJoin> {
+    type Raw = Vec<Join>;
+    fn set(&mut self, raw: Vec<Join>) {
+        *self = raw.into_iter().map(|j| j.0).collect();
+    }
+}
+
+/// A host join written as in the flag: "239.1.1.1", "10.0.0.5/232.1.1.1"; a bad one is
+/// an error at its own place in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Join(pub igmpd_querier::core::HostJoin);
+
+impl<'de> Deserialize<'de> for Join {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(Join).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A duration written as in the flags: "125s", "500ms", "1m30s".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dur(pub Duration);

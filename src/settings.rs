@@ -5,13 +5,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use igmpd_querier::core::{Config, Generation, Proto};
+use igmpd_querier::core::{Config, Generation, HostJoin, Proto};
 use igmpd_snooping::shell::SnoopSettings;
 
 use igmpd_snooping::core::policy::{AclAction, AclRule, LimitAction, Prefix};
 use igmpd_snooping::core::{PortPolicy, StaticGroup};
 
-use crate::cli::{PolicyArgs, ProtocolArgs, SnoopingArgs, StartupArgs};
+use crate::cli::{HostArgs, PolicyArgs, ProtocolArgs, SnoopingArgs, StartupArgs};
+
+/// The host joins of an interface, checked as one socket per family holds them (each
+/// join once, one filter mode per group).
+pub fn joins(h: &HostArgs) -> Result<Vec<HostJoin>> {
+    igmpd_querier::core::host::check_list(&h.join).context("join")?;
+    Ok(h.join.clone())
+}
 
 /// One ACL rule as written (`{ action = "deny", group = "239.255.0.0/16" }`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]

@@ -149,7 +149,8 @@ fn render_to(doc: &StatusDoc, out: &mut Sink<'_>) {
     }
 }
 
-/// A querier interface: a line per family, then its groups and their sources.
+/// A querier interface: a line per family, then its groups and their sources; then a
+/// line per host join.
 fn render_interface(iface: &IfaceStatus, list_groups: bool, out: &mut Sink<'_>) {
     let up = if iface.up { "up" } else { "down" };
     let _ = writeln!(out, "{} (ifindex {}) {up}", iface.name, Opt(iface.ifindex));
@@ -157,6 +158,12 @@ fn render_interface(iface: &IfaceStatus, list_groups: bool, out: &mut Sink<'_>) 
         if let Some(p) = p {
             render_family(proto, p, list_groups, out);
         }
+    }
+    for j in &iface.joins {
+        let _ = match j.source {
+            Some(s) => writeln!(out, "  join {s}/{}: {}", j.group, j.state),
+            None => writeln!(out, "  join {}: {}", j.group, j.state),
+        };
     }
 }
 

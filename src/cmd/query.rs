@@ -11,6 +11,7 @@ use crate::settings::families;
 /// Runs the querier until SIGINT or SIGTERM.
 pub fn run(args: QueryArgs) -> Result<()> {
     let (igmp, mld) = families(&args.protocol, &args.startup, args.passive.passive)?;
+    let joins = crate::settings::joins(&args.host)?;
     let mut names = args.ifaces.clone();
     names.sort();
     names.dedup();
@@ -20,6 +21,7 @@ pub fn run(args: QueryArgs) -> Result<()> {
             name,
             igmp: igmp.clone(),
             mld: mld.clone(),
+            joins: joins.clone(),
         })
         .collect();
     let metrics = super::bind_metrics(args.metrics.metrics_listen)?;

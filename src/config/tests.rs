@@ -255,9 +255,10 @@ const SAME: &[(&str, &str, &[&str])] = &[
     ("acl_default", "\"deny\"", &["--acl-default", "deny"]),
 ];
 
-/// `[bridge.NAME]` keys that are tables or lists of their own, or (`router_guard = true`:
-/// every port) no flag's meaning (`--router-guard PORT` names one port).
-const BRIDGE_ONLY: &[&str] = &["vlan", "port", "acl", "router_guard"];
+/// `[bridge.NAME]` keys that are tables or lists of their own, or (`router_guard = true`,
+/// `fast_leave = true`: every port) no flag's meaning (`--router-guard PORT` and
+/// `--fast-leave PORT` name one port).
+const BRIDGE_ONLY: &[&str] = &["vlan", "port", "acl", "router_guard", "fast_leave"];
 
 /// A key in `[interface.NAME]` means what its flag means to `igmpd query`, and in
 /// `[bridge.NAME]` what it means to `igmpd snoop`.
@@ -335,7 +336,14 @@ fn every_flag_is_a_key_and_every_key_a_flag() {
     let keys = |flags: &[(String, String)]| -> Vec<String> {
         flags.iter().map(|(k, _)| k.clone()).collect()
     };
-    assert_eq!(keys(&query), Options::keys(), "[interface.NAME] keys");
+    assert_eq!(
+        keys(&query),
+        InterfaceSection::keys(),
+        "[interface.NAME] keys"
+    );
+    // `[defaults]` and a VLAN's section: the same but the host joins (an interface's).
+    let shared: Vec<String> = keys(&query).into_iter().filter(|k| k != "join").collect();
+    assert_eq!(shared, Options::keys(), "[defaults] keys");
     assert!(File::keys().contains(&"metrics_listen"));
     // A bridge takes snoop's flags, the startup queries (for --querier) and its VLANs.
     let startup = <StartupLayer as Layer>::KEYS;
@@ -526,4 +534,113 @@ fn the_metrics_flag_is_on_query_snoop_and_run() {
         assert!(m.metrics_listen.is_some());
     }
     assert!(Cli::try_parse_from(["igmpd", "query", "eth0", "--metrics-listen", "x"]).is_err());
+}
+
+#[test]
+fn interface_joins_are_read_and_checked_at_their_line() {
+    let c = ok("[interface.eth0]\njoin = [\"239.1.1.1\", \"10.0.0.5/232.1.1.1\", \"2001:db8::5/ff3e::1234\"]\n");
+    let j: Vec<String> = c.interfaces[0]
+        .joins
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        j,
+        ["239.1.1.1", "10.0.0.5/232.1.1.1", "2001:db8::5/ff3e::1234"]
+    );
+    let e = errs("[interface.eth0]\nrobustness = 2\njoin = [\"10.1.1.1\"]\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("t.toml:3: interface.eth0.join:"), "{e:?}");
+    assert!(e[0].contains("10.1.1.1 is not a multicast group"), "{e:?}");
+    let e = errs("[interface.eth0]\njoin = [\"10.0.0.5/ff3e::1\"]\n");
+    assert!(e[0].contains("not of one family"), "{e:?}");
+    let e = errs("[interface.eth0]\njoin = [\"239.0.0.9/232.1.1.1\"]\n");
+    assert!(
+        e[0].contains("source 239.0.0.9 is not a unicast address"),
+        "{e:?}"
+    );
+    let e = errs("[interface.eth1]\n[interface.eth0]\nrobustness = 2\njoin = [\"239.1.1.1\", \"239.1.1.1\"]\n");
+    assert_eq!(
+        e,
+        ["t.toml:4: interface.eth0.join: 239.1.1.1 is listed twice"]
+    );
+    let e = errs("[interface.eth0]\njoin = [\"239.1.1.1\", \"10.0.0.5/239.1.1.1\"]\n");
+    assert!(e[0].contains("both with and without a source"), "{e:?}");
+    // Only an interface joins: not [defaults], not a bridge's VLAN.
+    assert!(
+        errs("[defaults]\njoin = [\"239.1.1.1\"]\n[interface.eth0]\n")[0].contains("unknown field")
+    );
+}
+
+#[test]
+fn query_join_flags_take_the_same_syntax() {
+    let cli = Cli::try_parse_from([
+        "igmpd",
+        "query",
+        "eth0",
+        "--join",
+        "239.1.1.1",
+        "--join",
+        "10.0.0.5/232.1.1.1",
+    ])
+    .unwrap();
+    let Command::Query(q) = cli.command else {
+        panic!()
+    };
+    let j: Vec<String> = q.host.join.iter().map(ToString::to_string).collect();
+    assert_eq!(j, ["239.1.1.1", "10.0.0.5/232.1.1.1"]);
+    let e = Cli::try_parse_from(["igmpd", "query", "eth0", "--join", "10.1.1.1"]).unwrap_err();
+    assert!(
+        e.to_string().contains("10.1.1.1 is not a multicast group"),
+        "{e}"
+    );
+}
+
+#[test]
+fn static_groups_and_fast_leave_are_read_per_port_and_checked_at_their_line() {
+    let c = ok("[bridge.br0]\nfast_leave = true\n[bridge.br0.port.p1]\nfast_leave = false\nstatic_groups = [{ group = \"239.1.1.1\" }, { group = \"232.1.1.1\", source = \"10.0.0.5\", vlan = 10 }]\n[bridge.br0.port.p2]\nmax_groups = 3\n");
+    let b = &c.bridges[0];
+    assert!(b.policy.fast_leave, "[bridge.br0] fast_leave: every port");
+    assert!(!b.port_policies["p1"].fast_leave);
+    assert!(
+        b.port_policies["p2"].fast_leave,
+        "the bridge's, not written for p2"
+    );
+    let s: Vec<String> = b.static_groups["p1"]
+        .iter()
+        .map(|g| format!("{:?}/{}/{}", g.source, g.group, g.vid))
+        .collect();
+    assert_eq!(s, ["Some(10.0.0.5)/232.1.1.1/10", "None/239.1.1.1/0"]);
+    for (bad, why) in [
+        ("{ group = \"10.1.1.1\" }", "not a multicast group"),
+        ("{ group = \"224.0.0.5\" }", "link-local"),
+        (
+            "{ group = \"239.1.1.1\", source = \"ff3e::1\" }",
+            "different families",
+        ),
+        (
+            "{ group = \"239.1.1.1\", vlan = 0 }",
+            "vlan must be 1..=4094",
+        ),
+        ("{ group = \"239.1.1.1\", port = 1 }", "unknown field"),
+    ] {
+        let e = errs(&format!(
+            "[bridge.br0]\n[bridge.br0.port.p1]\nstatic_groups = [\n  {bad},\n]\n"
+        ));
+        assert_eq!(e.len(), 1, "{bad}: {e:?}");
+        assert!(e[0].contains(why), "{bad}: {e:?}");
+        if why != "unknown field" {
+            assert!(
+                e[0].starts_with("t.toml:4: bridge.br0.port.p1.static_groups: "),
+                "{bad}: {e:?}"
+            );
+        }
+    }
+    // The flag names ports, as --router-guard does.
+    let cli = Cli::try_parse_from(["igmpd", "snoop", "br0", "--fast-leave", "p1"]).unwrap();
+    let Command::Snoop(a) = cli.command else {
+        panic!()
+    };
+    let b = crate::cmd::snoop::bridge(a).unwrap();
+    assert!(b.port_policies["p1"].fast_leave && !b.policy.fast_leave);
 }

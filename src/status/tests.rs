@@ -1,7 +1,8 @@
 use igmpd_runtime::status::{
     AclRuleStatus, BridgeCounters, BridgeQuerierStatus, BridgeStatus, BridgeVlanStatus,
-    FamilyStatus, FindingDoc, GroupStatus, IfaceStatus, PortCountersStatus, PortGroupStatus,
-    PortLimitsStatus, PortStatus, ReporterStatus, RouterPortStatus, SourceStatus, StatusDoc,
+    FamilyStatus, FindingDoc, GroupStatus, IfaceStatus, JoinStatus, PortCountersStatus,
+    PortGroupStatus, PortLimitsStatus, PortStatus, ReporterStatus, RouterPortStatus, SourceStatus,
+    StatusDoc,
 };
 
 /// What `igmpd status` prints for `doc` (the daemon renders its typed document).
@@ -92,6 +93,18 @@ pub(crate) fn querier_iface() -> IfaceStatus {
             drops: Default::default(),
             groups: vec![],
         }),
+        joins: vec![
+            JoinStatus {
+                group: "239.1.1.1".parse().unwrap(),
+                source: None,
+                state: "joined".into(),
+            },
+            JoinStatus {
+                group: "232.1.1.1".parse().unwrap(),
+                source: Some("10.0.0.5".parse().unwrap()),
+                state: "No buffer space available (os error 105)".into(),
+            },
+        ],
     }
 }
 
@@ -102,6 +115,7 @@ pub(crate) fn down_iface() -> IfaceStatus {
         up: false,
         igmp: None,
         mld: None,
+        joins: vec![],
     }
 }
 
@@ -255,6 +269,8 @@ eth0 (ifindex 3) up
       source 10.0.0.10                            blocked
   mld v1 non-querier querier fe80::1 (present for 3m20.5s)  robustness 2  interval 1m  queries sent 0
     no groups
+  join 239.1.1.1: joined
+  join 10.0.0.5/232.1.1.1: No buffer space available (os error 105)
 eth9 (ifindex -) down
 ";
 

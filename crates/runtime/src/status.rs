@@ -120,6 +120,21 @@ pub struct IfaceStatus {
     /// MLD state, absent when MLD is off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mld: Option<FamilyStatus>,
+    /// The box's own memberships (host joins) on it, absent when none are configured.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub joins: Vec<JoinStatus>,
+}
+
+/// One host join: a group the box's kernel is asked to be a member of.
+#[derive(Debug, Serialize)]
+pub struct JoinStatus {
+    /// The group.
+    pub group: IpAddr,
+    /// The source of a source-specific join (INCLUDE {source}), absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpAddr>,
+    /// `joined`, or why not (the kernel's error, or that the interface is missing).
+    pub state: String,
 }
 
 /// One protocol on one interface.

@@ -13,8 +13,9 @@ use igmpd_wire::{DecodeError, Frame, MacAddr};
 use tokio::io::unix::AsyncFd;
 use tokio::task::JoinHandle;
 
+use super::join::HostJoins;
 use crate::adapter;
-use crate::core::{Config, Instant, Proto, QueryOut, Segment};
+use crate::core::{Config, HostJoin, Instant, Proto, QueryOut, Segment};
 
 /// Drop reasons counted besides the codec's [`DecodeError::REASONS`].
 pub(super) const EXTRA_DROPS: [&str; 2] = [
@@ -40,6 +41,8 @@ pub struct InterfaceSettings {
     pub igmp: Option<Config>,
     /// MLD settings, None to leave MLD alone.
     pub mld: Option<Config>,
+    /// Groups the box itself joins on the interface (through the kernel: host joins).
+    pub joins: Vec<HostJoin>,
 }
 
 /// One protocol on one interface: the querier and observer, the messages received and
@@ -78,6 +81,8 @@ pub(super) struct Iface {
     pub(super) mld: Option<Family<Ipv6Addr>>,
     pub(super) socket: Option<Arc<AsyncFd<PacketSocket>>>,
     pub(super) reader: Option<JoinHandle<()>>,
+    /// The box's own memberships on it.
+    pub(super) host: HostJoins,
 }
 
 impl Iface {
@@ -95,10 +100,12 @@ impl Iface {
             mld: s.mld.map(Family::new),
             socket: None,
             reader: None,
+            host: HostJoins::new(&s.joins),
         }
     }
 
-    /// Whether `s` asks for what this interface already runs.
+    /// Whether `s` asks for what this interface already runs (its instances; the joins
+    /// change without a restart).
     pub(super) fn runs(&self, s: &InterfaceSettings) -> bool {
         self.igmp.as_ref().map(|f| f.seg.instance().config()) == s.igmp.as_ref()
             && self.mld.as_ref().map(|f| f.seg.instance().config()) == s.mld.as_ref()
@@ -124,6 +131,8 @@ pub(super) trait Addr:
     fn source(iface: &Iface) -> Option<Self>;
     /// The query frame; None when the family cannot send it (MLD without an address).
     fn query_frame(mac: MacAddr, q: &QueryOut<Self>) -> Option<Frame>;
+    /// `ip` if it is of this family.
+    fn from_ip(ip: std::net::IpAddr) -> Option<Self>;
 }
 
 impl Addr for Ipv4Addr {
@@ -140,6 +149,12 @@ impl Addr for Ipv4Addr {
     fn query_frame(mac: MacAddr, q: &QueryOut<Self>) -> Option<Frame> {
         Some(adapter::igmp_query_frame(mac, q))
     }
+    fn from_ip(ip: std::net::IpAddr) -> Option<Self> {
+        match ip {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        }
+    }
 }
 
 impl Addr for Ipv6Addr {
@@ -155,5 +170,11 @@ impl Addr for Ipv6Addr {
     }
     fn query_frame(mac: MacAddr, q: &QueryOut<Self>) -> Option<Frame> {
         adapter::mld_query_frame(mac, q)
+    }
+    fn from_ip(ip: std::net::IpAddr) -> Option<Self> {
+        match ip {
+            std::net::IpAddr::V6(a) => Some(a),
+            std::net::IpAddr::V4(_) => None,
+        }
     }
 }

@@ -5,12 +5,16 @@
 //!
 //! - this module: the daemon, its loop, frames in and queries out;
 //! - [`family`]: an interface and its per-family state, IGMP and MLD behind one trait;
+//! - `join`: the box's own memberships (host joins) held by the kernel; `own`: what the
+//!   router part learns of them;
 //! - `system`: links and addresses as rtnetlink reports them;
 //! - `status`: the status document and the findings log;
 //! - `reader`: the socket reader tasks; `log`: protocol events as log lines.
 
 mod family;
+mod join;
 mod log;
+mod own;
 mod reader;
 mod status;
 mod system;
@@ -34,7 +38,7 @@ pub use family::InterfaceSettings;
 use self::family::{Addr, Iface};
 use self::reader::{read_frames, RxFrame};
 use crate::adapter::{self, Heard, Input, Message};
-use crate::core::{Action, Instant};
+use crate::core::{Action, Instant, QueryIn};
 
 /// A new set of interfaces and settings for a running daemon (`igmpd run` reload).
 /// Interfaces whose settings did not change keep their state; changed ones get fresh
@@ -303,6 +307,9 @@ impl QueryDaemon {
         });
         for s in settings {
             if let Some(i) = self.ifaces.iter().position(|x| x.name == s.name) {
+                if self.ifaces[i].host.joins() != s.joins {
+                    self.set_joins(i, now, &s.joins);
+                }
                 if self.ifaces[i].runs(&s) {
                     continue;
                 }
@@ -417,7 +424,13 @@ impl QueryDaemon {
         };
         m.input.count(&mut fam.received);
         let acts = match &m.input {
-            Input::Query(q) => fam.seg.query(now, m.src, q),
+            Input::Query(q) => {
+                let acts = fam.seg.query(now, m.src, q);
+                // The kernel answers it on the wire; the router part hears of it here.
+                self.act::<A>(i, now, acts);
+                self.own_answer(i, now, q);
+                return;
+            }
             Input::Reports(rs) => rs
                 .iter()
                 .flat_map(|r| fam.seg.report(now, m.src, r, m.gen, true))
@@ -439,6 +452,8 @@ impl QueryDaemon {
                         f.seg.sent(now, &q);
                     }
                     self.send(i, &frame.to_bytes(), A::PROTO.name());
+                    // The local kernel never hears it (AF_PACKET): answer for the box.
+                    self.own_answer(i, now, &QueryIn::from(&q));
                 }
                 Action::Event(e) => log::event(&self.ifaces[i].name, A::PROTO, &e),
             }

@@ -25,6 +25,7 @@ impl QueryDaemon {
                 up: i.up,
                 igmp: Ipv4Addr::family(i).map(|f| family_status(f, now)),
                 mld: Ipv6Addr::family(i).map(|f| family_status(f, now)),
+                joins: i.host.status(),
             })
             .collect();
         StatusDoc {

@@ -139,6 +139,7 @@ impl QueryDaemon {
     /// Brings each instance in line with the interface: link state, then address. An
     /// instance runs while its link is up and its socket open.
     pub(super) fn refresh_family_state(&mut self, i: usize, now: Instant) {
+        self.sync_joins(i, now);
         let running = self.ifaces[i].up && self.ifaces[i].socket.is_some();
         self.set_running(i, now, running);
     }

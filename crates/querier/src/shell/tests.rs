@@ -13,6 +13,7 @@ use igmpd_wire::{Frame, IgmpQuery, IgmpRepr, IgmpVersion, MldRepr, VlanTag};
 use tokio::sync::mpsc;
 
 use super::family::{Iface, InterfaceSettings};
+use super::join::HostJoins;
 use super::reader::RxFrame;
 use super::QueryDaemon;
 use crate::core::{Config, Instant, Proto};
@@ -25,6 +26,7 @@ fn settings(name: &str) -> InterfaceSettings {
         name: name.into(),
         igmp: Some(Config::new(Proto::Igmp)),
         mld: Some(Config::new(Proto::Mld)),
+        joins: vec![],
     }
 }
 
@@ -297,4 +299,112 @@ async fn findings_are_evaluated_at_most_once_a_second() {
     assert_eq!(d.findings.due_ms(), Some(1_000));
     d.update_findings(Instant::from_millis(500));
     assert_eq!(d.findings.due_ms(), Some(1_000));
+}
+
+/// A daemon whose interface holds `joins` as if the kernel had accepted them (no socket:
+/// a unit test must not make the test host's kernel join anything).
+fn joined_daemon(joins: &[&str]) -> QueryDaemon {
+    let mut d = daemon();
+    let joins: Vec<_> = joins.iter().map(|j| j.parse().unwrap()).collect();
+    d.ifaces[0].host = HostJoins::joined(&joins, IFINDEX);
+    d.set_running(0, Instant::ZERO, true);
+    d
+}
+
+fn groups(s: &serde_json::Value, proto: &str) -> Vec<serde_json::Value> {
+    s["interfaces"][0][proto]["groups"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn the_boxs_own_joins_answer_its_own_queries_and_never_expire() {
+    let mut d = joined_daemon(&["239.1.1.1", "10.0.0.9/232.1.1.1", "ff3e::1234"]);
+    // The startup general query was answered by the box itself, from its own address.
+    let s = json(&d);
+    let g4 = groups(&s, "igmp");
+    assert_eq!(g4.len(), 2, "{s:#}");
+    let asm = g4.iter().find(|g| g["group"] == "239.1.1.1").unwrap();
+    assert_eq!(asm["filter_mode"], "exclude");
+    assert_eq!(asm["last_reporter"], "10.0.0.5");
+    let ssm = g4.iter().find(|g| g["group"] == "232.1.1.1").unwrap();
+    assert_eq!(ssm["filter_mode"], "include");
+    assert_eq!(ssm["sources"][0]["address"], "10.0.0.9");
+    let g6 = groups(&s, "mld");
+    assert_eq!(g6[0]["group"], "ff3e::1234");
+    assert_eq!(g6[0]["last_reporter"], "fe80::7");
+    // Ten query intervals later (each general query answered), still members.
+    let mut now = Instant::ZERO;
+    for _ in 0..2_000 {
+        match d.next_deadline() {
+            Some(t) if t.as_millis() <= 10 * 125_000 => now = t,
+            _ => break,
+        }
+        d.poll(now);
+    }
+    assert!(now.as_millis() > 9 * 125_000, "the querier kept querying");
+    let s = json(&d);
+    assert_eq!(groups(&s, "igmp").len(), 2, "{s:#}");
+    assert_eq!(groups(&s, "mld").len(), 1, "{s:#}");
+    let j = &s["interfaces"][0]["joins"];
+    assert_eq!(j[0]["group"], "239.1.1.1");
+    assert_eq!(j[0]["state"], "joined");
+    assert_eq!(j[1]["source"], "10.0.0.9");
+    assert!(j[0].get("source").is_none());
+}
+
+#[tokio::test]
+async fn another_hosts_leave_does_not_end_the_boxs_membership() {
+    let mut d = joined_daemon(&["239.1.1.1"]);
+    let group: Ipv4Addr = "239.1.1.1".parse().unwrap();
+    let t = Instant::from_millis(1_000);
+    d.handle_frame(t, igmp("10.0.0.9", IgmpRepr::V2Report { group }));
+    d.handle_frame(t, igmp("10.0.0.9", IgmpRepr::V2Leave { group }));
+    // The last member queries go out and the box answers them: the group stays, with
+    // no more group-specific queries than the leave asked for.
+    let sent_before = d.ifaces[0]
+        .igmp
+        .as_ref()
+        .unwrap()
+        .seg
+        .instance()
+        .queries_sent();
+    while let Some(next) = d.next_deadline().filter(|n| n.as_millis() < 20_000) {
+        d.poll(next);
+    }
+    let s = json(&d);
+    let g = groups(&s, "igmp");
+    assert_eq!(g.len(), 1, "{s:#}");
+    assert_eq!(g[0]["last_reporter"], "10.0.0.5");
+    let specific = d.ifaces[0]
+        .igmp
+        .as_ref()
+        .unwrap()
+        .seg
+        .instance()
+        .queries_sent()
+        - sent_before;
+    // Robustness 2: two group-specific queries, and the startup burst's last general one.
+    assert!(specific <= 3, "{specific} queries");
+}
+
+#[tokio::test]
+async fn another_queriers_queries_are_answered_for_the_box_too() {
+    let mut d = joined_daemon(&["10.0.0.9/232.1.1.1"]);
+    let q = IgmpRepr::Query(IgmpQuery::general(IgmpVersion::V3, 100, 2, 125));
+    d.handle_frame(Instant::from_millis(10), igmp("10.0.0.1", q));
+    let s = json(&d);
+    assert_eq!(s["interfaces"][0]["igmp"]["role"], "non-querier");
+    // As non-querier for ten minutes: only the winner's general queries keep it.
+    for n in 1..=5u64 {
+        let t = Instant::from_millis(n * 125_000);
+        d.poll(t);
+        let q = IgmpRepr::Query(IgmpQuery::general(IgmpVersion::V3, 100, 2, 125));
+        d.handle_frame(t, igmp("10.0.0.1", q));
+    }
+    let s = json(&d);
+    let g = groups(&s, "igmp");
+    assert_eq!(g.len(), 1, "{s:#}");
+    assert_eq!(g[0]["sources"][0]["address"], "10.0.0.9");
 }

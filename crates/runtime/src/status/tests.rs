@@ -90,6 +90,7 @@ fn doc() -> StatusDoc {
             up: true,
             igmp: Some(family),
             mld: None,
+            joins: vec![],
         }]),
         bridges: Some(vec![BridgeStatus {
             name: "br0".into(),

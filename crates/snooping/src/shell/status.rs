@@ -219,6 +219,8 @@ fn interface_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> IfaceStatu
         up: v.bridge.is_some_and(|b| b.up),
         igmp: snooper.igmp(0).map(|d| querier_section(d, now)),
         mld: snooper.mld(0).map(|d| querier_section(d, now)),
+        // Host joins are a querier interface's (`igmpd query`), not a bridge's.
+        joins: Vec::new(),
     }
 }
 
