@@ -59,6 +59,17 @@ Findings \fBrogue\-querier\fR and \fBrogue\-router\fR name the port and the sour
 First match wins; \fBacl_default\fR when none does. A rule with a \fBsource\fR matches
 source\-specific (INCLUDE) joins only. Denied records and sources are neither learned
 nor forwarded to router ports. Finding \fBdenied\-join\fR.
+.TP
+\fBfast_leave = true\fR
+A leave ends the port's membership at once when no other host on the port is known to
+be in the group (in IGMPv1/v2 and MLDv1 modes: when no other host ever reported it);
+otherwise the last\-member queries run. \fB\-\-fast\-leave PORT\fR for one port.
+.TP
+\fBstatic_groups = [{ group = "239.1.1.1" }, { group = "232.1.1.1", source = "10.0.0.5", vlan = 10 }]\fR
+In \fB[bridge.NAME.port.PORT]\fR: groups the port forwards like learned memberships,
+never expiring and counting against no limit (\fB"origin": "static"\fR in status).
+\fBigmpd static add|del\fR adds and deletes them at runtime; those are kept in the state
+file until deleted. \fBigmpd flush\fR forgets learned memberships only.
 .PP
 Always on: queries need TTL (hop limit) 1 and the RFC destination; an elected querier's
 QRV outside 2..7 or query interval outside 1..3600 s is not adopted (finding
