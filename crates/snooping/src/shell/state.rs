@@ -6,7 +6,9 @@
 //!   those at exit, not the `2` / `3` its predecessor set;
 //! - on kernels whose MDB entries carry no protocol value (before 6.3: every userspace
 //!   entry shows `proto static`), the entries igmpd wrote, so that the successor adopts
-//!   its own and leaves everybody else's alone.
+//!   its own and leaves everybody else's alone;
+//! - the static groups added at runtime (`igmpd static add`), until deleted: a clean exit
+//!   keeps them too, and they belong to the bridge's name, not to one incarnation of it.
 //!
 //! Written (and synced, with its directory) before igmpd first changes a setting, and,
 //! where entries are listed, before each batch of MDB writes goes out (not synced: a
