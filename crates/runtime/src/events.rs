@@ -481,12 +481,15 @@ impl Events {
         self.tx.receiver_count() > 0
     }
 
-    /// Sends the event `make` builds to every client; `make` is not called when none
-    /// listens. Never waits: a client that is a whole queue behind loses its oldest
-    /// events and is dropped when it next reads.
-    pub fn emit(&self, make: impl FnOnce() -> Event) {
+    /// Sends the event `make` builds (an `Event`, or an `Option<Event>` for "maybe
+    /// none") to every client; `make` is not called when none listens. Never waits: a
+    /// client that is a whole queue behind loses its oldest events and is dropped when it
+    /// next reads.
+    pub fn emit<E: Into<Option<Event>>>(&self, make: impl FnOnce() -> E) {
         if self.listening() {
-            let _ = self.tx.send(make());
+            if let Some(e) = make().into() {
+                let _ = self.tx.send(e);
+            }
         }
     }
 

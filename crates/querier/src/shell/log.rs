@@ -28,8 +28,8 @@ pub(super) fn event<A: std::fmt::Display + std::fmt::Debug>(
         Event::Membership(Change::GroupAdded { group }) => {
             info!(iface, proto = p, group = %group, "group added")
         }
-        Event::Membership(Change::GroupRemoved { group }) => {
-            info!(iface, proto = p, group = %group, "group expired")
+        Event::Membership(Change::GroupRemoved { group, reason }) => {
+            info!(iface, proto = p, group = %group, reason = reason.name(), "group removed")
         }
         Event::Membership(Change::Compat { group, mode }) => {
             info!(iface, proto = p, group = %group, version = mode.version(proto), "host compatibility mode")

@@ -110,6 +110,8 @@ pub enum Change<A> {
     GroupRemoved {
         /// The group.
         group: A,
+        /// Why.
+        reason: Removal,
     },
     /// What the group forwards changed (filter mode, or which sources).
     Forwarding {
@@ -123,6 +125,42 @@ pub enum Change<A> {
         /// The new mode.
         mode: Generation,
     },
+}
+
+/// Why a group record went (the `reason` of `igmpd monitor`'s `leave` and `expiry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// A host left: its report emptied the record at once (INCLUDE mode: BLOCK or TO_IN of
+    /// the last sources), or the timers lowered by its leave and the last-member queries
+    /// (RFC 9776 §6.6.3, §6.6.1) ran out.
+    Left {
+        /// After the last-member queries (true), or at once on the report.
+        queried: bool,
+    },
+    /// Its timers ran out: no host reported it for a group membership interval (§6.5).
+    Expired,
+    /// The port gave it up for a newer one at its limit (`limit_action = "replace"`).
+    Replaced,
+    /// The segment went away (port or interface removed, link down, stop).
+    Cleared,
+}
+
+impl Removal {
+    /// A host left (`leave`), rather than the timers running out or igmpd dropping it.
+    pub fn is_leave(self) -> bool {
+        !matches!(self, Removal::Expired)
+    }
+
+    /// The `reason` field.
+    pub fn name(self) -> &'static str {
+        match self {
+            Removal::Left { queried: true } => "last-member-query",
+            Removal::Left { queried: false } => "report",
+            Removal::Expired => "timeout",
+            Removal::Replaced => "limit-replaced",
+            Removal::Cleared => "removed",
+        }
+    }
 }
 
 /// A specific query the querier must send now (RFC 9776 §6.6.3).
@@ -244,7 +282,10 @@ impl<A: Ord + Copy + Hash> Membership<A> {
     pub fn remove_group(&mut self, group: A, changes: &mut Vec<Change<A>>) {
         if self.groups.contains_key(&group) {
             self.remove(group);
-            changes.push(Change::GroupRemoved { group });
+            changes.push(Change::GroupRemoved {
+                group,
+                reason: Removal::Replaced,
+            });
         }
     }
 
@@ -308,6 +349,8 @@ impl<A: Ord + Copy + Hash> Membership<A> {
         };
         if let Some((t, b)) = apply {
             apply_record(group, now, timing, t, b);
+            // A host leaving, or one still (or again) in it.
+            group.leaving = matches!(t, RecordType::ChangeToInclude | RecordType::BlockOld);
         }
         let after_compat = group.compat();
         let empty = group.mode == FilterMode::Include && group.sources.is_empty();
@@ -315,7 +358,10 @@ impl<A: Ord + Copy + Hash> Membership<A> {
             // Nothing left to track: an INCLUDE({}) record does not exist (§6.2.1).
             self.remove(g);
             if existed {
-                changes.push(Change::GroupRemoved { group: g });
+                changes.push(Change::GroupRemoved {
+                    group: g,
+                    reason: Removal::Left { queried: false },
+                });
             }
             return;
         }
@@ -344,6 +390,8 @@ impl<A: Ord + Copy + Hash> Membership<A> {
             return;
         };
         let to = now + timing.lmqt();
+        // Someone asked whether hosts are left: a host left (the query's reason).
+        g.leaving = true;
         if sources.is_empty() {
             if g.mode == FilterMode::Exclude {
                 g.group_timer = g.group_timer.min(to);
@@ -432,8 +480,13 @@ impl<A: Ord + Copy + Hash> Membership<A> {
             && group.sources.is_empty()
             && group.rexmit_at.is_none()
         {
+            let reason = if group.leaving {
+                Removal::Left { queried: true }
+            } else {
+                Removal::Expired
+            };
             self.remove(g);
-            changes.push(Change::GroupRemoved { group: g });
+            changes.push(Change::GroupRemoved { group: g, reason });
             return;
         }
         if group.forwarding_fingerprint() != before_fp {
@@ -453,7 +506,10 @@ impl<A: Ord + Copy + Hash> Membership<A> {
     pub fn clear(&mut self, changes: &mut Vec<Change<A>>) {
         let mut gone: Vec<A> = std::mem::take(&mut self.groups).into_keys().collect();
         gone.sort_unstable();
-        changes.extend(gone.into_iter().map(|group| Change::GroupRemoved { group }));
+        changes.extend(gone.into_iter().map(|group| Change::GroupRemoved {
+            group,
+            reason: Removal::Cleared,
+        }));
         self.queue.clear();
     }
 
@@ -473,6 +529,11 @@ impl<A: Ord + Copy + Hash> Membership<A> {
     /// One group.
     pub fn group(&self, group: &A) -> Option<GroupView<'_, A>> {
         self.groups.get(group).map(|s| view(*group, s))
+    }
+
+    /// The last host that reported `group` (a join's `host`), without building a view.
+    pub fn last_reporter(&self, group: &A) -> Option<A> {
+        self.groups.get(group).and_then(|g| g.last_reporter)
     }
 
     /// What `group` forwards, or None if there is no record.
