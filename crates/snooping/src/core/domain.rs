@@ -22,7 +22,7 @@ use super::family::Family;
 use super::policy::{LimitAction, PortState};
 use super::{
     Counters, EntryFilter, EntryKey, MdbTable, Output, RouterPorts, SetOutcome, SnoopConfig,
-    SnoopEvent,
+    SnoopEvent, Why,
 };
 
 /// One VLAN and family: the bridge-level querier, every port's membership, and the
@@ -396,10 +396,16 @@ impl Shared {
         changes: &mut Vec<Change<A>>,
     ) {
         for c in changes.drain(..) {
-            let (group, log) = match c {
-                Change::GroupAdded { group } => (group, Some(true)),
-                Change::GroupRemoved { group } => (group, Some(false)),
-                Change::Forwarding { group } => (group, None),
+            let (group, log, why) = match c {
+                Change::GroupAdded { group } => (
+                    group,
+                    Some(true),
+                    Why::Reported(m.last_reporter(&group).map(Into::into)),
+                ),
+                Change::GroupRemoved { group, reason } => {
+                    (group, Some(false), Why::Removed(reason))
+                }
+                Change::Forwarding { group } => (group, None, Why::Reported(None)),
                 Change::Compat { .. } => continue,
             };
             let key = EntryKey {
@@ -434,6 +440,7 @@ impl Shared {
                     vid,
                     group: key.group,
                     added,
+                    why,
                 }));
             }
         }

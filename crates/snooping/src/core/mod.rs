@@ -45,6 +45,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use igmpd_querier::core::membership::Removal;
 use igmpd_querier::core::{Config, Event, Proto, QueryOut};
 
 pub use domain::Domain;
@@ -127,6 +128,8 @@ pub enum SnoopEvent {
         group: IpAddr,
         /// True when added.
         added: bool,
+        /// Who reported it (added), or why it went (removed).
+        why: Why,
     },
     /// A new group was not written: the bridge's hash limit is reached.
     Refused {
@@ -146,6 +149,15 @@ pub enum SnoopEvent {
         /// What happened (membership changes are not repeated here).
         event: Event<IpAddr>,
     },
+}
+
+/// What caused a [`SnoopEvent::PortGroup`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// Added: the host whose report did it (None: 0.0.0.0 / ::, or not known).
+    Reported(Option<IpAddr>),
+    /// Removed: why.
+    Removed(Removal),
 }
 
 /// What the core asks the shell to do.

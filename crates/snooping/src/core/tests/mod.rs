@@ -999,5 +999,6 @@ fn configured_router_ports_are_routers_in_each_of_their_vlans_only() {
     );
 }
 
+mod events;
 mod policy;
 mod retry;
