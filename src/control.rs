@@ -3,9 +3,15 @@
 //! "format": "pretty"}` gets the document indented over several lines, `"format": "text"`
 //! the tables of `igmpd status`), then the daemon closes the connection.
 //!
-//! Every local user may connect and read `status`; commands that change state (`reload`)
-//! are refused unless the peer (SO_PEERCRED) is root, the daemon's own user, or in the
-//! configured admin group.
+//! `{"command": "monitor", "format": "json"}` (or `"text"`) keeps the connection open
+//! and streams the daemon's events ([`igmpd_runtime::events`]), one line each, until the
+//! daemon ends or the client goes; a client that does not keep up is dropped (an
+//! `{"error": ...}` line when it still fits, and a log line). Monitors do not count
+//! against the status connections: they have their own [`MAX_MONITORS`].
+//!
+//! Every local user may connect and read `status` and `monitor`; commands that change
+//! state (`reload`) are refused unless the peer (SO_PEERCRED) is root, the daemon's own
+//! user, or in the configured admin group.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -15,14 +21,20 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use igmpd_runtime::control::ControlRequest;
+use igmpd_runtime::events::{Events, Next, Subscription};
 use igmpd_runtime::status::StatusDoc;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, Semaphore};
-use tracing::{debug, warn};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tracing::{debug, info, warn};
 
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 8;
+/// `monitor` clients at once (beside the connections above: a monitor gives its
+/// connection slot back once it streams, so monitors never starve status).
+pub const MAX_MONITORS: usize = 16;
+/// Encoded events written to a monitor client in one write at most.
+const MONITOR_BATCH: usize = 64 * 1024;
 /// How long a client may take to send its request line.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one write of a reply may block on a client that does not read.
@@ -36,6 +48,8 @@ pub const DEFAULT_PATH: &str = "/run/igmpd/igmpd.sock";
 pub struct ControlSocket {
     listener: tokio::net::UnixListener,
     path: PathBuf,
+    /// The bus `monitor` clients subscribe to.
+    events: Events,
 }
 
 impl ControlSocket {
@@ -63,7 +77,14 @@ impl ControlSocket {
         Ok(ControlSocket {
             listener,
             path: path.to_owned(),
+            events: Events::new(),
         })
+    }
+
+    /// Streams `events` to `monitor` clients (the bus the daemons emit on).
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.events = events;
+        self
     }
 
     /// Accepts connections forever, forwarding each request to one daemon (`igmpd query`,
@@ -91,6 +112,7 @@ impl ControlSocket {
     /// to `requests`.
     pub async fn serve_requests(self, requests: mpsc::Sender<Request>, admins: Admins) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let monitors = Arc::new(Semaphore::new(MAX_MONITORS));
         loop {
             // At most MAX_CONNECTIONS are served at once; further clients wait in the
             // socket's listen backlog (their connect blocks when it is full), so nothing a
@@ -102,11 +124,15 @@ impl ControlSocket {
                 Ok((stream, _)) => {
                     let requests = requests.clone();
                     let admins = admins.clone();
+                    let ctx = Monitors {
+                        events: self.events.clone(),
+                        slots: Arc::clone(&monitors),
+                        connection: slot,
+                    };
                     tokio::spawn(async move {
-                        if let Err(e) = handle(stream, requests, &admins).await {
+                        if let Err(e) = handle(stream, requests, &admins, ctx).await {
                             debug!(error = %e, "control connection failed");
                         }
-                        drop(slot);
                     });
                 }
                 Err(e) => {
@@ -182,10 +208,19 @@ pub fn resolve_group(name: &str) -> Result<u32> {
         .with_context(|| format!("no group named {name:?} in /etc/group"))
 }
 
+/// What a connection needs to become a monitor.
+struct Monitors {
+    events: Events,
+    slots: Arc<Semaphore>,
+    /// The connection's slot among [`MAX_CONNECTIONS`], held until it is answered.
+    connection: OwnedSemaphorePermit,
+}
+
 async fn handle(
     mut stream: tokio::net::UnixStream,
     requests: mpsc::Sender<Request>,
     admins: &Admins,
+    monitors: Monitors,
 ) -> Result<()> {
     let cred = stream.peer_cred()?;
     let mut line = String::new();
@@ -215,6 +250,31 @@ async fn handle(
                 Err(_) => json!({"error": "a daemon did not answer"}),
             }
         }
+        Ok(req) if req["command"] == "monitor" => {
+            let Monitors {
+                events,
+                slots,
+                connection,
+            } = monitors;
+            match slots.try_acquire_owned() {
+                Ok(monitor_slot) => {
+                    drop(connection);
+                    let json = req["format"] != "text";
+                    let sub = events.subscribe();
+                    info!(
+                        uid = cred.uid(),
+                        pid = cred.pid(),
+                        "monitor client connected"
+                    );
+                    let end = stream_events(stream, sub, json).await;
+                    drop(monitor_slot);
+                    return end;
+                }
+                Err(_) => {
+                    json!({"error": format!("too many monitor clients (at most {MAX_MONITORS})")})
+                }
+            }
+        }
         Ok(req) if req["command"] == "reload" => {
             if admins.allows(&cred) {
                 let (tx, rx) = oneshot::channel();
@@ -236,6 +296,78 @@ async fn handle(
         Err(e) => json!({"error": format!("bad request: {e}")}),
     };
     reply(&mut stream, &answer).await
+}
+
+/// Streams events to a `monitor` client until the daemon ends (the bus closes), the client
+/// goes (its end reads EOF, or a write fails: EPIPE), or it falls behind: a whole queue
+/// (the bus says Dropped) or a write blocked for [`WRITE_TIMEOUT`] on a full socket. The
+/// events are encoded here, in the connection's task, never in a daemon's loop; what is
+/// queued goes out in one write.
+async fn stream_events(
+    stream: tokio::net::UnixStream,
+    mut sub: Subscription,
+    json: bool,
+) -> Result<()> {
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf = Vec::with_capacity(4096);
+    let mut scratch = [0u8; 256];
+    let encode = |e: &igmpd_runtime::events::Event, buf: &mut Vec<u8>| {
+        if json {
+            e.write_json(buf)
+        } else {
+            e.write_text(buf)
+        }
+    };
+    loop {
+        let first = tokio::select! {
+            n = sub.next() => n,
+            r = rd.read(&mut scratch) => match r {
+                // The client closed its end (or sent something: ignored).
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => continue,
+            },
+        };
+        let mut lost = None;
+        match first {
+            Next::Event(e) => encode(&e, &mut buf),
+            Next::Dropped(n) => lost = Some(n),
+            Next::Closed => return Ok(()),
+        }
+        while lost.is_none() && buf.len() < MONITOR_BATCH {
+            match sub.try_next() {
+                Some(Next::Event(e)) => encode(&e, &mut buf),
+                Some(Next::Dropped(n)) => lost = Some(n),
+                Some(Next::Closed) | None => break,
+            }
+        }
+        if !buf.is_empty() {
+            match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&buf)).await {
+                Ok(Ok(())) => {}
+                // EPIPE, ECONNRESET: the client quit.
+                Ok(Err(_)) => return Ok(()),
+                Err(_) => {
+                    warn!(
+                        "monitor client dropped: it read nothing for {} s",
+                        WRITE_TIMEOUT.as_secs()
+                    );
+                    return Ok(());
+                }
+            }
+            buf.clear();
+        }
+        if let Some(n) = lost {
+            warn!(
+                lost = n,
+                "monitor client dropped: it fell behind the events"
+            );
+            let line = format!(
+                "{{\"error\":\"dropped: this monitor fell {n} events behind (read faster)\"}}\n"
+            );
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), wr.write_all(line.as_bytes())).await;
+            return Ok(());
+        }
+    }
 }
 
 /// How a status reply is written.

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod decode;
 pub mod doctor;
 pub mod generate;
+pub mod monitor;
 pub mod query;
 pub mod reload;
 pub mod run;
@@ -18,6 +19,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use igmpd_runtime::control::ControlRequest;
+use igmpd_runtime::events::Events;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
@@ -39,6 +41,10 @@ pub fn run(command: Command) -> ExitCode {
             pretty,
             control_socket,
         } => status::run(json, pretty, &control_socket),
+        Command::Monitor {
+            json,
+            control_socket,
+        } => monitor::run(json, &control_socket),
         Command::Doctor(args) => return doctor::run(args),
         Command::Decode { hex, layer } => decode::run(&hex, layer),
         Command::Generate(what) => generate::run(what),
@@ -71,13 +77,14 @@ pub fn block_on<F: Future>(f: F) -> Result<F::Output> {
 }
 
 /// Serves a single daemon's control socket at `path` (`igmpd query`, `igmpd snoop`) while
-/// `daemon`, given the requests, runs; stops serving when it returns.
-pub async fn with_control<F, Fut>(path: &Path, daemon: F) -> Result<Fut::Output>
+/// `daemon`, given the requests, runs; stops serving when it returns. `monitor` clients
+/// get what the daemon emits on `events`.
+pub async fn with_control<F, Fut>(path: &Path, events: Events, daemon: F) -> Result<Fut::Output>
 where
     F: FnOnce(mpsc::Receiver<ControlRequest>) -> Fut,
     Fut: Future,
 {
-    let control = ControlSocket::bind(path)?;
+    let control = ControlSocket::bind(path)?.with_events(events);
     let (tx, rx) = mpsc::channel(16);
     // SIGHUP re-reads links and addresses; registered before the daemon runs, so that
     // from here on it never ends the process (its default action).

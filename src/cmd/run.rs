@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use igmpd_querier::shell::{QueryDaemon, Reconfigure};
 use igmpd_runtime::control::ControlRequest;
+use igmpd_runtime::events::Events;
 use igmpd_runtime::status::StatusDoc;
 use igmpd_snooping::shell::SnoopDaemon;
 use tokio::signal::unix::{signal, SignalKind};
@@ -45,7 +46,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let local = tokio::task::LocalSet::new();
     block_on(local.run_until(async move {
-        let control = ControlSocket::bind(&socket)?;
+        // One bus for every daemon: `igmpd monitor` sees the querier and all bridges.
+        let events = Events::new();
+        let control = ControlSocket::bind(&socket)?.with_events(events.clone());
         // The config is read and the socket bound. One thread so far, so this covers the
         // process and every thread the daemons start.
         crate::privs::restrict()?;
@@ -55,7 +58,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let server = spawn_local(control.serve_requests(ctl_tx, admins));
 
         let (interfaces, bridges) = (cfg.interfaces.len(), cfg.bridges.len());
-        let mut daemons = Daemons::start(args.config.clone(), socket.clone(), cfg).await?;
+        let mut daemons = Daemons::start(args.config.clone(), socket.clone(), cfg, events).await?;
         info!(config = %args.config.display(), interfaces, bridges, control_socket = %socket.display(), "igmpd running");
         notifier.ready("running");
 
@@ -130,11 +133,20 @@ struct Daemons {
     current: RunConfig,
     querier: Querier,
     bridges: BTreeMap<String, Running>,
+    /// `igmpd monitor`'s bus, given to every daemon (bridges started on reload too).
+    events: Events,
 }
 
 impl Daemons {
-    async fn start(path: PathBuf, socket: PathBuf, cfg: RunConfig) -> Result<Daemons> {
-        let daemon = QueryDaemon::start(cfg.interfaces.clone()).await?;
+    async fn start(
+        path: PathBuf,
+        socket: PathBuf,
+        cfg: RunConfig,
+        events: Events,
+    ) -> Result<Daemons> {
+        let daemon = QueryDaemon::start(cfg.interfaces.clone())
+            .await?
+            .with_events(events.clone());
         let (control, control_rx) = mpsc::channel(16);
         let (reconfigure, reconfigure_rx) = mpsc::channel(1);
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -148,7 +160,7 @@ impl Daemons {
         };
         let mut bridges = BTreeMap::new();
         for b in &cfg.bridges {
-            let r = Running::start(b.clone(), &socket).await?;
+            let r = Running::start(b.clone(), &socket, &events).await?;
             bridges.insert(b.name.clone(), r);
         }
         Ok(Daemons {
@@ -157,6 +169,7 @@ impl Daemons {
             current: cfg,
             querier,
             bridges,
+            events,
         })
     }
 
@@ -235,7 +248,7 @@ impl Daemons {
             if self.bridges.contains_key(&b.name) {
                 continue;
             }
-            match Running::start(b.clone(), &self.socket).await {
+            match Running::start(b.clone(), &self.socket, &self.events).await {
                 Ok(r) => {
                     self.bridges.insert(b.name.clone(), r);
                 }
@@ -297,10 +310,11 @@ fn merged(querier: StatusDoc, bridges: impl IntoIterator<Item = StatusDoc>) -> S
 }
 
 impl Running {
-    async fn start(b: Bridge, socket: &Path) -> Result<Running> {
+    async fn start(b: Bridge, socket: &Path, events: &Events) -> Result<Running> {
         let daemon = SnoopDaemon::start(b.settings(socket))
             .await
-            .with_context(|| format!("bridge {}", b.name))?;
+            .with_context(|| format!("bridge {}", b.name))?
+            .with_events(events.clone());
         let (control, rx) = mpsc::channel(16);
         let (stop, stop_rx) = oneshot::channel::<()>();
         let name = b.name.clone();
