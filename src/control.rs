@@ -261,6 +261,9 @@ async fn handle(
                     drop(connection);
                     let json = req["format"] != "text";
                     let sub = events.subscribe();
+                    // The connection holds the subscription only: when the daemon's
+                    // emitters are gone, the stream ends.
+                    drop(events);
                     info!(
                         uid = cred.uid(),
                         pid = cred.pid(),

@@ -6,7 +6,8 @@
 //! - Emitting is cheap: [`Events::emit`] takes a closure that builds the event only when a
 //!   client listens; with none it is one atomic load. An event is a flat record of
 //!   addresses, `Arc<str>` names (a reference count, no copy) and static strings.
-//! - The bus is a bounded broadcast queue ([`QUEUE`] events per client): the daemon never
+//! - The bus is a bounded broadcast queue ([`QUEUE`] events per client, made when the
+//!   first client subscribes; an event is sent as one `Arc`): the daemon never
 //!   waits for a client. A client that falls behind by a whole queue is dropped
 //!   ([`Next::Dropped`]) while the others go on; so is one whose socket stays full
 //!   (the control socket's write timeout).
@@ -27,7 +28,8 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
@@ -451,10 +453,20 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// The bus: cloned into every emitter (the daemons' shells, the findings log) and the
-/// control socket, which subscribes a client per `monitor` connection.
+/// control socket, which subscribes a client per `monitor` connection. The queue exists
+/// from the first subscriber on (a daemon nobody monitors keeps no queue); events travel
+/// as `Arc`s, so a slot is a pointer and a client's copy a reference count.
 #[derive(Debug, Clone)]
 pub struct Events {
-    tx: broadcast::Sender<Event>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    tx: OnceLock<broadcast::Sender<Arc<Event>>>,
+    queue: usize,
+    /// Subscriptions alive (the broadcast's own count is behind a mutex).
+    clients: AtomicUsize,
 }
 
 impl Default for Events {
@@ -472,13 +484,17 @@ impl Events {
     /// A bus with `queue` events per client (tests).
     pub fn with_queue(queue: usize) -> Events {
         Events {
-            tx: broadcast::channel(queue.max(1)).0,
+            shared: Arc::new(Shared {
+                tx: OnceLock::new(),
+                queue: queue.max(1),
+                clients: AtomicUsize::new(0),
+            }),
         }
     }
 
     /// Whether any client listens.
     pub fn listening(&self) -> bool {
-        self.tx.receiver_count() > 0
+        self.shared.clients.load(Ordering::Relaxed) > 0
     }
 
     /// Sends the event `make` builds (an `Event`, or an `Option<Event>` for "maybe
@@ -486,17 +502,26 @@ impl Events {
     /// client that is a whole queue behind loses its oldest events and is dropped when it
     /// next reads.
     pub fn emit<E: Into<Option<Event>>>(&self, make: impl FnOnce() -> E) {
-        if self.listening() {
+        if !self.listening() {
+            return;
+        }
+        if let Some(tx) = self.shared.tx.get() {
             if let Some(e) = make().into() {
-                let _ = self.tx.send(e);
+                let _ = tx.send(Arc::new(e));
             }
         }
     }
 
     /// A new client: it sees every event emitted from now on.
     pub fn subscribe(&self) -> Subscription {
+        let tx = self
+            .shared
+            .tx
+            .get_or_init(|| broadcast::channel(self.shared.queue).0);
+        self.shared.clients.fetch_add(1, Ordering::Relaxed);
         Subscription {
-            rx: self.tx.subscribe(),
+            rx: tx.subscribe(),
+            shared: Arc::downgrade(&self.shared),
         }
     }
 }
@@ -504,14 +529,24 @@ impl Events {
 /// One client's view of the bus.
 #[derive(Debug)]
 pub struct Subscription {
-    rx: broadcast::Receiver<Event>,
+    rx: broadcast::Receiver<Arc<Event>>,
+    /// Weak: a subscription does not keep the bus (and so the daemon's stream) open.
+    shared: std::sync::Weak<Shared>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(s) = self.shared.upgrade() {
+            s.clients.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// What [`Subscription::next`] found.
 #[derive(Debug)]
 pub enum Next {
     /// The next event.
-    Event(Event),
+    Event(Arc<Event>),
     /// The client fell a whole queue behind: this many events were lost; it is dropped.
     Dropped(u64),
     /// Every emitter is gone (the daemon ends).
