@@ -184,6 +184,13 @@ fn a_join_and_a_leave_reach_two_clients_at_once() -> Result<()> {
         l.contains(" leave bridge br0 port ") && l.contains("239.9.0.1")
     })
     .context("the text client should print the leave")?;
+    // A source-specific join (IGMPv3 ALLOW) is the source's join.
+    a.join_source("232.9.0.1".parse()?, "10.9.9.9".parse()?)?;
+    let ssm = json.event_where(WAIT, |e| e["event"] == "join" && e["group"] == "232.9.0.1")?;
+    ensure!(
+        ssm["source"] == "10.9.9.9" && ssm["port"] == port.as_str() && ssm["host"] == host.as_str(),
+        "{ssm}"
+    );
     Ok(())
 }
 

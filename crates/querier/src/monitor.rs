@@ -17,22 +17,49 @@ pub fn family(proto: Proto) -> Family {
     }
 }
 
-/// `join` (with the reporter as `host`), `leave` or `expiry` (with the reason), for a
-/// group record's creation or end; None for the changes that are no event (forwarding
-/// and compatibility changes within a record).
+/// `join` (with the reporter as `host`), `leave` or `expiry` (with the reason): of the
+/// group for an any-source (EXCLUDE) record, of each source for an INCLUDE record (an
+/// INCLUDE record's end is the group's `leave` or `expiry`, without `source`: all its
+/// sources went with it). None for the changes that are no event (forwarding and
+/// compatibility changes within a record).
 pub fn membership<A: Copy + Into<IpAddr>>(
     place: &Place,
     change: &Change<A>,
     host: impl FnOnce(A) -> Option<A>,
 ) -> Option<Monitored> {
     Some(match change {
-        Change::GroupAdded { group } => {
-            Monitored::membership(Kind::Join, place.clone(), (*group).into())
-                .with_host(host(*group).map(Into::into))
-        }
+        Change::GroupAdded {
+            group,
+            any_source: true,
+        } => joined(place, (*group).into(), None, host(*group).map(Into::into)),
+        Change::SourceAdded { group, source } => joined(
+            place,
+            (*group).into(),
+            Some((*source).into()),
+            host(*group).map(Into::into),
+        ),
         Change::GroupRemoved { group, reason } => removed(place, (*group).into(), *reason),
-        Change::Forwarding { .. } | Change::Compat { .. } => return None,
+        Change::SourceRemoved {
+            group,
+            source,
+            reason,
+        } => removed(place, (*group).into(), *reason).with_source(Some((*source).into())),
+        Change::GroupAdded { .. } | Change::Forwarding { .. } | Change::Compat { .. } => {
+            return None
+        }
     })
+}
+
+/// `join` of `group` (and `source`), reported by `host`.
+pub fn joined(
+    place: &Place,
+    group: IpAddr,
+    source: Option<IpAddr>,
+    host: Option<IpAddr>,
+) -> Monitored {
+    Monitored::membership(Kind::Join, place.clone(), group)
+        .with_source(source)
+        .with_host(host)
 }
 
 /// `leave` or `expiry` of `group` for `reason`.
@@ -82,9 +109,29 @@ mod tests {
         let place = Place::Interface("eth0".into());
         let g: Ipv4Addr = "239.1.1.1".parse().unwrap();
         let h: Ipv4Addr = "10.0.0.2".parse().unwrap();
-        let join = membership(&place, &Change::GroupAdded { group: g }, |_| Some(h)).unwrap();
+        let added = |any_source| Change::GroupAdded {
+            group: g,
+            any_source,
+        };
+        let join = membership(&place, &added(true), |_| Some(h)).unwrap();
         assert_eq!(join.kind, Kind::Join);
         assert_eq!(join.host, Some(h.into()));
+        // An INCLUDE record's joins are its sources'.
+        assert!(membership(&place, &added(false), |_| Some(h)).is_none());
+        let s: Ipv4Addr = "10.0.0.5".parse().unwrap();
+        let ssm = Change::SourceAdded {
+            group: g,
+            source: s,
+        };
+        let join = membership(&place, &ssm, |_| Some(h)).unwrap();
+        assert_eq!((join.kind, join.source), (Kind::Join, Some(s.into())));
+        let ssm_gone = Change::SourceRemoved {
+            group: g,
+            source: s,
+            reason: Removal::Expired,
+        };
+        let gone = membership(&place, &ssm_gone, |_| None).unwrap();
+        assert_eq!((gone.kind, gone.source), (Kind::Expiry, Some(s.into())));
         let gone = |reason| {
             membership(&place, &Change::GroupRemoved { group: g, reason }, |_| None).unwrap()
         };

@@ -131,6 +131,21 @@ pub enum SnoopEvent {
         /// Who reported it (added), or why it went (removed).
         why: Why,
     },
+    /// An INCLUDE-mode membership gained or lost a source (and keeps others).
+    PortSource {
+        /// Port ifindex.
+        port: u32,
+        /// VLAN (0 none).
+        vid: u16,
+        /// The group.
+        group: IpAddr,
+        /// The source.
+        source: IpAddr,
+        /// True when added.
+        added: bool,
+        /// Who reported it, or why it went.
+        why: Why,
+    },
     /// A new group was not written: the bridge's hash limit is reached.
     Refused {
         /// Port ifindex.
@@ -151,11 +166,17 @@ pub enum SnoopEvent {
     },
 }
 
-/// What caused a [`SnoopEvent::PortGroup`].
+/// What caused a [`SnoopEvent::PortGroup`] or [`SnoopEvent::PortSource`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
-    /// Added: the host whose report did it (None: 0.0.0.0 / ::, or not known).
-    Reported(Option<IpAddr>),
+    /// Added by a report.
+    Joined {
+        /// The host whose report did it (None: 0.0.0.0 / ::, or not known).
+        host: Option<IpAddr>,
+        /// A group: in EXCLUDE mode, every source (else its sources follow as
+        /// [`SnoopEvent::PortSource`]). A source: false.
+        any_source: bool,
+    },
     /// Removed: why.
     Removed(Removal),
 }

@@ -3,6 +3,8 @@
 
 use igmpd_querier::core::Proto;
 use igmpd_querier::{adapter, monitor};
+use std::net::IpAddr;
+
 use igmpd_runtime::events::{Event, Place};
 use tracing::{debug, info, warn};
 
@@ -59,26 +61,23 @@ impl SnoopDaemon {
 
     /// The `igmpd monitor` event of `e`, if it is one.
     fn monitored(&self, e: &SnoopEvent) -> Option<Event> {
-        match e {
+        let (port, vid, e) = match e {
             SnoopEvent::PortGroup {
                 port,
                 vid,
                 group,
                 why,
                 ..
-            } => {
-                let e = match why {
-                    Why::Reported(host) => Event::membership(
-                        igmpd_runtime::events::Kind::Join,
-                        self.place.clone(),
-                        *group,
-                    )
-                    .with_host(*host),
-                    Why::Removed(reason) => monitor::removed(&self.place, *group, *reason),
-                };
-                Some(e.with_port(self.port_name(*port).into()).with_vid(*vid))
-            }
-            SnoopEvent::Refused { .. } => None,
+            } => (*port, *vid, self.membership(*group, None, *why)?),
+            SnoopEvent::PortSource {
+                port,
+                vid,
+                group,
+                source,
+                why,
+                ..
+            } => (*port, *vid, self.membership(*group, Some(*source), *why)?),
+            SnoopEvent::Refused { .. } => return None,
             SnoopEvent::Querier { vid, proto, event } => {
                 // The bridge-level querier's source: the VLAN's (or the bridge's) address.
                 let address = match proto {
@@ -91,9 +90,25 @@ impl SnoopDaemon {
                         .mld(*vid)
                         .and_then(|d| d.instance().address().map(Into::into)),
                 };
-                monitor::querier(&self.place, *proto, event, address).map(|e| e.with_vid(*vid))
+                return monitor::querier(&self.place, *proto, event, address)
+                    .map(|e| e.with_vid(*vid));
             }
-        }
+        };
+        Some(e.with_port(self.port_name(port).into()).with_vid(vid))
+    }
+
+    /// `join`, `leave` or `expiry` of `group` (and `source`); an INCLUDE record's
+    /// creation is none (its sources' joins follow).
+    fn membership(&self, group: IpAddr, source: Option<IpAddr>, why: Why) -> Option<Event> {
+        Some(match why {
+            Why::Joined {
+                any_source: false, ..
+            } if source.is_none() => return None,
+            Why::Joined { host, .. } => monitor::joined(&self.place, group, source, host),
+            Why::Removed(reason) => {
+                monitor::removed(&self.place, group, reason).with_source(source)
+            }
+        })
     }
 
     fn log_event(&self, e: &SnoopEvent) {
@@ -123,6 +138,16 @@ impl SnoopDaemon {
                 )
             }
             SnoopEvent::Refused { .. } => {}
+            SnoopEvent::PortSource {
+                port,
+                vid,
+                group,
+                source,
+                added,
+                ..
+            } => {
+                debug!(port = %self.port_name(*port), vid, %group, %source, added, "membership source")
+            }
             SnoopEvent::Querier { vid, proto, event } => {
                 info!(bridge = %self.settings.bridge, vid, proto = proto.name(), event = ?event, "querier")
             }

@@ -14,9 +14,11 @@
 //! cost a tree search per access on the snooping hot path); everything shown to users is
 //! sorted by address on the way out.
 
+mod change;
 mod group;
 mod rows;
 
+pub use self::change::{Change, Removal};
 pub use self::group::MAX_REPORTERS;
 
 use std::collections::hash_map::Entry;
@@ -25,6 +27,7 @@ use std::hash::Hash;
 use std::time::Duration;
 
 use igmpd_wire::RecordType;
+use smallvec::SmallVec;
 
 use self::group::Group;
 use self::rows::{apply_record, send_retransmissions};
@@ -94,71 +97,6 @@ impl<A: Copy> Report<A> {
     pub fn group(&self) -> A {
         match self {
             Report::V1(g) | Report::V2(g) | Report::Leave(g) | Report::Record(_, g, _) => *g,
-        }
-    }
-}
-
-/// What changed, for logs, status and the forwarding plane.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change<A> {
-    /// A group record was created.
-    GroupAdded {
-        /// The group.
-        group: A,
-    },
-    /// A group record was deleted (its timers ran out, or the segment went away).
-    GroupRemoved {
-        /// The group.
-        group: A,
-        /// Why.
-        reason: Removal,
-    },
-    /// What the group forwards changed (filter mode, or which sources).
-    Forwarding {
-        /// The group.
-        group: A,
-    },
-    /// The group's host compatibility mode changed (§7.3.2).
-    Compat {
-        /// The group.
-        group: A,
-        /// The new mode.
-        mode: Generation,
-    },
-}
-
-/// Why a group record went (the `reason` of `igmpd monitor`'s `leave` and `expiry`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Removal {
-    /// A host left: its report emptied the record at once (INCLUDE mode: BLOCK or TO_IN of
-    /// the last sources), or the timers lowered by its leave and the last-member queries
-    /// (RFC 9776 §6.6.3, §6.6.1) ran out.
-    Left {
-        /// After the last-member queries (true), or at once on the report.
-        queried: bool,
-    },
-    /// Its timers ran out: no host reported it for a group membership interval (§6.5).
-    Expired,
-    /// The port gave it up for a newer one at its limit (`limit_action = "replace"`).
-    Replaced,
-    /// The segment went away (port or interface removed, link down, stop).
-    Cleared,
-}
-
-impl Removal {
-    /// A host left (`leave`), rather than the timers running out or igmpd dropping it.
-    pub fn is_leave(self) -> bool {
-        !matches!(self, Removal::Expired)
-    }
-
-    /// The `reason` field.
-    pub fn name(self) -> &'static str {
-        match self {
-            Removal::Left { queried: true } => "last-member-query",
-            Removal::Left { queried: false } => "report",
-            Removal::Expired => "timeout",
-            Removal::Replaced => "limit-replaced",
-            Removal::Cleared => "removed",
         }
     }
 }
@@ -347,6 +285,15 @@ impl<A: Ord + Copy + Hash> Membership<A> {
             }
             (t, _) => Some((t, sources)),
         };
+        // INCLUDE mode only adds sources on a report (removals are the timers'): the
+        // record's sources the group does not have yet are the candidates of
+        // `SourceAdded`. A few map lookups, only for source-specific records.
+        let mut fresh: SmallVec<[A; 4]> = SmallVec::new();
+        if group.mode == FilterMode::Include {
+            if let Some((_, b)) = apply {
+                fresh.extend(b.iter().filter(|s| !group.sources.contains_key(s)).copied());
+            }
+        }
         if let Some((t, b)) = apply {
             apply_record(group, now, timing, t, b);
             // A host leaving, or one still (or again) in it.
@@ -366,7 +313,17 @@ impl<A: Ord + Copy + Hash> Membership<A> {
             return;
         }
         if !existed {
-            changes.push(Change::GroupAdded { group: g });
+            changes.push(Change::GroupAdded {
+                group: g,
+                any_source: group.mode == FilterMode::Exclude,
+            });
+        }
+        if group.mode == FilterMode::Include {
+            for source in fresh {
+                if group.sources.contains_key(&source) {
+                    changes.push(Change::SourceAdded { group: g, source });
+                }
+            }
         }
         if group.forwarding_fingerprint() != before_fp || !existed {
             changes.push(Change::Forwarding { group: g });
@@ -452,6 +409,7 @@ impl<A: Ord + Copy + Hash> Membership<A> {
         if group.v2_host.is_some_and(|t| t <= now) {
             group.v2_host = None;
         }
+        let was_include = group.mode == FilterMode::Include;
         // §6.5: the group timer expiring in EXCLUDE mode switches to INCLUDE with the
         // sources that still have running timers, or deletes the group if none do.
         if group.mode == FilterMode::Exclude && group.group_timer <= now {
@@ -462,10 +420,16 @@ impl<A: Ord + Copy + Hash> Membership<A> {
         }
         // §6.3: an expired source timer removes the source in INCLUDE mode and turns it
         // into an excluded source (timer zero) in EXCLUDE mode.
+        // The INCLUDE sources that go (`SourceRemoved`, unless the whole group goes).
+        let mut gone: SmallVec<[A; 4]> = SmallVec::new();
         match group.mode {
-            FilterMode::Include => group
-                .sources
-                .retain(|_, s| s.timer.is_some_and(|t| t > now)),
+            FilterMode::Include => group.sources.retain(|a, s| {
+                let keep = s.timer.is_some_and(|t| t > now);
+                if !keep && was_include {
+                    gone.push(*a);
+                }
+                keep
+            }),
             FilterMode::Exclude => {
                 for s in group.sources.values_mut() {
                     if s.timer.is_some_and(|t| t <= now) {
@@ -488,6 +452,18 @@ impl<A: Ord + Copy + Hash> Membership<A> {
             self.remove(g);
             changes.push(Change::GroupRemoved { group: g, reason });
             return;
+        }
+        let reason = if group.leaving {
+            Removal::Left { queried: true }
+        } else {
+            Removal::Expired
+        };
+        for source in gone {
+            changes.push(Change::SourceRemoved {
+                group: g,
+                source,
+                reason,
+            });
         }
         if group.forwarding_fingerprint() != before_fp {
             changes.push(Change::Forwarding { group: g });

@@ -456,7 +456,17 @@ fn include_sources_expire_one_by_one_then_the_group() {
     m.changes.clear();
     m.run_until(GMI);
     assert_eq!(m.sources(), srcs(&[("10.0.0.2", Some(1000 + GMI))]));
-    assert_eq!(m.changes, vec![Change::Forwarding { group: a(G) }]);
+    assert_eq!(
+        m.changes,
+        vec![
+            Change::SourceRemoved {
+                group: a(G),
+                source: a("10.0.0.1"),
+                reason: Removal::Expired
+            },
+            Change::Forwarding { group: a(G) }
+        ]
+    );
     m.run_until(1000 + GMI);
     assert_eq!(m.mode(), None);
 }
@@ -716,4 +726,53 @@ fn removal_reasons_tell_a_leave_from_a_timeout() {
     }
     assert!(m.changes.is_empty(), "{:?}", m.changes);
     assert_eq!(m.m.last_reporter(&a(G)), Some(a("10.0.0.51")));
+}
+
+#[test]
+fn an_include_record_reports_its_sources_as_they_come_and_go() {
+    let mut m = M::new(false);
+    m.rec(0, AllowNew, &["10.0.0.5", "10.0.0.6"]);
+    assert_eq!(
+        m.changes[..3],
+        [
+            Change::GroupAdded {
+                group: a(G),
+                any_source: false
+            },
+            Change::SourceAdded {
+                group: a(G),
+                source: a("10.0.0.5")
+            },
+            Change::SourceAdded {
+                group: a(G),
+                source: a("10.0.0.6")
+            },
+        ]
+    );
+    m.changes.clear();
+    // 10.0.0.6 is refreshed, 10.0.0.5 is not: at its timer's end it goes alone.
+    m.rec(100_000, ModeIsInclude, &["10.0.0.6"]);
+    assert!(m.changes.is_empty(), "{:?}", m.changes);
+    m.run_until(260_000);
+    assert_eq!(
+        m.changes,
+        [
+            Change::SourceRemoved {
+                group: a(G),
+                source: a("10.0.0.5"),
+                reason: Removal::Expired
+            },
+            Change::Forwarding { group: a(G) }
+        ]
+    );
+    // An EXCLUDE record is one any-source join.
+    let mut m = M::new(false);
+    m.msg(0, Report::V2(a(G)));
+    assert_eq!(
+        m.changes[0],
+        Change::GroupAdded {
+            group: a(G),
+            any_source: true
+        }
+    );
 }
