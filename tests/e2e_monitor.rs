@@ -374,3 +374,92 @@ fn igmpd_run_merges_its_bridges_and_its_querier_into_one_stream() -> Result<()> 
     );
     Ok(())
 }
+
+#[test]
+fn router_ports_and_findings_come_and_go_and_a_closed_pipe_ends_the_client_quietly() -> Result<()> {
+    let lab = lab(&["m", "r"])?;
+    // No querier: `snooping-without-querier` is raised after the Other Querier Present
+    // Interval (2 x 2 s + 0.5 s).
+    let d = snoop(&lab, &["--no-mld"])?;
+    let m = Monitor::start(&d, true, 1)?;
+    let mport = lab.host("m").port().to_owned();
+    // An MRD advertisement (interval 2 s): a router port for 3 x 2 s, then not.
+    let mut adv = member(&lab, "m")?;
+    adv.mrd_advertise(lab.host("m").ipv4(), 2)?;
+    // They come in any order (the finding at 4.5 s, the router port's end at 6 s).
+    let (mut up, mut down, mut raised) = (None, None, None);
+    m.event_where(WAIT, |e| {
+        let slot = match e["event"].as_str() {
+            Some("router-port-up") => &mut up,
+            Some("router-port-down") if up.is_some() => &mut down,
+            Some("finding-raised") if e["code"] == "snooping-without-querier" => &mut raised,
+            _ => return false,
+        };
+        slot.get_or_insert_with(|| e.clone());
+        up.is_some() && down.is_some() && raised.is_some()
+    })
+    .with_context(|| format!("up {up:?}, down {down:?}, raised {raised:?}"))?;
+    let (up, down, raised) = (
+        up.unwrap_or_default(),
+        down.unwrap_or_default(),
+        raised.unwrap_or_default(),
+    );
+    ensure!(
+        up["port"] == mport.as_str() && up["bridge"] == "br0",
+        "{up}"
+    );
+    ensure!(down["port"] == mport.as_str(), "{down}");
+    ensure!(
+        raised["bridge"] == "br0"
+            && raised["severity"].is_string()
+            && raised["message"].as_str().is_some_and(|s| !s.is_empty()),
+        "{raised}"
+    );
+    // A querier appears on the LAN: the finding clears.
+    let _q = Igmpd::spawn(lab.host("r").netns(), BIN, &{
+        let mut v = vec!["query", "eth0", "--no-mld"];
+        v.extend_from_slice(FAST);
+        v
+    })?;
+    m.event_where(WAIT, |e| {
+        e["event"] == "finding-cleared" && e["code"] == "snooping-without-querier"
+    })
+    .context("finding-cleared")?;
+    // A reader that goes away (`igmpd monitor | head -1`): the client ends at its next
+    // line, quietly and successfully.
+    let socket = d.control_socket().to_str().context("socket path")?;
+    let mut child = Command::new(BIN)
+        .args(["monitor", "--control-socket", socket])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    connected(&d, 2)?;
+    drop(child.stdout.take());
+    let mut joiner = member(&lab, "m")?;
+    let mut exited = None;
+    for i in 1..=20u8 {
+        joiner.join(IpAddr::V4(Ipv4Addr::new(239, 63, 0, i)))?;
+        exited = poll_until(
+            Duration::from_millis(500),
+            Duration::from_millis(20),
+            || child.try_wait().ok().flatten(),
+        )
+        .ok();
+        if exited.is_some() {
+            break;
+        }
+    }
+    let Some(status) = exited else {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("igmpd monitor did not end after its reader went");
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .context("stderr")?
+        .read_to_string(&mut err)?;
+    ensure!(status.success() && err.is_empty(), "{status}: {err}");
+    Ok(())
+}
