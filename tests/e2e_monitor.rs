@@ -85,6 +85,16 @@ impl Monitor {
     }
 }
 
+impl Monitor {
+    /// Waits (bounded) for the client to end; its exit status.
+    fn ended(&mut self) -> Result<std::process::ExitStatus> {
+        poll_until(WAIT, Duration::from_millis(20), || {
+            self.child.try_wait().ok().flatten()
+        })
+        .context("igmpd monitor did not end")
+    }
+}
+
 impl Drop for Monitor {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -211,7 +221,7 @@ fn a_lower_querier_coming_and_going_is_querier_lost_then_elected() -> Result<()>
     d2.wait_status(WAIT, |s| {
         (s["interfaces"][0]["igmp"]["role"] == "querier").then_some(())
     })?;
-    let m = Monitor::start(&d2, true, 1)?;
+    let mut m = Monitor::start(&d2, true, 1)?;
     let d1 = Igmpd::spawn(lab.host("r1").netns(), BIN, &args())?;
     let lost = m.event_where(WAIT, |e| e["event"] == "querier-lost")?;
     ensure!(
@@ -232,6 +242,10 @@ fn a_lower_querier_coming_and_going_is_querier_lost_then_elected() -> Result<()>
             && elected["family"] == "ipv4",
         "{elected}"
     );
+    // The daemon ends: so does the stream, and the client with success.
+    d2.stop()?;
+    let status = m.ended()?;
+    ensure!(status.success(), "{status}");
     Ok(())
 }
 

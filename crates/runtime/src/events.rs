@@ -22,8 +22,9 @@
 //!
 //! Emit sites: the snooper's and the querier's shells forward their cores' membership,
 //! querier and router-port outputs; [`crate::findings::FindingsLog`] emits findings. A
-//! static entry added or deleted is one line where it happens:
-//! `events.emit(|| Event::static_entry(true, bridge, port, vid, group, source))`.
+//! static entry added or deleted is one line where it happens; in the snooper's shell
+//! (which has the bus as `self.monitor` and its bridge as `self.place`):
+//! `self.monitor.emit(|| Event::static_entry(true, &self.place, self.port_name(port).into(), vid, group, source))`.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -214,7 +215,7 @@ impl Event {
     /// the one line the static-groups feature calls where an entry is added or deleted.
     pub fn static_entry(
         added: bool,
-        bridge: Arc<str>,
+        bridge: &Place,
         port: Arc<str>,
         vid: u16,
         group: IpAddr,
@@ -225,7 +226,7 @@ impl Event {
         } else {
             Kind::StaticDel
         };
-        Event::membership(kind, Place::Bridge(bridge), group)
+        Event::membership(kind, bridge.clone(), group)
             .with_port(port)
             .with_vid(vid)
             .with_source(source)

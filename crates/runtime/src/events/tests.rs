@@ -56,13 +56,13 @@ fn every_kind() -> Vec<Event> {
         .with_reason("timeout"),
         Event::static_entry(
             true,
-            "br0".into(),
+            &br(),
             port.clone(),
             10,
             addr("232.1.1.1"),
             Some(addr("10.0.0.5")),
         ),
-        Event::static_entry(false, "br0".into(), port.clone(), 0, g, None),
+        Event::static_entry(false, &br(), port.clone(), 0, g, None),
         Event::querier(
             true,
             Place::Interface("eth0".into()),
