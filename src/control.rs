@@ -459,3 +459,66 @@ pub fn request_raw(path: &Path, req: &Value) -> Result<Vec<u8>> {
     }
     Ok(reply)
 }
+
+#[cfg(test)]
+mod tests {
+    use igmpd_runtime::events::{Event, Kind, Place};
+    use tokio::io::AsyncBufReadExt;
+
+    use super::*;
+
+    fn join(i: u16) -> Event {
+        Event::membership(
+            Kind::Join,
+            Place::Bridge("br0".into()),
+            "239.1.1.1".parse().unwrap(),
+        )
+        .with_vid(i)
+    }
+
+    #[tokio::test]
+    async fn a_monitor_gets_its_lines_and_ends_when_its_client_goes() {
+        let bus = Events::new();
+        let (server, client) = tokio::net::UnixStream::pair().unwrap();
+        let task = tokio::spawn(stream_events(server, bus.subscribe(), true));
+        for i in 1..=3 {
+            bus.emit(|| join(i));
+        }
+        let mut lines = tokio::io::BufReader::new(client).lines();
+        for i in 1..=3 {
+            let l = lines.next_line().await.unwrap().unwrap();
+            let v: Value = serde_json::from_str(&l).unwrap();
+            assert_eq!(
+                (v["event"].as_str(), v["vid"].as_u64()),
+                (Some("join"), Some(i))
+            );
+        }
+        drop(lines);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the task ends with its client")
+            .unwrap()
+            .unwrap();
+        assert!(!bus.listening());
+    }
+
+    #[tokio::test]
+    async fn a_monitor_a_whole_queue_behind_is_told_and_dropped() {
+        let bus = Events::with_queue(8);
+        let (server, client) = tokio::net::UnixStream::pair().unwrap();
+        let sub = bus.subscribe();
+        // 100 events before the connection's task runs at all.
+        for i in 0..100 {
+            bus.emit(|| join(i));
+        }
+        let task = tokio::spawn(stream_events(server, sub, false));
+        let mut lines = tokio::io::BufReader::new(client).lines();
+        let l = lines.next_line().await.unwrap().unwrap();
+        assert!(
+            l.starts_with("{\"error\":\"dropped: this monitor fell 92 events behind"),
+            "{l}"
+        );
+        assert_eq!(lines.next_line().await.unwrap(), None, "then it is closed");
+        task.await.unwrap().unwrap();
+    }
+}
