@@ -95,6 +95,20 @@ pub enum Command {
         #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
         control_socket: PathBuf,
     },
+    /// Stream what happens in a running igmpd, one line per event (join, leave, expiry,
+    /// static-add, static-del, querier-elected, querier-lost, router-port-up,
+    /// router-port-down, finding-raised, finding-cleared), like `ip monitor`, until the
+    /// daemon ends or you quit. Every local user may. A client that stops reading is
+    /// dropped by the daemon.
+    Monitor {
+        /// One JSON object per line (NDJSON; fields time, event, bridge or interface,
+        /// port, vid, group, source, host, family, and each event's own).
+        #[arg(long)]
+        json: bool,
+        /// Control socket of the daemon to watch.
+        #[arg(long, value_name = "PATH", default_value = control::DEFAULT_PATH)]
+        control_socket: PathBuf,
+    },
     /// Find why multicast stops on a LAN: queriers, this host's answers and firewall,
     /// silent hosts. Exit status 0: nothing wrong; 1: a warning or error; 2: could not run.
     Doctor(DoctorArgs),

@@ -3,11 +3,18 @@
 //! "format": "pretty"}` gets the document indented over several lines, `"format": "text"`
 //! the tables of `igmpd status`), then the daemon closes the connection.
 //!
-//! Every local user may connect and read `status`; commands that change state (`reload`,
-//! `static`, `flush`) are refused unless the peer (SO_PEERCRED) is root, the daemon's own
-//! user, or in the configured admin group. `{"command": "static", "action": "add"|"del",
-//! "bridge", "port", "group", "source"?, "vlan"?}` and `{"command": "flush", "bridge",
-//! "port"?, "group"?}` are answered `{"ok": true, "message": ...}` or `{"error": ...}`.
+//! `{"command": "monitor", "format": "json"}` (or `"text"`) keeps the connection open
+//! and streams the daemon's events ([`igmpd_runtime::events`]), one line each, until the
+//! daemon ends or the client goes; a client that does not keep up is dropped (an
+//! `{"error": ...}` line when it still fits, and a log line). Monitors do not count
+//! against the status connections: they have their own [`MAX_MONITORS`].
+//!
+//! Every local user may connect and read `status` and `monitor`; commands that change
+//! state (`reload`, `static`, `flush`) are refused unless the peer (SO_PEERCRED) is root,
+//! the daemon's own user, or in the configured admin group. `{"command": "static",
+//! "action": "add"|"del", "bridge", "port", "group", "source"?, "vlan"?}` and
+//! `{"command": "flush", "bridge", "port"?, "group"?}` are answered `{"ok": true,
+//! "message": ...}` or `{"error": ...}`.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -19,14 +26,20 @@ use anyhow::{bail, Context, Result};
 use std::net::IpAddr;
 
 use igmpd_runtime::control::{ControlRequest, FlushRequest, StaticRequest};
+use igmpd_runtime::events::{Events, Next, Subscription};
 use igmpd_runtime::status::StatusDoc;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, Semaphore};
-use tracing::{debug, warn};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tracing::{debug, info, warn};
 
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 8;
+/// `monitor` clients at once (beside the connections above: a monitor gives its
+/// connection slot back once it streams, so monitors never starve status).
+pub const MAX_MONITORS: usize = 16;
+/// Encoded events written to a monitor client in one write at most.
+const MONITOR_BATCH: usize = 64 * 1024;
 /// How long a client may take to send its request line.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one write of a reply may block on a client that does not read.
@@ -40,6 +53,8 @@ pub const DEFAULT_PATH: &str = "/run/igmpd/igmpd.sock";
 pub struct ControlSocket {
     listener: tokio::net::UnixListener,
     path: PathBuf,
+    /// The bus `monitor` clients subscribe to.
+    events: Events,
 }
 
 impl ControlSocket {
@@ -67,7 +82,14 @@ impl ControlSocket {
         Ok(ControlSocket {
             listener,
             path: path.to_owned(),
+            events: Events::new(),
         })
+    }
+
+    /// Streams `events` to `monitor` clients (the bus the daemons emit on).
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.events = events;
+        self
     }
 
     /// Accepts connections forever, forwarding each request to one daemon (`igmpd query`,
@@ -100,6 +122,7 @@ impl ControlSocket {
     /// to `requests`.
     pub async fn serve_requests(self, requests: mpsc::Sender<Request>, admins: Admins) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let monitors = Arc::new(Semaphore::new(MAX_MONITORS));
         loop {
             // At most MAX_CONNECTIONS are served at once; further clients wait in the
             // socket's listen backlog (their connect blocks when it is full), so nothing a
@@ -111,11 +134,15 @@ impl ControlSocket {
                 Ok((stream, _)) => {
                     let requests = requests.clone();
                     let admins = admins.clone();
+                    let ctx = Monitors {
+                        events: self.events.clone(),
+                        slots: Arc::clone(&monitors),
+                        connection: slot,
+                    };
                     tokio::spawn(async move {
-                        if let Err(e) = handle(stream, requests, &admins).await {
+                        if let Err(e) = handle(stream, requests, &admins, ctx).await {
                             debug!(error = %e, "control connection failed");
                         }
-                        drop(slot);
                     });
                 }
                 Err(e) => {
@@ -259,10 +286,19 @@ pub fn resolve_group(name: &str) -> Result<u32> {
         .with_context(|| format!("no group named {name:?} in /etc/group"))
 }
 
+/// What a connection needs to become a monitor.
+struct Monitors {
+    events: Events,
+    slots: Arc<Semaphore>,
+    /// The connection's slot among [`MAX_CONNECTIONS`], held until it is answered.
+    connection: OwnedSemaphorePermit,
+}
+
 async fn handle(
     mut stream: tokio::net::UnixStream,
     requests: mpsc::Sender<Request>,
     admins: &Admins,
+    monitors: Monitors,
 ) -> Result<()> {
     let cred = stream.peer_cred()?;
     let mut line = String::new();
@@ -290,6 +326,34 @@ async fn handle(
                         .context("status encoder")?;
                 }
                 Err(_) => json!({"error": "a daemon did not answer"}),
+            }
+        }
+        Ok(req) if req["command"] == "monitor" => {
+            let Monitors {
+                events,
+                slots,
+                connection,
+            } = monitors;
+            match slots.try_acquire_owned() {
+                Ok(monitor_slot) => {
+                    drop(connection);
+                    let json = req["format"] != "text";
+                    let sub = events.subscribe();
+                    // The connection holds the subscription only: when the daemon's
+                    // emitters are gone, the stream ends.
+                    drop(events);
+                    info!(
+                        uid = cred.uid(),
+                        pid = cred.pid(),
+                        "monitor client connected"
+                    );
+                    let end = stream_events(stream, sub, json).await;
+                    drop(monitor_slot);
+                    return end;
+                }
+                Err(_) => {
+                    json!({"error": format!("too many monitor clients (at most {MAX_MONITORS})")})
+                }
             }
         }
         Ok(req) if req["command"] == "reload" => {
@@ -331,6 +395,78 @@ async fn handle(
         Err(e) => json!({"error": format!("bad request: {e}")}),
     };
     reply(&mut stream, &answer).await
+}
+
+/// Streams events to a `monitor` client until the daemon ends (the bus closes), the client
+/// goes (its end reads EOF, or a write fails: EPIPE), or it falls behind: a whole queue
+/// (the bus says Dropped) or a write blocked for [`WRITE_TIMEOUT`] on a full socket. The
+/// events are encoded here, in the connection's task, never in a daemon's loop; what is
+/// queued goes out in one write.
+async fn stream_events(
+    stream: tokio::net::UnixStream,
+    mut sub: Subscription,
+    json: bool,
+) -> Result<()> {
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf = Vec::with_capacity(4096);
+    let mut scratch = [0u8; 256];
+    let encode = |e: &igmpd_runtime::events::Event, buf: &mut Vec<u8>| {
+        if json {
+            e.write_json(buf)
+        } else {
+            e.write_text(buf)
+        }
+    };
+    loop {
+        let first = tokio::select! {
+            n = sub.next() => n,
+            r = rd.read(&mut scratch) => match r {
+                // The client closed its end (or sent something: ignored).
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => continue,
+            },
+        };
+        let mut lost = None;
+        match first {
+            Next::Event(e) => encode(&e, &mut buf),
+            Next::Dropped(n) => lost = Some(n),
+            Next::Closed => return Ok(()),
+        }
+        while lost.is_none() && buf.len() < MONITOR_BATCH {
+            match sub.try_next() {
+                Some(Next::Event(e)) => encode(&e, &mut buf),
+                Some(Next::Dropped(n)) => lost = Some(n),
+                Some(Next::Closed) | None => break,
+            }
+        }
+        if !buf.is_empty() {
+            match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&buf)).await {
+                Ok(Ok(())) => {}
+                // EPIPE, ECONNRESET: the client quit.
+                Ok(Err(_)) => return Ok(()),
+                Err(_) => {
+                    warn!(
+                        "monitor client dropped: it read nothing for {} s",
+                        WRITE_TIMEOUT.as_secs()
+                    );
+                    return Ok(());
+                }
+            }
+            buf.clear();
+        }
+        if let Some(n) = lost {
+            warn!(
+                lost = n,
+                "monitor client dropped: it fell behind the events"
+            );
+            let line = format!(
+                "{{\"error\":\"dropped: this monitor fell {n} events behind (read faster)\"}}\n"
+            );
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), wr.write_all(line.as_bytes())).await;
+            return Ok(());
+        }
+    }
 }
 
 /// How a status reply is written.
@@ -418,4 +554,67 @@ pub fn request_raw(path: &Path, req: &Value) -> Result<Vec<u8>> {
         }
     }
     Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use igmpd_runtime::events::{Event, Kind, Place};
+    use tokio::io::AsyncBufReadExt;
+
+    use super::*;
+
+    fn join(i: u16) -> Event {
+        Event::membership(
+            Kind::Join,
+            Place::Bridge("br0".into()),
+            "239.1.1.1".parse().unwrap(),
+        )
+        .with_vid(i)
+    }
+
+    #[tokio::test]
+    async fn a_monitor_gets_its_lines_and_ends_when_its_client_goes() {
+        let bus = Events::new();
+        let (server, client) = tokio::net::UnixStream::pair().unwrap();
+        let task = tokio::spawn(stream_events(server, bus.subscribe(), true));
+        for i in 1..=3 {
+            bus.emit(|| join(i));
+        }
+        let mut lines = tokio::io::BufReader::new(client).lines();
+        for i in 1..=3 {
+            let l = lines.next_line().await.unwrap().unwrap();
+            let v: Value = serde_json::from_str(&l).unwrap();
+            assert_eq!(
+                (v["event"].as_str(), v["vid"].as_u64()),
+                (Some("join"), Some(i))
+            );
+        }
+        drop(lines);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the task ends with its client")
+            .unwrap()
+            .unwrap();
+        assert!(!bus.listening());
+    }
+
+    #[tokio::test]
+    async fn a_monitor_a_whole_queue_behind_is_told_and_dropped() {
+        let bus = Events::with_queue(8);
+        let (server, client) = tokio::net::UnixStream::pair().unwrap();
+        let sub = bus.subscribe();
+        // 100 events before the connection's task runs at all.
+        for i in 0..100 {
+            bus.emit(|| join(i));
+        }
+        let task = tokio::spawn(stream_events(server, sub, false));
+        let mut lines = tokio::io::BufReader::new(client).lines();
+        let l = lines.next_line().await.unwrap().unwrap();
+        assert!(
+            l.starts_with("{\"error\":\"dropped: this monitor fell 92 events behind"),
+            "{l}"
+        );
+        assert_eq!(lines.next_line().await.unwrap(), None, "then it is closed");
+        task.await.unwrap().unwrap();
+    }
 }

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod decode;
 pub mod doctor;
 pub mod generate;
+pub mod monitor;
 pub mod query;
 pub mod reload;
 pub mod run;
@@ -19,6 +20,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use igmpd_runtime::control::ControlRequest;
+use igmpd_runtime::events::Events;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
@@ -49,6 +51,10 @@ pub fn run(command: Command) -> ExitCode {
             pretty,
             control_socket,
         } => status::run(json, pretty, &control_socket),
+        Command::Monitor {
+            json,
+            control_socket,
+        } => monitor::run(json, &control_socket),
         Command::Doctor(args) => return doctor::run(args),
         Command::Decode { hex, layer } => decode::run(&hex, layer),
         Command::Generate(what) => generate::run(what),
@@ -82,17 +88,18 @@ pub fn block_on<F: Future>(f: F) -> Result<F::Output> {
 
 /// Serves a single daemon's control socket at `path` (`igmpd query`, `igmpd snoop`), and
 /// its metrics endpoint if bound, while `daemon`, given the requests, runs; stops serving
-/// when it returns.
+/// when it returns. `monitor` clients get what the daemon emits on `events`.
 pub async fn with_control<F, Fut>(
     path: &Path,
     metrics: Option<MetricsServer>,
+    events: Events,
     daemon: F,
 ) -> Result<Fut::Output>
 where
     F: FnOnce(mpsc::Receiver<ControlRequest>) -> Fut,
     Fut: Future,
 {
-    let control = ControlSocket::bind(path)?;
+    let control = ControlSocket::bind(path)?.with_events(events);
     let (tx, rx) = mpsc::channel(16);
     // SIGHUP re-reads links and addresses; registered before the daemon runs, so that
     // from here on it never ends the process (its default action).

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use igmpd_querier::shell::{InterfaceSettings, QueryDaemon};
+use igmpd_runtime::events::Events;
 use tracing::info;
 
 use super::{block_on, shutdown_signal, with_control};
@@ -27,9 +28,12 @@ pub fn run(args: QueryArgs) -> Result<()> {
     let metrics = super::bind_metrics(args.metrics.metrics_listen)?;
     crate::privs::restrict()?;
     block_on(async move {
-        let daemon = QueryDaemon::start(settings).await?;
+        let events = Events::new();
+        let daemon = QueryDaemon::start(settings)
+            .await?
+            .with_events(events.clone());
         let (ifaces, socket) = (&args.ifaces, &args.control_socket);
-        with_control(socket, metrics, |rx| async move {
+        with_control(socket, metrics, events, |rx| async move {
             info!(interfaces = ?ifaces, control_socket = %socket.display(), metrics_listen = ?args.metrics.metrics_listen.map(|a| a.0), "igmpd query running");
             daemon.run(rx, shutdown_signal()).await;
         })

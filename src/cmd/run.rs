@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use igmpd_querier::shell::{QueryDaemon, Reconfigure};
 use igmpd_runtime::control::{no_bridges, ControlRequest};
+use igmpd_runtime::events::Events;
 use igmpd_runtime::metrics::MetricsDoc;
 use igmpd_runtime::status::StatusDoc;
 use igmpd_snooping::shell::SnoopDaemon;
@@ -54,7 +55,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     let metrics = listen.map(MetricsServer::bind).transpose()?;
     let local = tokio::task::LocalSet::new();
     block_on(local.run_until(async move {
-        let control = ControlSocket::bind(&socket)?;
+        // One bus for every daemon: `igmpd monitor` sees the querier and all bridges.
+        let events = Events::new();
+        let control = ControlSocket::bind(&socket)?.with_events(events.clone());
         // The config is read and the socket bound. One thread so far, so this covers the
         // process and every thread the daemons start.
         crate::privs::restrict()?;
@@ -66,7 +69,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let metrics = metrics.map(|m| spawn_local(m.serve(metrics_tx)));
 
         let (interfaces, bridges) = (cfg.interfaces.len(), cfg.bridges.len());
-        let mut daemons = Daemons::start(args.config.clone(), socket.clone(), cfg).await?;
+        let mut daemons = Daemons::start(args.config.clone(), socket.clone(), cfg, events).await?;
         info!(config = %args.config.display(), interfaces, bridges, control_socket = %socket.display(), metrics_listen = ?listen, "igmpd running");
         notifier.ready("running");
 
@@ -153,11 +156,20 @@ struct Daemons {
     current: RunConfig,
     querier: Querier,
     bridges: BTreeMap<String, Running>,
+    /// `igmpd monitor`'s bus, given to every daemon (bridges started on reload too).
+    events: Events,
 }
 
 impl Daemons {
-    async fn start(path: PathBuf, socket: PathBuf, cfg: RunConfig) -> Result<Daemons> {
-        let daemon = QueryDaemon::start(cfg.interfaces.clone()).await?;
+    async fn start(
+        path: PathBuf,
+        socket: PathBuf,
+        cfg: RunConfig,
+        events: Events,
+    ) -> Result<Daemons> {
+        let daemon = QueryDaemon::start(cfg.interfaces.clone())
+            .await?
+            .with_events(events.clone());
         let (control, control_rx) = mpsc::channel(16);
         let (reconfigure, reconfigure_rx) = mpsc::channel(1);
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -171,7 +183,7 @@ impl Daemons {
         };
         let mut bridges = BTreeMap::new();
         for b in &cfg.bridges {
-            let r = Running::start(b.clone(), &socket).await?;
+            let r = Running::start(b.clone(), &socket, &events).await?;
             bridges.insert(b.name.clone(), r);
         }
         Ok(Daemons {
@@ -180,6 +192,7 @@ impl Daemons {
             current: cfg,
             querier,
             bridges,
+            events,
         })
     }
 
@@ -290,7 +303,7 @@ impl Daemons {
             if self.bridges.contains_key(&b.name) {
                 continue;
             }
-            match Running::start(b.clone(), &self.socket).await {
+            match Running::start(b.clone(), &self.socket, &self.events).await {
                 Ok(r) => {
                     self.bridges.insert(b.name.clone(), r);
                 }
@@ -359,10 +372,11 @@ fn merged(querier: StatusDoc, bridges: impl IntoIterator<Item = StatusDoc>) -> S
 }
 
 impl Running {
-    async fn start(b: Bridge, socket: &Path) -> Result<Running> {
+    async fn start(b: Bridge, socket: &Path, events: &Events) -> Result<Running> {
         let daemon = SnoopDaemon::start(b.settings(socket))
             .await
-            .with_context(|| format!("bridge {}", b.name))?;
+            .with_context(|| format!("bridge {}", b.name))?
+            .with_events(events.clone());
         let (control, rx) = mpsc::channel(16);
         let (stop, stop_rx) = oneshot::channel::<()>();
         let name = b.name.clone();

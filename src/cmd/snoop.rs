@@ -1,6 +1,7 @@
 //! `igmpd snoop BRIDGE`: the snooping daemon.
 
 use anyhow::Result;
+use igmpd_runtime::events::Events;
 use igmpd_snooping::shell::SnoopDaemon;
 use tracing::info;
 
@@ -32,9 +33,12 @@ pub fn run(args: SnoopArgs) -> Result<()> {
     // Before the daemon starts its writer and capture threads, so that they inherit it.
     crate::privs::restrict()?;
     block_on(async {
-        let daemon = SnoopDaemon::start(bridge.settings(&socket)).await?;
+        let events = Events::new();
+        let daemon = SnoopDaemon::start(bridge.settings(&socket))
+            .await?
+            .with_events(events.clone());
         let (bridge, socket) = (&bridge, &socket);
-        with_control(socket, metrics, |rx| async move {
+        with_control(socket, metrics, events, |rx| async move {
             info!(bridge = %bridge.name, querier = bridge.snooping.querier, control_socket = %socket.display(), metrics_listen = ?listen.map(|a| a.0), "igmpd snoop running");
             daemon.run(rx, shutdown_signal()).await
         })

@@ -7,11 +7,13 @@
 //!   its tests run whole protocol timelines in virtual time.
 //! - [`adapter`] is the one place between the wire codec and the core: decoded messages
 //!   become core inputs, the core's queries become frames.
+//! - [`monitor`] turns core events into the runtime's `igmpd monitor` events.
 //! - [`view`] turns core state into the typed status documents of `igmpd status`.
 //! - [`shell`] is the `igmpd query` daemon around them (sockets, netlink, the event loop).
-//!   Other crates use `core`, `adapter` and `view`, never the shell.
+//!   Other crates use `core`, `adapter`, `monitor` and `view`, never the shell.
 
 pub mod adapter;
 pub mod core;
+pub mod monitor;
 pub mod shell;
 pub mod view;

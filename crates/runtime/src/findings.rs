@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use crate::events::{Event, Events, FindingInfo, Scope};
 use crate::status::FindingDoc;
 
 /// How often findings are re-evaluated for the log.
@@ -16,12 +17,20 @@ pub const EVERY: Duration = Duration::from_secs(1);
 pub struct FindingsLog {
     logged: Vec<FindingDoc>,
     at_ms: Option<u64>,
+    events: Option<(Events, Scope)>,
 }
 
 impl FindingsLog {
     /// An empty log: everything found first is new.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Also emits each new and cleared finding on `events`, at the place of `scope` its
+    /// interface names.
+    pub fn emitting(mut self, events: Events, scope: Scope) -> Self {
+        self.events = Some((events, scope));
+        self
     }
 
     /// When the next evaluation is due (None: at once).
@@ -38,7 +47,7 @@ impl FindingsLog {
         }
         self.at_ms = Some(now_ms);
         let new = evaluate();
-        log_changes(&self.logged, &new);
+        log_changes(&self.logged, &new, self.events.as_ref());
         self.logged = new;
     }
 
@@ -49,8 +58,27 @@ impl FindingsLog {
 }
 
 /// Logs each finding of `new` whose key is not in `old` once (info findings at info, the
-/// others at warn) and each one of `old` that `new` no longer has as cleared.
-fn log_changes(old: &[FindingDoc], new: &[FindingDoc]) {
+/// others at warn) and each one of `old` that `new` no longer has as cleared; emits each
+/// on `events`.
+fn log_changes(old: &[FindingDoc], new: &[FindingDoc], events: Option<&(Events, Scope)>) {
+    let emit = |raised: bool, f: &FindingDoc| {
+        if let Some((bus, scope)) = events {
+            bus.emit(|| {
+                let mut e = Event::finding(
+                    raised,
+                    scope.place(&f.iface),
+                    FindingInfo {
+                        code: f.code,
+                        severity: f.severity,
+                        message: f.message.clone(),
+                    },
+                );
+                e.host = f.host.as_deref().and_then(|h| h.parse().ok());
+                e.group = f.group.as_deref().and_then(|g| g.parse().ok());
+                e
+            });
+        }
+    };
     for f in new
         .iter()
         .filter(|f| !old.iter().any(|o| o.key() == f.key()))
@@ -60,12 +88,14 @@ fn log_changes(old: &[FindingDoc], new: &[FindingDoc]) {
         } else {
             warn!(iface = %f.iface, code = f.code, host = ?f.host, group = ?f.group, hint = %f.hint, "{}", f.message)
         }
+        emit(true, f);
     }
     for o in old
         .iter()
         .filter(|o| !new.iter().any(|f| f.key() == o.key()))
     {
         info!(iface = %o.iface, code = o.code, host = ?o.host, group = ?o.group, "cleared");
+        emit(false, o);
     }
 }
 
@@ -98,6 +128,26 @@ mod tests {
         assert_eq!(calls, 3, "at 0, 1000 and 2000 ms");
         assert_eq!(log.due_ms(), Some(3_000));
         assert_eq!(log.current().len(), 1);
+    }
+
+    #[test]
+    fn each_new_and_cleared_finding_is_one_event() {
+        let bus = Events::new();
+        let mut sub = bus.subscribe();
+        let mut log = FindingsLog::new().emitting(bus.clone(), Scope::Bridge);
+        log.update(0, || vec![finding("a", "10.0.0.2")]);
+        log.update(1_000, || vec![finding("a", "10.0.0.2")]);
+        log.update(2_000, Vec::new);
+        let mut got = Vec::new();
+        while let Some(crate::events::Next::Event(e)) = sub.try_next() {
+            got.push(e);
+        }
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].kind, crate::events::Kind::FindingRaised);
+        assert_eq!(got[0].place, crate::events::Place::Bridge("br0".into()));
+        assert_eq!(got[0].host, Some("10.0.0.2".parse().unwrap()));
+        assert_eq!(got[1].kind, crate::events::Kind::FindingCleared);
+        assert_eq!(got[1].finding.as_ref().unwrap().code, "a");
     }
 
     #[test]

@@ -71,6 +71,8 @@ impl<A: Addr> Family<A> {
 
 pub(super) struct Iface {
     pub(super) name: String,
+    /// The name as `igmpd monitor` events carry it (shared, not copied, per event).
+    pub(super) place: igmpd_runtime::events::Place,
     pub(super) ifindex: Option<u32>,
     pub(super) mac: MacAddr,
     pub(super) up: bool,
@@ -90,6 +92,7 @@ impl Iface {
     /// in the rest).
     pub(super) fn new(s: InterfaceSettings) -> Self {
         Iface {
+            place: igmpd_runtime::events::Place::Interface(s.name.as_str().into()),
             name: s.name,
             ifindex: None,
             mac: [0; 6],

@@ -25,11 +25,21 @@ pub(super) fn event<A: std::fmt::Display + std::fmt::Debug>(
             version = gen.version(proto),
             "no older querier left: configured version restored"
         ),
-        Event::Membership(Change::GroupAdded { group }) => {
+        Event::Membership(Change::GroupAdded { group, .. }) => {
             info!(iface, proto = p, group = %group, "group added")
         }
-        Event::Membership(Change::GroupRemoved { group }) => {
-            info!(iface, proto = p, group = %group, "group expired")
+        Event::Membership(Change::SourceAdded { group, source }) => {
+            debug!(iface, proto = p, group = %group, source = %source, "source added")
+        }
+        Event::Membership(Change::SourceRemoved {
+            group,
+            source,
+            reason,
+        }) => {
+            debug!(iface, proto = p, group = %group, source = %source, reason = reason.name(), "source removed")
+        }
+        Event::Membership(Change::GroupRemoved { group, reason }) => {
+            info!(iface, proto = p, group = %group, reason = reason.name(), "group removed")
         }
         Event::Membership(Change::Compat { group, mode }) => {
             info!(iface, proto = p, group = %group, version = mode.version(proto), "host compatibility mode")

@@ -28,6 +28,7 @@ use igmpd_netlink::{Monitor, SystemEvent};
 use igmpd_packet::{Filter, PacketSocket};
 use igmpd_runtime::clock::Clock;
 use igmpd_runtime::control::{no_bridges, ControlRequest};
+use igmpd_runtime::events::{Events, Scope};
 use igmpd_runtime::findings::FindingsLog;
 use igmpd_wire::Packet;
 use tokio::sync::{mpsc, oneshot};
@@ -39,6 +40,7 @@ use self::family::{Addr, Iface};
 use self::reader::{read_frames, RxFrame};
 use crate::adapter::{self, Heard, Input, Message};
 use crate::core::{Action, Instant, QueryIn};
+use crate::monitor;
 
 /// A new set of interfaces and settings for a running daemon (`igmpd run` reload).
 /// Interfaces whose settings did not change keep their state; changed ones get fresh
@@ -78,6 +80,8 @@ pub struct QueryDaemon {
     clock: Clock,
     ifaces: Vec<Iface>,
     findings: FindingsLog,
+    /// `igmpd monitor`'s bus.
+    events: Events,
     monitor: Monitor,
     frames_tx: mpsc::Sender<RxFrame>,
     frames_rx: mpsc::Receiver<RxFrame>,
@@ -98,6 +102,7 @@ impl QueryDaemon {
             clock: Clock::new(),
             ifaces: settings.into_iter().map(Iface::new).collect(),
             findings: FindingsLog::new(),
+            events: Events::new(),
             monitor,
             frames_tx,
             frames_rx,
@@ -113,6 +118,15 @@ impl QueryDaemon {
             d.open_socket(i)?;
         }
         Ok(d)
+    }
+
+    /// Emits this daemon's events (memberships, querier role, findings) on `events`
+    /// (`igmpd run` gives its daemons one bus).
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.findings =
+            std::mem::take(&mut self.findings).emitting(events.clone(), Scope::Interface);
+        self.events = events;
+        self
     }
 
     fn now(&self) -> Instant {
@@ -455,7 +469,24 @@ impl QueryDaemon {
                     // The local kernel never hears it (AF_PACKET): answer for the box.
                     self.own_answer(i, now, &QueryIn::from(&q));
                 }
-                Action::Event(e) => log::event(&self.ifaces[i].name, A::PROTO, &e),
+                Action::Event(e) => {
+                    let iface = &self.ifaces[i];
+                    log::event(&iface.name, A::PROTO, &e);
+                    self.events.emit(|| match &e {
+                        crate::core::Event::Membership(c) => {
+                            let m = A::family(iface).map(|f| f.seg.instance().membership());
+                            monitor::membership(&iface.place, c, |g| {
+                                m.and_then(|m| m.last_reporter(&g))
+                            })
+                        }
+                        e => monitor::querier(
+                            &iface.place,
+                            A::PROTO,
+                            e,
+                            A::family(iface).and_then(|f| f.seg.instance().address()),
+                        ),
+                    });
+                }
             }
         }
     }

@@ -38,6 +38,7 @@ fn daemon() -> QueryDaemon {
         clock: Clock::new(),
         ifaces: vec![Iface::new(settings("eth7"))],
         findings: FindingsLog::new(),
+        events: igmpd_runtime::events::Events::new(),
         monitor: Monitor::new().expect("an rtnetlink socket needs no privilege"),
         frames_tx,
         frames_rx,

@@ -10,6 +10,7 @@
 
 use std::net::IpAddr;
 
+use igmpd_querier::core::membership::Removal;
 use igmpd_querier::core::Instant;
 
 use super::domain::{Domain, DomainOp, Shared, Slot};
@@ -54,7 +55,7 @@ impl DomainOp for Flush {
                 continue;
             };
             match group {
-                Some(g) => m.remove_group(g, &mut changes),
+                Some(g) => m.remove_group(g, Removal::Cleared, &mut changes),
                 None => m.clear(&mut changes),
             }
             self.done.memberships += changes.len();

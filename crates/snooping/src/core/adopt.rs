@@ -60,6 +60,8 @@ impl Snooper {
         changes.retain(|c| !matches!(c, Change::GroupAdded { .. }));
         let st = self.sh.port_state.entry(key.port).or_default();
         st.groups += before - changes.len();
+        // Nor are their sources (no `join` for what an earlier igmpd had learned).
+        changes.retain(|c| !matches!(c, Change::SourceAdded { .. }));
         if self.sh.cfg.policy.of(key.port).limit_action == super::policy::LimitAction::Replace {
             st.touch(now, key.vid, key.group);
         }

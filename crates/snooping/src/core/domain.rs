@@ -23,7 +23,7 @@ use super::family::Family;
 use super::policy::{LimitAction, PortState};
 use super::{
     Counters, EntryFilter, EntryKey, MdbTable, Output, RouterPorts, SetOutcome, SnoopConfig,
-    SnoopEvent,
+    SnoopEvent, Why,
 };
 
 /// One VLAN and family: the bridge-level querier, every port's membership, and the
@@ -410,10 +410,46 @@ impl Shared {
         changes: &mut Vec<Change<A>>,
     ) {
         for c in changes.drain(..) {
+            let joined = |group: &A, any_source| Why::Joined {
+                host: m.last_reporter(group).map(Into::into),
+                any_source,
+            };
+            // The group, and whether it was added (with what caused it) or removed.
             let (group, log) = match c {
-                Change::GroupAdded { group } => (group, Some(true)),
-                Change::GroupRemoved { group } => (group, Some(false)),
+                Change::GroupAdded { group, any_source } => {
+                    (group, Some((true, joined(&group, any_source))))
+                }
+                Change::GroupRemoved { group, reason } => {
+                    (group, Some((false, Why::Removed(reason))))
+                }
                 Change::Forwarding { group } => (group, None),
+                // Events only: the Forwarding change that follows writes the entry.
+                Change::SourceAdded { group, source } => {
+                    self.out.push(Output::Event(SnoopEvent::PortSource {
+                        port,
+                        vid,
+                        group: group.into(),
+                        source: source.into(),
+                        added: true,
+                        why: joined(&group, false),
+                    }));
+                    continue;
+                }
+                Change::SourceRemoved {
+                    group,
+                    source,
+                    reason,
+                } => {
+                    self.out.push(Output::Event(SnoopEvent::PortSource {
+                        port,
+                        vid,
+                        group: group.into(),
+                        source: source.into(),
+                        added: false,
+                        why: Why::Removed(reason),
+                    }));
+                    continue;
+                }
                 Change::Compat { .. } => continue,
             };
             let key = EntryKey {
@@ -421,7 +457,7 @@ impl Shared {
                 vid,
                 group: group.into(),
             };
-            if let Some(added) = log {
+            if let Some((added, _)) = log {
                 let replace = self.cfg.policy.of(port).limit_action == LimitAction::Replace;
                 let st = self.port_state.entry(port).or_default();
                 if added {
@@ -435,19 +471,20 @@ impl Shared {
             }
             let want = self.with_statics(&key, self.desired(m, &group));
             let outcome = self.set_desired(key, want);
-            if outcome == SetOutcome::Refused && log == Some(true) {
+            if outcome == SetOutcome::Refused && log.is_some_and(|(added, _)| added) {
                 self.out.push(Output::Event(SnoopEvent::Refused {
                     port,
                     vid,
                     group: key.group,
                 }));
             }
-            if let Some(added) = log {
+            if let Some((added, why)) = log {
                 self.out.push(Output::Event(SnoopEvent::PortGroup {
                     port,
                     vid,
                     group: key.group,
                     added,
+                    why,
                 }));
             }
         }

@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use igmpd_querier::adapter::{self, Heard, Input, Message};
-use igmpd_querier::core::membership::is_group_leave;
+use igmpd_querier::core::membership::{is_group_leave, Removal};
 use igmpd_querier::core::{Generation, Instant, Proto, Report};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -321,7 +321,7 @@ impl Snooper {
             return;
         };
         let mut changes = Vec::new();
-        m.remove_group(g, &mut changes);
+        m.remove_group(g, Removal::Replaced, &mut changes);
         self.sh.apply_changes(vid, port, m, &mut changes);
         if m.is_empty() {
             d.ports.remove(&port);

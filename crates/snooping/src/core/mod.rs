@@ -48,6 +48,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use igmpd_querier::core::membership::Removal;
 use igmpd_querier::core::{Config, Event, Proto, QueryOut};
 
 pub use domain::Domain;
@@ -130,6 +131,23 @@ pub enum SnoopEvent {
         group: IpAddr,
         /// True when added.
         added: bool,
+        /// Who reported it (added), or why it went (removed).
+        why: Why,
+    },
+    /// An INCLUDE-mode membership gained or lost a source (and keeps others).
+    PortSource {
+        /// Port ifindex.
+        port: u32,
+        /// VLAN (0 none).
+        vid: u16,
+        /// The group.
+        group: IpAddr,
+        /// The source.
+        source: IpAddr,
+        /// True when added.
+        added: bool,
+        /// Who reported it, or why it went.
+        why: Why,
     },
     /// A new group was not written: the bridge's hash limit is reached.
     Refused {
@@ -149,6 +167,21 @@ pub enum SnoopEvent {
         /// What happened (membership changes are not repeated here).
         event: Event<IpAddr>,
     },
+}
+
+/// What caused a [`SnoopEvent::PortGroup`] or [`SnoopEvent::PortSource`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// Added by a report.
+    Joined {
+        /// The host whose report did it (None: 0.0.0.0 / ::, or not known).
+        host: Option<IpAddr>,
+        /// A group: in EXCLUDE mode, every source (else its sources follow as
+        /// [`SnoopEvent::PortSource`]). A source: false.
+        any_source: bool,
+    },
+    /// Removed: why.
+    Removed(Removal),
 }
 
 /// What the core asks the shell to do.

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use igmpd_runtime::control::{FlushRequest, StaticRequest};
+use igmpd_runtime::events::Event;
 use tracing::info;
 
 use super::SnoopDaemon;
@@ -101,6 +102,16 @@ impl SnoopDaemon {
         }
         let verb = if r.add { "added" } else { "deleted" };
         info!(bridge = %r.bridge, port = %r.port, group = %r.group, source = ?r.source, vid = r.vid, "static group {verb}");
+        self.monitor.emit(|| {
+            Event::static_entry(
+                r.add,
+                &self.place,
+                r.port.as_str().into(),
+                r.vid,
+                r.group,
+                r.source,
+            )
+        });
         Ok(format!("static group {what} {verb}"))
     }
 

@@ -180,6 +180,9 @@ pub struct SnoopDaemon {
     forward: Vec<u32>,
     /// Findings as last evaluated, to log each new and each cleared one once.
     findings: FindingsLog,
+    /// `igmpd monitor`'s bus, and this bridge as its events name it.
+    monitor: igmpd_runtime::events::Events,
+    place: igmpd_runtime::events::Place,
     /// When the nftables port set is to be rewritten after ports left.
     nft_due: Option<Instant>,
     /// The socket that owns the nftables table (see [`nft`]).
@@ -276,6 +279,7 @@ impl SnoopDaemon {
             },
         };
         let writes = Writes::start(handle.clone());
+        let place = igmpd_runtime::events::Place::Bridge(settings.bridge.as_str().into());
         let mut d = SnoopDaemon {
             settings,
             clock: Clock::new(),
@@ -294,6 +298,8 @@ impl SnoopDaemon {
             foreign_keys: 0,
             forward: Vec::with_capacity(16),
             findings: FindingsLog::new(),
+            monitor: igmpd_runtime::events::Events::new(),
+            place,
             nft_due: None,
             nft,
             activate_retry: None,

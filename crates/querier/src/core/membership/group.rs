@@ -44,6 +44,9 @@ pub(super) struct Group<A> {
     pub(super) shared: bool,
     /// The deadline this group is filed under in the queue.
     pub(super) queued_at: Option<Instant>,
+    /// The last word on it was a host leaving (a leave, TO_IN, BLOCK) or a group-specific
+    /// query: when it ends, a host left ([`super::Removal::Left`]), not a timeout.
+    pub(super) leaving: bool,
 }
 
 impl<A: Ord + Copy> Group<A> {
@@ -60,6 +63,7 @@ impl<A: Ord + Copy> Group<A> {
             last_reporter: None,
             shared: false,
             queued_at: None,
+            leaving: false,
         }
     }
 

@@ -14,9 +14,14 @@
 //! cost a tree search per access on the snooping hot path); everything shown to users is
 //! sorted by address on the way out.
 
+mod bounds;
+mod change;
+mod fast;
 mod group;
 mod rows;
 
+pub use self::change::{Change, Removal};
+pub use self::fast::is_group_leave;
 pub use self::group::MAX_REPORTERS;
 
 use std::collections::hash_map::Entry;
@@ -25,6 +30,7 @@ use std::hash::Hash;
 use std::time::Duration;
 
 use igmpd_wire::RecordType;
+use smallvec::SmallVec;
 
 use self::group::Group;
 use self::rows::{apply_record, send_retransmissions};
@@ -96,33 +102,6 @@ impl<A: Copy> Report<A> {
             Report::V1(g) | Report::V2(g) | Report::Leave(g) | Report::Record(_, g, _) => *g,
         }
     }
-}
-
-/// What changed, for logs, status and the forwarding plane.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change<A> {
-    /// A group record was created.
-    GroupAdded {
-        /// The group.
-        group: A,
-    },
-    /// A group record was deleted (its timers ran out, or the segment went away).
-    GroupRemoved {
-        /// The group.
-        group: A,
-    },
-    /// What the group forwards changed (filter mode, or which sources).
-    Forwarding {
-        /// The group.
-        group: A,
-    },
-    /// The group's host compatibility mode changed (§7.3.2).
-    Compat {
-        /// The group.
-        group: A,
-        /// The new mode.
-        mode: Generation,
-    },
 }
 
 /// A specific query the querier must send now (RFC 9776 §6.6.3).
@@ -219,55 +198,13 @@ impl<A: Ord + Copy + Hash> Membership<A> {
         self.groups.contains_key(group)
     }
 
-    /// Keeps in `sources` those that `group`'s record may take with at most `max` source
-    /// records: the ones it has already, then new ones in order until it is full. Returns
-    /// how many were dropped. One lookup per source: O(sources × log(record)).
-    pub fn admit_sources(&self, group: &A, sources: &mut Vec<A>, max: usize) -> usize {
-        let have = self.groups.get(group).map(|g| &g.sources);
-        let mut room = max.saturating_sub(have.map_or(0, |s| s.len()));
-        let before = sources.len();
-        sources.retain(|s| {
-            if have.is_some_and(|h| h.contains_key(s)) {
-                true
-            } else if room > 0 {
-                room -= 1;
-                true
-            } else {
-                false
-            }
-        });
-        before - sources.len()
-    }
-
     /// Deletes `group`'s record at once (a port over its limit gives up its oldest
-    /// membership); reports it as removed.
-    pub fn remove_group(&mut self, group: A, changes: &mut Vec<Change<A>>) {
+    /// membership: `Replaced`; an operator's flush: `Cleared`); reports it as removed.
+    pub fn remove_group(&mut self, group: A, reason: Removal, changes: &mut Vec<Change<A>>) {
         if self.groups.contains_key(&group) {
             self.remove(group);
-            changes.push(Change::GroupRemoved { group });
+            changes.push(Change::GroupRemoved { group, reason });
         }
-    }
-
-    /// Fast leave (a snooping port's `fast_leave`): `host`'s leave of `group` deletes the
-    /// record at once, without last-member queries, when no other host is known to be in
-    /// it: none is remembered (the list was not full, so none was evicted), and, where
-    /// hosts may suppress reports (IGMPv1/v2, MLDv1 compatibility mode, RFC 9776 §7.3.2),
-    /// no other host ever reported it. Otherwise nothing happens here and the leave takes
-    /// the normal way (§6.4.2). Returns whether the record went.
-    pub fn fast_leave(&mut self, group: A, host: Option<A>, changes: &mut Vec<Change<A>>) -> bool {
-        let (Some(host), Some(g)) = (host, self.groups.get(&group)) else {
-            return false;
-        };
-        let suppressing = g.compat() != Generation::V3;
-        if g.reporters.any_other(&host)
-            || g.reporters.0.len() >= group::MAX_REPORTERS
-            || (suppressing && g.shared)
-        {
-            return false;
-        }
-        self.remove(group);
-        changes.push(Change::GroupRemoved { group });
-        true
     }
 
     /// The earliest instant at which [`Membership::poll`] has work.
@@ -336,8 +273,19 @@ impl<A: Ord + Copy + Hash> Membership<A> {
             }
             (t, _) => Some((t, sources)),
         };
+        // INCLUDE mode only adds sources on a report (removals are the timers'): the
+        // record's sources the group does not have yet are the candidates of
+        // `SourceAdded`. A few map lookups, only for source-specific records.
+        let mut fresh: SmallVec<[A; 4]> = SmallVec::new();
+        if group.mode == FilterMode::Include {
+            if let Some((_, b)) = apply {
+                fresh.extend(b.iter().filter(|s| !group.sources.contains_key(s)).copied());
+            }
+        }
         if let Some((t, b)) = apply {
             apply_record(group, now, timing, t, b);
+            // A host leaving, or one still (or again) in it.
+            group.leaving = matches!(t, RecordType::ChangeToInclude | RecordType::BlockOld);
         }
         let after_compat = group.compat();
         let empty = group.mode == FilterMode::Include && group.sources.is_empty();
@@ -345,12 +293,25 @@ impl<A: Ord + Copy + Hash> Membership<A> {
             // Nothing left to track: an INCLUDE({}) record does not exist (§6.2.1).
             self.remove(g);
             if existed {
-                changes.push(Change::GroupRemoved { group: g });
+                changes.push(Change::GroupRemoved {
+                    group: g,
+                    reason: Removal::Left { queried: false },
+                });
             }
             return;
         }
         if !existed {
-            changes.push(Change::GroupAdded { group: g });
+            changes.push(Change::GroupAdded {
+                group: g,
+                any_source: group.mode == FilterMode::Exclude,
+            });
+        }
+        if group.mode == FilterMode::Include {
+            for source in fresh {
+                if group.sources.contains_key(&source) {
+                    changes.push(Change::SourceAdded { group: g, source });
+                }
+            }
         }
         if group.forwarding_fingerprint() != before_fp || !existed {
             changes.push(Change::Forwarding { group: g });
@@ -374,6 +335,8 @@ impl<A: Ord + Copy + Hash> Membership<A> {
             return;
         };
         let to = now + timing.lmqt();
+        // Someone asked whether hosts are left: a host left (the query's reason).
+        g.leaving = true;
         if sources.is_empty() {
             if g.mode == FilterMode::Exclude {
                 g.group_timer = g.group_timer.min(to);
@@ -434,6 +397,7 @@ impl<A: Ord + Copy + Hash> Membership<A> {
         if group.v2_host.is_some_and(|t| t <= now) {
             group.v2_host = None;
         }
+        let was_include = group.mode == FilterMode::Include;
         // §6.5: the group timer expiring in EXCLUDE mode switches to INCLUDE with the
         // sources that still have running timers, or deletes the group if none do.
         if group.mode == FilterMode::Exclude && group.group_timer <= now {
@@ -444,10 +408,16 @@ impl<A: Ord + Copy + Hash> Membership<A> {
         }
         // §6.3: an expired source timer removes the source in INCLUDE mode and turns it
         // into an excluded source (timer zero) in EXCLUDE mode.
+        // The INCLUDE sources that go (`SourceRemoved`, unless the whole group goes).
+        let mut gone: SmallVec<[A; 4]> = SmallVec::new();
         match group.mode {
-            FilterMode::Include => group
-                .sources
-                .retain(|_, s| s.timer.is_some_and(|t| t > now)),
+            FilterMode::Include => group.sources.retain(|a, s| {
+                let keep = s.timer.is_some_and(|t| t > now);
+                if !keep && was_include {
+                    gone.push(*a);
+                }
+                keep
+            }),
             FilterMode::Exclude => {
                 for s in group.sources.values_mut() {
                     if s.timer.is_some_and(|t| t <= now) {
@@ -462,9 +432,26 @@ impl<A: Ord + Copy + Hash> Membership<A> {
             && group.sources.is_empty()
             && group.rexmit_at.is_none()
         {
+            let reason = if group.leaving {
+                Removal::Left { queried: true }
+            } else {
+                Removal::Expired
+            };
             self.remove(g);
-            changes.push(Change::GroupRemoved { group: g });
+            changes.push(Change::GroupRemoved { group: g, reason });
             return;
+        }
+        let reason = if group.leaving {
+            Removal::Left { queried: true }
+        } else {
+            Removal::Expired
+        };
+        for source in gone {
+            changes.push(Change::SourceRemoved {
+                group: g,
+                source,
+                reason,
+            });
         }
         if group.forwarding_fingerprint() != before_fp {
             changes.push(Change::Forwarding { group: g });
@@ -483,7 +470,10 @@ impl<A: Ord + Copy + Hash> Membership<A> {
     pub fn clear(&mut self, changes: &mut Vec<Change<A>>) {
         let mut gone: Vec<A> = std::mem::take(&mut self.groups).into_keys().collect();
         gone.sort_unstable();
-        changes.extend(gone.into_iter().map(|group| Change::GroupRemoved { group }));
+        changes.extend(gone.into_iter().map(|group| Change::GroupRemoved {
+            group,
+            reason: Removal::Cleared,
+        }));
         self.queue.clear();
     }
 
@@ -503,6 +493,11 @@ impl<A: Ord + Copy + Hash> Membership<A> {
     /// One group.
     pub fn group(&self, group: &A) -> Option<GroupView<'_, A>> {
         self.groups.get(group).map(|s| view(*group, s))
+    }
+
+    /// The last host that reported `group` (a join's `host`), without building a view.
+    pub fn last_reporter(&self, group: &A) -> Option<A> {
+        self.groups.get(group).and_then(|g| g.last_reporter)
     }
 
     /// What `group` forwards, or None if there is no record.
@@ -586,15 +581,5 @@ fn view<A: Copy + Ord>(group: A, s: &Group<A>) -> GroupView<'_, A> {
         compat: s.compat(),
         last_reporter: s.last_reporter,
         reporters: &s.reporters.0,
-    }
-}
-
-/// A report that says its host left the group: an IGMPv2 Leave / MLDv1 Done, or a
-/// TO_IN({}) record (RFC 9776 §5.1: "leaving the group").
-pub fn is_group_leave<A>(r: &Report<A>) -> bool {
-    match r {
-        Report::Leave(_) => true,
-        Report::Record(RecordType::ChangeToInclude, _, s) => s.is_empty(),
-        _ => false,
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{a, ms, secs};
 use crate::core::config::{Config, Generation, Proto};
 use crate::core::instance::{Action, Event, Instance, QueryIn, QueryOut, Role};
-use crate::core::membership::{Change, Report};
+use crate::core::membership::{Change, Removal, Report};
 use crate::core::time::Instant;
 
 fn t(ms_: u64) -> Instant {
@@ -342,7 +342,8 @@ fn leave_triggers_last_member_queries_then_removal() {
     assert!(h.events().contains(&(
         7000,
         Event::Membership(Change::GroupRemoved {
-            group: a("239.1.1.1")
+            group: a("239.1.1.1"),
+            reason: Removal::Left { queried: true }
         })
     )));
 }
@@ -390,7 +391,8 @@ fn link_down_drops_state_and_link_up_restarts_the_burst() {
     let acts = h.i.link_down(t(2000));
     assert!(
         acts.contains(&Action::Event(Event::Membership(Change::GroupRemoved {
-            group: a("239.1.1.1")
+            group: a("239.1.1.1"),
+            reason: Removal::Cleared
         })))
     );
     assert_eq!(h.i.role(), Role::Inactive);

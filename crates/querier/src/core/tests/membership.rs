@@ -9,7 +9,7 @@ use igmpd_wire::RecordType::{self, *};
 use super::{a, ms, secs};
 use crate::core::config::Generation;
 use crate::core::membership::{
-    Change, FilterMode, Forwarding, Membership, Report, SpecificQuery, Timing,
+    Change, FilterMode, Forwarding, Membership, Removal, Report, SpecificQuery, Timing,
 };
 use crate::core::time::Instant;
 
@@ -407,7 +407,10 @@ fn v2_leave_with_no_other_member_removes_group_after_last_member_queries() {
     assert!(m.mode().is_some());
     m.run_until(12_000);
     assert_eq!(m.mode(), None, "group removed at LMQT");
-    assert!(m.changes.contains(&Change::GroupRemoved { group: a(G) }));
+    assert!(m.changes.contains(&Change::GroupRemoved {
+        group: a(G),
+        reason: Removal::Left { queried: true }
+    }));
 }
 
 #[test]
@@ -453,7 +456,17 @@ fn include_sources_expire_one_by_one_then_the_group() {
     m.changes.clear();
     m.run_until(GMI);
     assert_eq!(m.sources(), srcs(&[("10.0.0.2", Some(1000 + GMI))]));
-    assert_eq!(m.changes, vec![Change::Forwarding { group: a(G) }]);
+    assert_eq!(
+        m.changes,
+        vec![
+            Change::SourceRemoved {
+                group: a(G),
+                source: a("10.0.0.1"),
+                reason: Removal::Expired
+            },
+            Change::Forwarding { group: a(G) }
+        ]
+    );
     m.run_until(1000 + GMI);
     assert_eq!(m.mode(), None);
 }
@@ -613,7 +626,13 @@ fn reports_within_the_refile_slack_keep_an_early_queue_entry_and_expiry_stays_ex
     assert_eq!(m.m.next_deadline(), Some(t(GMI + 5_500)));
     m.run_until(GMI + 5_500);
     assert_eq!(m.mode(), None);
-    assert_eq!(m.changes, vec![Change::GroupRemoved { group: a(G) }]);
+    assert_eq!(
+        m.changes,
+        vec![Change::GroupRemoved {
+            group: a(G),
+            reason: Removal::Expired
+        }]
+    );
     // Earlier deadlines always re-file at once: a leave's last-member query time.
     let mut m = M::new(true);
     m.msg(0, Report::V2(a(G)));
@@ -648,4 +667,112 @@ fn new_groups_stop_at_the_bound_and_are_counted_while_known_ones_refresh() {
     let g = m.m.group(&Ipv4Addr::from(first + 7)).unwrap();
     assert_eq!(g.expires, Some(t(1000) + secs(260)));
     assert_eq!(m.m.refused_groups(), 1);
+}
+
+// ---- why a group went (igmpd monitor's leave and expiry) ----
+
+fn removals(m: &M) -> Vec<Removal> {
+    m.changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::GroupRemoved { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn removal_reasons_tell_a_leave_from_a_timeout() {
+    const GMI: u64 = 260_000;
+    // Nobody reports again: the timers ran out.
+    let mut m = M::new(true);
+    m.msg(0, Report::V2(a(G)));
+    m.run_until(GMI);
+    assert_eq!(removals(&m), [Removal::Expired]);
+    // A leave, then the last-member queries go unanswered.
+    let mut m = M::new(true);
+    m.msg(0, Report::V2(a(G)));
+    m.msg(1_000, Report::Leave(a(G)));
+    m.run_until(4_000);
+    assert_eq!(removals(&m), [Removal::Left { queried: true }]);
+    // A leave answered by another member, which then goes silent: a timeout.
+    let mut m = M::new(true);
+    m.msg(0, Report::V2(a(G)));
+    m.msg(1_000, Report::Leave(a(G)));
+    m.msg(1_500, Report::V2(a(G)));
+    m.run_until(1_500 + GMI);
+    assert_eq!(removals(&m), [Removal::Expired]);
+    // INCLUDE mode: blocking the last source ends the record with the report (querier:
+    // after the group-and-source queries; a non-querier at once).
+    let mut m = M::new(false);
+    m.rec(0, AllowNew, &["10.0.0.5"]);
+    m.rec(1_000, BlockOld, &["10.0.0.5"]);
+    m.run_until(1_000 + GMI);
+    assert_eq!(removals(&m).len(), 1);
+    assert!(removals(&m)[0].is_leave(), "{:?}", removals(&m));
+    // A snooping port (non-querier): the querier's group-specific query lowers the
+    // timers; their end is a leave.
+    let mut m = M::new(false);
+    m.msg(0, Report::V2(a(G)));
+    m.m.lower_on_query(t(1_000), &timing(false), a(G), &[]);
+    m.run_until(4_000);
+    assert_eq!(removals(&m), [Removal::Left { queried: true }]);
+    // Re-joins that change nothing are no changes at all.
+    let mut m = M::new(false);
+    m.msg(0, Report::V2(a(G)));
+    m.changes.clear();
+    for now in (100..10_000).step_by(100) {
+        m.msg(now, Report::V2(a(G)));
+    }
+    assert!(m.changes.is_empty(), "{:?}", m.changes);
+    assert_eq!(m.m.last_reporter(&a(G)), Some(a("10.0.0.51")));
+}
+
+#[test]
+fn an_include_record_reports_its_sources_as_they_come_and_go() {
+    let mut m = M::new(false);
+    m.rec(0, AllowNew, &["10.0.0.5", "10.0.0.6"]);
+    assert_eq!(
+        m.changes[..3],
+        [
+            Change::GroupAdded {
+                group: a(G),
+                any_source: false
+            },
+            Change::SourceAdded {
+                group: a(G),
+                source: a("10.0.0.5")
+            },
+            Change::SourceAdded {
+                group: a(G),
+                source: a("10.0.0.6")
+            },
+        ]
+    );
+    m.changes.clear();
+    // 10.0.0.6 is refreshed, 10.0.0.5 is not: at its timer's end it goes alone.
+    m.rec(100_000, ModeIsInclude, &["10.0.0.6"]);
+    assert!(m.changes.is_empty(), "{:?}", m.changes);
+    m.run_until(260_000);
+    assert_eq!(
+        m.changes,
+        [
+            Change::SourceRemoved {
+                group: a(G),
+                source: a("10.0.0.5"),
+                reason: Removal::Expired
+            },
+            Change::Forwarding { group: a(G) }
+        ]
+    );
+    // An EXCLUDE record is one any-source join.
+    let mut m = M::new(false);
+    m.msg(0, Report::V2(a(G)));
+    assert_eq!(
+        m.changes[0],
+        Change::GroupAdded {
+            group: a(G),
+            any_source: true
+        }
+    );
 }

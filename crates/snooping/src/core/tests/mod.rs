@@ -999,6 +999,7 @@ fn configured_router_ports_are_routers_in_each_of_their_vlans_only() {
     );
 }
 
+mod events;
 mod operator;
 mod policy;
 mod retry;
