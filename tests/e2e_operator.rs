@@ -15,6 +15,7 @@ use igmpd_netns_tests::{
 use serde_json::Value;
 
 mod common;
+use common::monitor::Monitor;
 use common::{expect_receivers, member, tshark_capture, BIN, FAST, PORT, WAIT};
 
 fn v3_bridge() -> BridgeConfig {
@@ -124,9 +125,13 @@ fn static_groups_from_the_config_and_at_runtime_survive_reload_and_sigkill() -> 
     let run = |lab: &Lab| Igmpd::spawn(lab.switch().netns(), BIN, &["run", "--config", &cfg_s]);
     let d = run(&lab)?;
     wait_entry(&lab, &pa, gc, true)?;
+    let mon = Monitor::start(&d, true, 1)?;
     // At runtime: a (*,G) and an SSM channel on b's port, whose host never joins.
     let (ok, out) = cli(&d, &["static", "add", "br0", &pb, &gr.to_string()])?;
     ensure!(ok && out.contains("added"), "static add: {out}");
+    mon.event_where(WAIT, |e| {
+        e["event"] == "static-add" && e["port"] == pb.as_str() && e["group"] == gr.to_string()
+    })?;
     let (ok, out) = cli(
         &d,
         &[
@@ -202,8 +207,13 @@ fn static_groups_from_the_config_and_at_runtime_survive_reload_and_sigkill() -> 
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    let mon = Monitor::start(&d, true, 1)?;
     let (ok, out) = cli(&d, &["static", "del", "br0", &pb, &gr.to_string()])?;
     ensure!(ok && out.contains("deleted"), "static del: {out}");
+    mon.event_where(WAIT, |e| {
+        e["event"] == "static-del" && e["port"] == pb.as_str() && e["group"] == gr.to_string()
+    })?;
+    drop(mon);
     wait_entry(&lab, &pb, gr, false)?;
     // A clean exit keeps the runtime one that is left for the next start.
     d.stop()?;

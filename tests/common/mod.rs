@@ -13,6 +13,8 @@ use igmpd_netns_tests::poll_until;
 use igmpd_netns_tests::{Host, Igmpd, Lab, Member, Netns};
 use serde_json::Value;
 
+pub mod monitor;
+
 /// The igmpd binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_igmpd");
 /// The application's UDP port in the story.
