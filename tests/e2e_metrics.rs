@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use igmpd_netns_tests::{poll_until, BridgeConfig, IgmpVersion, Igmpd, Lab, MldVersion, Netns};
+use igmpd_netns_tests::{poll_until, BridgeConfig, IgmpVersion, Igmpd, Lab, Netns};
 use serde_json::Value;
 
 mod common;
-use common::{member, snoop, BIN, WAIT};
+use common::{member, snoop, v3_bridge, BIN, WAIT};
 
 /// Where the daemon listens, in the test's switch namespace.
 const LISTEN: &str = "127.0.0.1:9654";
@@ -227,12 +227,6 @@ impl Drop for Prometheus {
             }
         }
     }
-}
-
-fn v3_bridge() -> BridgeConfig {
-    BridgeConfig::snooping()
-        .igmp_version(IgmpVersion::V3)
-        .mld_version(MldVersion::V2)
 }
 
 #[test]

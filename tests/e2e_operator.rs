@@ -9,20 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use igmpd_netns_tests::capture::{Capture, IGMP_MLD_FILTER};
 use igmpd_netns_tests::mdb::{igmpd_protocol, MdbState};
-use igmpd_netns_tests::{
-    poll_until, BridgeConfig, IgmpVersion, Igmpd, Lab, Member, MldVersion, Netns,
-};
+use igmpd_netns_tests::{poll_until, Igmpd, Lab, Member, Netns};
 use serde_json::Value;
 
 mod common;
 use common::monitor::Monitor;
-use common::{expect_receivers, member, tshark_capture, BIN, FAST, PORT, WAIT};
-
-fn v3_bridge() -> BridgeConfig {
-    BridgeConfig::snooping()
-        .igmp_version(IgmpVersion::V3)
-        .mld_version(MldVersion::V2)
-}
+use common::{expect_receivers, member, tshark_capture, v3_bridge, BIN, FAST, PORT, WAIT};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("address literal")

@@ -12,20 +12,13 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use igmpd_netns_tests::capture::Capture;
 use igmpd_netns_tests::mdb::{igmpd_protocol, kernel_has_source_lists, MdbState};
-use igmpd_netns_tests::{
-    poll_until, BridgeConfig, HostSpec, IgmpVersion, Igmpd, Lab, LabBuilder, Member, MldVersion,
-};
+use igmpd_netns_tests::{poll_until, BridgeConfig, HostSpec, Igmpd, Lab, LabBuilder, Member};
 use serde_json::Value;
 
 mod common;
-use common::{expect_receivers, member, member_silent, receivers, snoop, BIN, FAST, PORT, WAIT};
-
-/// A bridge whose own querier is off and which filters sources (IGMPv3/MLDv2 mode).
-fn v3_bridge() -> BridgeConfig {
-    BridgeConfig::snooping()
-        .igmp_version(IgmpVersion::V3)
-        .mld_version(MldVersion::V2)
-}
+use common::{
+    expect_receivers, member, member_silent, receivers, snoop, v3_bridge, BIN, FAST, PORT, WAIT,
+};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("address literal")

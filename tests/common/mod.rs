@@ -15,6 +15,13 @@ use serde_json::Value;
 
 pub mod monitor;
 
+/// A bridge whose own querier is off and which filters sources (IGMPv3/MLDv2 mode).
+pub fn v3_bridge() -> igmpd_netns_tests::BridgeConfig {
+    igmpd_netns_tests::BridgeConfig::snooping()
+        .igmp_version(igmpd_netns_tests::IgmpVersion::V3)
+        .mld_version(igmpd_netns_tests::MldVersion::V2)
+}
+
 /// The igmpd binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_igmpd");
 /// The application's UDP port in the story.
