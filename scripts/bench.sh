@@ -7,7 +7,7 @@
 #   scripts/bench.sh            3 runs, N = 1000/4000/10000, 10 s per sustained rate
 #   scripts/bench.sh --quick    1 run, small sizes, short windows (< 2 minutes)
 #   extra arguments go to the driver (--runs N, --sustain-secs S, --sizes N,N, --flood-secs S,
-#   --only convergence|sustained|flood|status); IGMPD_BENCH_TRACE=1 prints when each tenth of the groups
+#   --only convergence|sustained|flood|status|restart|ports); IGMPD_BENCH_TRACE=1 prints when each tenth of the groups
 #   reached the MDB
 #
 # Run as root. Cleans up its namespaces and processes also on failure or Ctrl-C.

@@ -35,6 +35,8 @@ pub(crate) struct Bed {
     lab: Lab,
     /// `igmpd snoop` in the switch namespace (`Mode::Igmpd`).
     pub(crate) daemon: Option<Igmpd>,
+    /// Its arguments, to start it again (the restart scenario).
+    pub(crate) args: Vec<String>,
     /// Host "a"'s bridge port.
     pub(crate) port_ifindex: u32,
     /// Host "a"'s MAC and IPv4 address, the frames' source.
@@ -86,6 +88,7 @@ pub(crate) fn bed_with(
         "mcast_stats_enabled",
         "1",
     ])?;
+    let mut args = Vec::new();
     let daemon = if kernel {
         None
     } else {
@@ -98,6 +101,7 @@ pub(crate) fn bed_with(
         }
         a.extend_from_slice(&["--last-member-query-interval", &lmi_s]);
         a.extend_from_slice(extra);
+        args = a.iter().map(|s| s.to_string()).collect();
         let d = Igmpd::spawn(sw, &opts.igmpd, &a)?;
         // Settle: the startup query went out and the nft table is in place.
         std::thread::sleep(Duration::from_millis(300));
@@ -109,11 +113,16 @@ pub(crate) fn bed_with(
         src_mac: parse_mac(h.mac())?,
         src_ip: h.ipv4(),
         daemon,
+        args,
         lab,
     })
 }
 
 impl Bed {
+    /// The lab (hosts, switch, MDB).
+    pub(crate) fn lab(&self) -> &Lab {
+        &self.lab
+    }
     pub(crate) fn host_ns(&self) -> String {
         self.lab.host("a").ns_name().to_owned()
     }

@@ -8,13 +8,14 @@
 //! query` alone. Results go to `--out`: results.json, summary.txt, convergence.svg.
 //!
 //! Usage: `igmpd-bench --igmpd PATH [--out DIR] [--quick] [--runs N] [--sizes N,N]
-//! [--sustain-secs S] [--flood-secs S] [--only convergence|sustained|flood|status]`.
+//! [--sustain-secs S] [--flood-secs S] [--only convergence|sustained|flood|status|restart|ports]`.
 //!
 //! - [`opts`]: the command line
 //! - [`bed`]: the topology for either side; [`sender`]: the AF_PACKET frame sender;
 //!   [`watcher`]: MDB notifications; [`metrics`]: /proc process metrics; [`sys`]: the
 //!   system calls std lacks (the only `unsafe`)
-//! - [`scenarios`], [`flood`](mod@flood), [`status`](mod@status) and [`idle`](mod@idle): the
+//! - [`scenarios`], [`flood`](mod@flood), [`status`](mod@status),
+//!   [`restart`](mod@restart), [`ports`](mod@ports) and [`idle`](mod@idle): the
 //!   measurements
 //! - [`stats`], [`results`] (results.json), [`summary`] (summary.txt), [`chart`]
 //!   (convergence.svg)
@@ -25,6 +26,8 @@ mod flood;
 mod idle;
 mod metrics;
 mod opts;
+mod ports;
+mod restart;
 mod results;
 mod scenarios;
 mod sender;
@@ -71,6 +74,16 @@ fn main() -> Result<()> {
     }
     if only == Some("status") {
         r.status = Some(run_status(&opts)?);
+        let path = results::write(&opts, &r)?;
+        return summary::write(&opts, &r, &path);
+    }
+    if only == Some("ports") {
+        r.ports = Some(run_ports(&opts)?);
+        let path = results::write(&opts, &r)?;
+        return summary::write(&opts, &r, &path);
+    }
+    if only == Some("restart") {
+        r.restart = Some(run_restart(&opts)?);
         let path = results::write(&opts, &r)?;
         return summary::write(&opts, &r, &path);
     }
@@ -159,6 +172,12 @@ fn main() -> Result<()> {
     // status at scale
     r.status = Some(run_status(&opts)?);
 
+    // restart with many memberships
+    r.restart = Some(run_restart(&opts)?);
+
+    // many ports at once
+    r.ports = Some(run_ports(&opts)?);
+
     // idle
     for _ in 0..runs {
         r.idles.push(idle(&opts)?);
@@ -187,6 +206,18 @@ fn run_flood(opts: &opts::Opts) -> Result<(serde_json::Value, results::FloodFigu
         kernel_p99_ms: v["kernel"]["victim_join_p99_ms"].as_f64(),
     };
     Ok((v, figures))
+}
+
+/// The many-ports scenario: 64 ports x 500 groups (16 x 100 with `--quick`), `runs` times.
+fn run_ports(opts: &opts::Opts) -> Result<Vec<ports::PortsRun>> {
+    let (p, n) = if opts.quick { (16, 100) } else { (64, 500) };
+    (0..opts.runs).map(|_| ports::ports(opts, p, n)).collect()
+}
+
+/// The restart scenario at 10 000 memberships (2 000 with `--quick`), `runs` times.
+fn run_restart(opts: &opts::Opts) -> Result<Vec<restart::RestartRun>> {
+    let n = if opts.quick { 2_000 } else { 10_000 };
+    (0..opts.runs).map(|_| restart::restart(opts, n)).collect()
 }
 
 /// The status scenario at 10 000 groups (2 000 with `--quick`), `runs` times.

@@ -16,7 +16,8 @@ pub(crate) struct Opts {
     pub(crate) runs: usize,
     /// Group counts of the convergence scenario.
     pub(crate) sizes: Vec<usize>,
-    /// Only this scenario (profiling): "convergence", "sustained", "flood" or "status".
+    /// Only this scenario (profiling): "convergence", "sustained", "flood", "status",
+    /// "restart" or "ports".
     pub(crate) only: Option<String>,
     /// How long each rate of the sustained scenario is sent.
     pub(crate) sustain: Duration,
@@ -62,10 +63,18 @@ pub(crate) fn parse_args() -> Result<Opts> {
             "--only" => {
                 let o = a
                     .next()
-                    .context("--only convergence|sustained|flood|status")?;
+                    .context("--only convergence|sustained|flood|status|restart|ports")?;
                 ensure!(
-                    ["convergence", "sustained", "flood", "status"].contains(&o.as_str()),
-                    "--only takes convergence, sustained, flood or status, not {o}"
+                    [
+                        "convergence",
+                        "sustained",
+                        "flood",
+                        "status",
+                        "restart",
+                        "ports"
+                    ]
+                    .contains(&o.as_str()),
+                    "--only takes convergence, sustained, flood, status, restart or ports, not {o}"
                 );
                 only = Some(o);
             }
@@ -76,7 +85,7 @@ pub(crate) fn parse_args() -> Result<Opts> {
             }
             "-h" | "--help" => {
                 println!(
-                    "igmpd-bench --igmpd PATH [--out DIR] [--quick] [--runs N] [--sizes N,N] [--sustain-secs S] [--flood-secs S] [--only convergence|sustained|flood|status]"
+                    "igmpd-bench --igmpd PATH [--out DIR] [--quick] [--runs N] [--sizes N,N] [--sustain-secs S] [--flood-secs S] [--only convergence|sustained|flood|status|restart|ports]"
                 );
                 std::process::exit(0);
             }

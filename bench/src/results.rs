@@ -39,6 +39,10 @@ pub(crate) struct Measured {
     pub(crate) flood: Option<(Value, FloodFigures)>,
     /// The status scenario's runs.
     pub(crate) status: Option<Vec<crate::status::StatusRun>>,
+    /// The restart scenario's runs.
+    pub(crate) restart: Option<Vec<crate::restart::RestartRun>>,
+    /// The many-ports scenario's runs.
+    pub(crate) ports: Option<Vec<crate::ports::PortsRun>>,
 }
 
 /// What the summary prints of the flood scenario.
@@ -74,6 +78,8 @@ impl Measured {
             idles: Vec::new(),
             flood: None,
             status: None,
+            restart: None,
+            ports: None,
         })
     }
 
@@ -159,6 +165,14 @@ pub(crate) fn write(opts: &Opts, r: &Measured) -> Result<PathBuf> {
                  "window_s": opts.idle_window.as_secs_f64()},
         "flood": r.flood.as_ref().map(|(v, _)| v.clone()),
         "status": r.status.as_deref().map(crate::status::to_json),
+        "query": (!r.idles.is_empty()).then(|| json!({
+            "ifaces": 200,
+            "rss_kib": im(|i| i.rss_200 as f64).med as u64,
+            "cpu_per_round_ms": r2(im(|i| i.cpu_ms_per_round).med),
+            "wakeups_per_s": r2(im(|i| i.wakeups_per_s).med),
+        })),
+        "restart": r.restart.as_deref().map(crate::restart::to_json),
+        "ports": r.ports.as_deref().map(crate::ports::to_json),
         "elapsed_s": r.started.elapsed().as_secs(),
     });
     let path = opts.out.join("results.json");

@@ -30,6 +30,8 @@ pub(crate) fn write(opts: &Opts, r: &Measured, path: &Path) -> Result<()> {
     }
     flood_rows(r, &mut t);
     status_rows(r, &mut t);
+    restart_rows(r, &mut t);
+    ports_rows(r, &mut t);
     let _ = writeln!(
         t,
         "\nwrote {} and {} in {} s",
@@ -156,6 +158,93 @@ fn status_rows(r: &Measured, t: &mut String) {
             v.max,
             "ms",
             if v.med <= max { "PASS" } else { "FAIL" }
+        );
+    }
+}
+
+/// The many-ports scenario's rows: convergence against the kernel, RSS, join p99.
+fn ports_rows(r: &Measured, t: &mut String) {
+    let Some(runs) = r.ports.as_deref().filter(|s| !s.is_empty()) else {
+        return;
+    };
+    let (p, n) = (runs[0].ports, runs[0].groups_per_port);
+    let m = |f: fn(&crate::ports::PortsRun) -> f64| mmm(&runs.iter().map(f).collect::<Vec<_>>());
+    let (i, k) = (m(|s| s.igmpd_ms), m(|s| s.kernel_ms));
+    let ratio = m(|s| s.igmpd_ms / s.kernel_ms.max(1e-9));
+    let rows: [(String, Mmm, &str, &str, f64); 5] = [
+        (format!("ports {p}x{n}: igmpd"), i, "ms", "", f64::INFINITY),
+        (format!("ports {p}x{n}: kernel"), k, "ms", "", f64::INFINITY),
+        (format!("ports {p}x{n}: ratio"), ratio, "x", "<= 1.2x", 1.2),
+        (
+            format!("ports {p}x{n}: RSS"),
+            m(|s| s.rss_kib as f64 / 1024.0),
+            "MiB",
+            "<= 40 MiB",
+            40.0,
+        ),
+        (
+            format!("ports {p}x{n}: join p99"),
+            m(|s| s.join_p99_ms),
+            "ms",
+            "<= 2 ms",
+            2.0,
+        ),
+    ];
+    for (what, v, unit, target, max) in rows {
+        let verdict = if max.is_infinite() {
+            ""
+        } else if v.med <= max {
+            "PASS"
+        } else {
+            "FAIL"
+        };
+        let _ = writeln!(
+            t,
+            "{what:<36} {:>10.2} {:>10.2} {:>10.2} {unit:<6} {target:<22} {verdict}",
+            v.min, v.med, v.max
+        );
+    }
+}
+
+/// The restart scenario's rows: adoption time and the probe's losses.
+fn restart_rows(r: &Measured, t: &mut String) {
+    let Some(runs) = r.restart.as_deref().filter(|s| !s.is_empty()) else {
+        return;
+    };
+    let n = runs[0].memberships;
+    let m =
+        |f: fn(&crate::restart::RestartRun) -> f64| mmm(&runs.iter().map(f).collect::<Vec<_>>());
+    let rows: [(String, Mmm, &str, &str, f64); 3] = [
+        (
+            format!("restart: adopt {n} + a new join"),
+            m(|s| s.adopt_ms),
+            "ms",
+            "<= 1000 ms",
+            1000.0,
+        ),
+        (
+            "restart: probe datagrams lost".to_owned(),
+            m(|s| s.probe_lost as f64),
+            "",
+            "0",
+            0.0,
+        ),
+        (
+            "restart: stale entries after a GMI".to_owned(),
+            m(|s| s.stale as f64),
+            "",
+            "0",
+            0.0,
+        ),
+    ];
+    for (what, v, unit, target, max) in rows {
+        let _ = writeln!(
+            t,
+            "{what:<36} {:>10.2} {:>10.2} {:>10.2} {unit:<6} {target:<22} {}",
+            v.min,
+            v.med,
+            v.max,
+            if v.max <= max { "PASS" } else { "FAIL" }
         );
     }
 }

@@ -2,7 +2,7 @@
 //! namespace (64 MiB receive buffer), so no dump sits on the measured path. Overruns
 //! (ENOBUFS) are counted, not hidden.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -21,7 +21,11 @@ pub(crate) struct MdbEvent {
     pub(crate) added: bool,
     /// The bridge port's ifindex.
     pub(crate) port: u32,
+    /// The IPv4 group (0.0.0.0 for an IPv6 one, which only [`Watcher::start_both`]
+    /// reports).
     pub(crate) group: Ipv4Addr,
+    /// The group, either family.
+    pub(crate) ip: IpAddr,
 }
 
 /// A thread in the switch namespace that turns RTNLGRP_MDB notifications into
@@ -34,13 +38,22 @@ pub(crate) struct Watcher {
 }
 
 impl Watcher {
-    /// Starts watching in namespace `ns`; returns once subscribed.
+    /// Starts watching IPv4 entries in namespace `ns`; returns once subscribed.
     pub(crate) fn start(ns: &str) -> Result<Watcher> {
+        Watcher::start_with(ns, false)
+    }
+
+    /// The same for IPv4 and IPv6 entries.
+    pub(crate) fn start_both(ns: &str) -> Result<Watcher> {
+        Watcher::start_with(ns, true)
+    }
+
+    fn start_with(ns: &str, v6: bool) -> Result<Watcher> {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let st = Arc::clone(&stop);
-        let handle = in_netns(ns, move || watch(st, tx, ready_tx));
+        let handle = in_netns(ns, move || watch(st, tx, ready_tx, v6));
         match ready_rx.recv_timeout(Duration::from_secs(5)) {
             Ok(()) => {}
             Err(_) => {
@@ -75,6 +88,7 @@ fn watch(
     stop: Arc<AtomicBool>,
     tx: mpsc::Sender<MdbEvent>,
     ready: mpsc::Sender<()>,
+    v6: bool,
 ) -> Result<u64> {
     let fd = sys::mdb_event_socket()?;
     let _ = ready.send(());
@@ -94,7 +108,7 @@ fn watch(
                 _ => return Err(e).context("recv netlink"),
             },
         };
-        parse_nl(&buf[..n], at, &tx);
+        parse_nl(&buf[..n], at, &tx, v6);
     }
     Ok(overruns)
 }
@@ -103,7 +117,7 @@ fn u16_at(b: &[u8], o: usize) -> usize {
     u16::from_ne_bytes([b[o], b[o + 1]]) as usize
 }
 
-fn parse_nl(mut b: &[u8], at: Instant, tx: &mpsc::Sender<MdbEvent>) {
+fn parse_nl(mut b: &[u8], at: Instant, tx: &mpsc::Sender<MdbEvent>, v6: bool) {
     const RTM_NEWMDB: u16 = 84;
     const RTM_DELMDB: u16 = 85;
     while b.len() >= 16 {
@@ -117,16 +131,29 @@ fn parse_nl(mut b: &[u8], at: Instant, tx: &mpsc::Sender<MdbEvent>) {
             attrs(&msg[8..], 0, &mut |info| {
                 // struct br_mdb_entry: ifindex u32, state u8, flags u8, vid u16,
                 // addr (16 bytes union), proto be16
-                if info.len() >= 26 && u16::from_be_bytes([info[24], info[25]]) == 0x0800 {
-                    let port = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
-                    let group = Ipv4Addr::new(info[8], info[9], info[10], info[11]);
-                    let _ = tx.send(MdbEvent {
-                        at,
-                        added: ty == RTM_NEWMDB,
-                        port,
-                        group,
-                    });
+                if info.len() < 26 {
+                    return;
                 }
+                let port = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
+                let (group, ip) = match u16::from_be_bytes([info[24], info[25]]) {
+                    0x0800 => {
+                        let g = Ipv4Addr::new(info[8], info[9], info[10], info[11]);
+                        (g, IpAddr::V4(g))
+                    }
+                    0x86dd if v6 => {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(&info[8..24]);
+                        (Ipv4Addr::UNSPECIFIED, IpAddr::V6(Ipv6Addr::from(a)))
+                    }
+                    _ => return,
+                };
+                let _ = tx.send(MdbEvent {
+                    at,
+                    added: ty == RTM_NEWMDB,
+                    port,
+                    group,
+                    ip,
+                });
             });
         }
         b = &b[((len + 3) & !3).min(b.len())..];
