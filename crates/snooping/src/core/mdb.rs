@@ -230,7 +230,8 @@ impl MdbTable {
         }
     }
 
-    /// Whether `key` is a static group's entry (see [`MdbTable::exempt`]).
+    /// Whether `key` is a static group's entry: never refused for its port's share near
+    /// the limit.
     pub fn set_exempt(&mut self, key: EntryKey, on: bool) {
         if on {
             self.exempt.insert(key);

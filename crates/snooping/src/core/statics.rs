@@ -120,11 +120,6 @@ impl Snooper {
         self.restatic();
     }
 
-    /// Every port's static groups.
-    pub fn statics(&self) -> &BTreeMap<u32, BTreeSet<StaticGroup>> {
-        &self.sh.statics
-    }
-
     /// The static groups in the MDB now, by key, with their sources (None: every source).
     pub fn static_entries(&self) -> impl Iterator<Item = (&EntryKey, &StaticSources)> {
         self.sh.static_keys.iter()
