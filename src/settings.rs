@@ -258,6 +258,7 @@ impl Bridge {
             policy: self.policy.clone(),
             port_policies: self.port_policies.clone(),
             static_groups: self.static_groups.clone(),
+            flood_groups: self.snooping.flood_groups.clone(),
             state_dir: control_socket
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())

@@ -243,6 +243,16 @@ const SAME: &[(&str, &str, &[&str])] = &[
         &["--router-port", "p1", "--router-port", "p2"],
     ),
     ("raise_hash_max", "8192", &["--raise-hash-max", "8192"]),
+    (
+        "flood_groups",
+        "[\"ff02::fb\", \"ff02::1:ff00:0/104\"]",
+        &[
+            "--flood-group",
+            "ff02::fb",
+            "--flood-group",
+            "ff02::1:ff00:0/104",
+        ],
+    ),
     ("max_groups", "256", &["--max-groups", "256"]),
     ("max_sources", "16", &["--max-sources", "16"]),
     (
@@ -268,6 +278,7 @@ fn each_key_means_what_its_flag_means() {
         "querier",
         "router_ports",
         "raise_hash_max",
+        "flood_groups",
         "max_groups",
         "max_sources",
         "limit_action",
@@ -301,7 +312,10 @@ fn each_key_means_what_its_flag_means() {
 }
 
 /// Options whose key is not their flag's long name with underscores.
-const RENAMED: &[(&str, &str)] = &[("router_ports", "router-port")];
+const RENAMED: &[(&str, &str)] = &[
+    ("router_ports", "router-port"),
+    ("flood_groups", "flood-group"),
+];
 /// Flags of `query` and `snoop` that are no section key: the daemon's control socket and
 /// metrics endpoint are top-level keys of the file (`control_socket`, `metrics_listen`).
 const NOT_SECTION_KEYS: &[&str] = &["control_socket", "metrics_listen"];
@@ -643,4 +657,38 @@ fn static_groups_and_fast_leave_are_read_per_port_and_checked_at_their_line() {
     };
     let b = crate::cmd::snoop::bridge(a).unwrap();
     assert!(b.port_policies["p1"].fast_leave && !b.policy.fast_leave);
+}
+
+/// `flood_groups`: the default list when not written, nothing when `[]`, and a bad prefix
+/// an error at the key's line.
+#[test]
+fn flood_groups_default_empty_and_bad_prefixes() {
+    let names = |c: &RunConfig| -> Vec<String> {
+        c.bridges[0]
+            .snooping
+            .flood_groups
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        names(&ok("[bridge.br0]\n")),
+        ["ff02::1:ff00:0/104", "ff02::fb", "224.0.0.251"]
+    );
+    assert!(names(&ok("[bridge.br0]\nflood_groups = []\n")).is_empty());
+    for (bad, why) in [
+        ("\"fe80::/10\"", "not a multicast prefix"),
+        ("\"ff02::1:ff00:0/129\"", "prefix length"),
+        ("\"ff02::1:ff00:1/104\"", "bits set past its length"),
+        ("\"mdns\"", "not an IP address"),
+    ] {
+        let e = errs(&format!(
+            "[bridge.br0]\nquerier = true\nflood_groups = [\"ff02::fb\", {bad}]\n"
+        ));
+        assert_eq!(e.len(), 1, "{bad}: {e:?}");
+        assert!(
+            e[0].starts_with("t.toml:3: bridge.br0.flood_groups: ") && e[0].contains(why),
+            "{bad}: {e:?}"
+        );
+    }
 }

@@ -381,6 +381,10 @@ pub struct Shared {
     pub(super) statics: BTreeMap<u32, BTreeSet<super::StaticGroup>>,
     /// The MDB keys the static groups of ports that are up make, with their sources.
     pub(super) static_keys: BTreeMap<EntryKey, super::StaticSources>,
+    /// The flood list's groups heard of, by VLAN (see `flood`): flooded until igmpd ends.
+    pub(super) flooded: BTreeSet<(u16, IpAddr)>,
+    /// The MDB keys the flooded groups make on the ports up.
+    pub(super) flood_keys: BTreeSet<EntryKey>,
 }
 
 /// A VLAN's querier sources: IPv4, IPv6 link-local.
@@ -417,6 +421,7 @@ impl Shared {
             // The group, and whether it was added (with what caused it) or removed.
             let (group, log) = match c {
                 Change::GroupAdded { group, any_source } => {
+                    self.heard_flood_group(vid, group.into());
                     (group, Some((true, joined(&group, any_source))))
                 }
                 Change::GroupRemoved { group, reason } => {

@@ -117,6 +117,8 @@ pub struct SnoopSettings {
     pub vlan_addresses: BTreeMap<u16, crate::core::VlanAddresses>,
     /// Ports' configured static groups (`static_groups` in `[bridge.B.port.P]`), by name.
     pub static_groups: BTreeMap<String, BTreeSet<crate::core::StaticGroup>>,
+    /// Groups flooded to every port once heard of (`flood_groups`).
+    pub flood_groups: Vec<crate::core::FloodPrefix>,
     /// Where to keep the ports' `mcast_router` settings from before igmpd changed them
     /// (a file per bridge and network namespace), so that igmpd restarted after a crash
     /// still restores them at exit; None: only in memory.
@@ -277,6 +279,7 @@ impl SnoopDaemon {
                 bridge: settings.policy.clone(),
                 ports: BTreeMap::new(),
             },
+            flood_groups: settings.flood_groups.clone(),
         };
         let writes = Writes::start(handle.clone());
         let place = igmpd_runtime::events::Place::Bridge(settings.bridge.as_str().into());

@@ -1,0 +1,88 @@
+//! Flooded groups, in virtual time: a report for a group of the flood list puts it on
+//! every port up, for good; other groups are snooped as before.
+
+use super::*;
+
+fn flood_cfg() -> SnoopConfig {
+    let mut c = cfg(false);
+    c.flood_groups = crate::core::flood::default_flood_groups();
+    c
+}
+
+fn sets(ops: &[MdbOp]) -> BTreeSet<EntryKey> {
+    ops.iter()
+        .filter_map(|o| match o {
+            MdbOp::Set(k, EntryFilter::Any) => Some(*k),
+            _ => None,
+        })
+        .collect()
+}
+
+fn deletes(ops: &[MdbOp]) -> BTreeSet<EntryKey> {
+    ops.iter()
+        .filter_map(|o| match o {
+            MdbOp::Delete(k) => Some(*k),
+            _ => None,
+        })
+        .collect()
+}
+
+const SN: &str = "ff02::1:ff00:2";
+
+#[test]
+fn a_reported_solicited_node_group_is_on_every_port_and_never_expires() {
+    let mut s = snooper(flood_cfg());
+    rx(&mut s, 10, P2, &mld_join("fe80::2", SN));
+    let o = ops(&mut s);
+    assert_eq!(
+        sets(&o),
+        [key(P1, SN), key(P2, SN), key(P3, SN)]
+            .into_iter()
+            .collect()
+    );
+    assert!(s.is_flood_group(SN.parse().unwrap()));
+    assert_eq!(s.flood_entries().count(), 3);
+    // A group not in the list is snooped as before: on P2 only, gone after the
+    // membership interval (2 x 2 s + 1 s) without reports.
+    rx(&mut s, 20, P2, &mld_join("fe80::2", "ff05::1"));
+    assert_eq!(
+        sets(&ops(&mut s)),
+        [key(P2, "ff05::1")].into_iter().collect()
+    );
+    run_until(&mut s, 20_000);
+    let o = ops(&mut s);
+    assert_eq!(deletes(&o), [key(P2, "ff05::1")].into_iter().collect());
+    // Three membership intervals later the flooded group is still on every port.
+    assert_eq!(s.flood_entries().count(), 3);
+    assert!(s.mdb().programmed().any(|(k, _, _)| *k == key(P1, SN)));
+}
+
+#[test]
+fn flooded_groups_follow_the_ports_and_a_report_of_them_changes_nothing() {
+    let mut s = snooper(flood_cfg());
+    rx(&mut s, 10, P2, &mld_join("fe80::2", "ff02::fb"));
+    s.drain().for_each(drop);
+    // Another host's report: every port has the entry already.
+    rx(&mut s, 20, P3, &mld_join("fe80::3", "ff02::fb"));
+    assert_eq!(ops(&mut s), []);
+    s.port_down(P3);
+    assert_eq!(
+        deletes(&ops(&mut s)),
+        [key(P3, "ff02::fb")].into_iter().collect()
+    );
+    s.port_up(P3);
+    assert_eq!(
+        sets(&ops(&mut s)),
+        [key(P3, "ff02::fb")].into_iter().collect()
+    );
+}
+
+#[test]
+fn with_an_empty_flood_list_a_silent_hosts_solicited_node_group_expires() {
+    let mut s = snooper(cfg(false));
+    rx(&mut s, 10, P2, &mld_join("fe80::2", SN));
+    assert_eq!(sets(&ops(&mut s)), [key(P2, SN)].into_iter().collect());
+    run_until(&mut s, 20_000);
+    assert_eq!(deletes(&ops(&mut s)), [key(P2, SN)].into_iter().collect());
+    assert_eq!(s.flood_entries().count(), 0);
+}
