@@ -282,3 +282,143 @@ fn with_an_empty_flood_list_mdns_no_longer_reaches_a_silent_host() -> Result<()>
     let _ = std::fs::remove_dir_all(&dir);
     r
 }
+
+/// The kernel's `mcast_flood` of bridge port `port`.
+fn mcast_flood(lab: &Lab, port: &str) -> Result<bool> {
+    let out = lab
+        .switch()
+        .netns()
+        .exec_ok(&["ip", "-d", "-j", "link", "show", "dev", port])?;
+    let v: Value = serde_json::from_str(&out)?;
+    v[0]["linkinfo"]["info_slave_data"]["mcast_flood"]
+        .as_bool()
+        .with_context(|| format!("no mcast_flood in {out}"))
+}
+
+/// A config file for `igmpd run` with the tests' short timers and `bridge` as the
+/// `[bridge.br0]` section's body plus what follows it; removed when dropped.
+struct Config(std::path::PathBuf);
+
+impl Config {
+    fn write(tag: &str, bridge: &str) -> Result<Config> {
+        let dir = std::env::temp_dir().join(format!("igt-flood-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let c = Config(dir);
+        std::fs::write(
+            c.path(),
+            format!(
+                "[defaults]\nquery_interval = \"2s\"\nquery_response_interval = \"1s\"\n\
+                 [bridge.br0]\n{bridge}\n"
+            ),
+        )?;
+        Ok(c)
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.0.join("igmpd.toml")
+    }
+
+    fn run(&self, lab: &Lab) -> Result<Igmpd> {
+        let p = self.path();
+        let p = p.to_str().context("utf8")?;
+        Igmpd::spawn(lab.switch().netns(), BIN, &["run", "--config", p])
+    }
+}
+
+impl Drop for Config {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn flood_unregistered_false_keeps_unregistered_multicast_off_a_port_and_is_restored() -> Result<()>
+{
+    let lab = Lab::builder()
+        .bridge(v3_bridge())
+        .hosts(&["s", "a", "b", "c"])
+        .build()?;
+    let pb = lab.host("b").port().to_owned();
+    ensure!(
+        mcast_flood(&lab, &pb)?,
+        "mcast_flood starts on (the kernel's default)"
+    );
+    // No querier on the LAN: the bridge floods every group, unregistered ones included,
+    // to the ports with mcast_flood (br_flood).
+    let cfg = Config::write(
+        "unreg",
+        &format!("[bridge.br0.port.{pb}]\nflood_unregistered = false"),
+    )?;
+    let d = cfg.run(&lab)?;
+    poll_until(WAIT, Duration::from_millis(50), || {
+        (!mcast_flood(&lab, &pb).ok()?).then_some(())
+    })
+    .context("igmpd should turn b's port's mcast_flood off")?;
+    let mut s = member(&lab, "s")?;
+    common::expect_receivers(&lab, &mut s, "s", ip("239.19.0.1"), &["a", "c"])?;
+    // SIGKILL: the port stays as igmpd set it; the next igmpd restores the value from
+    // before the first one at its exit.
+    d.kill()?;
+    ensure!(!mcast_flood(&lab, &pb)?, "mcast_flood changed by SIGKILL");
+    let d = cfg.run(&lab)?;
+    d.wait_status(WAIT, |st| st["bridges"][0]["ports"].as_array().map(drop))?;
+    d.stop()?;
+    ensure!(
+        mcast_flood(&lab, &pb)?,
+        "mcast_flood not restored after SIGKILL + restart"
+    );
+    Ok(())
+}
+
+/// Whether `cap` holds an IGMPv3 report naming `group`.
+fn saw_v3_report(cap: &Capture, group: std::net::Ipv4Addr) -> bool {
+    cap.packets().is_ok_and(|ps| {
+        ps.iter().any(|p| {
+            matches!(p.decode(), Ok(f) if matches!(&f.packet,
+                igmpd_wire::Packet::Igmp { igmp: igmpd_wire::IgmpRepr::V3Report { records }, .. }
+                    if records.iter().any(|r| r.group == group)))
+        })
+    })
+}
+
+#[test]
+fn a_flood_reports_port_receives_the_reports_igmpd_forwards() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(v3_bridge())
+        .hosts(&["a", "b", "c"])
+        .build()?;
+    let pc = lab.host("c").port().to_owned();
+    let cfg = Config::write(
+        "reports",
+        &format!("querier = true\n[bridge.br0.port.{pc}]\nflood_reports = true"),
+    )?;
+    let d = cfg.run(&lab)?;
+    let g = "239.19.0.2".parse::<std::net::Ipv4Addr>()?;
+    let (hb, hc) = (lab.host("b"), lab.host("c"));
+    let cap_b = Capture::start(
+        hb.netns(),
+        hb.ifname(),
+        igmpd_netns_tests::capture::IGMP_MLD_FILTER,
+    )?;
+    let cap_c = Capture::start(
+        hc.netns(),
+        hc.ifname(),
+        igmpd_netns_tests::capture::IGMP_MLD_FILTER,
+    )?;
+    let mut a = member(&lab, "a")?;
+    a.join(IpAddr::V4(g))?;
+    // A's report reaches C (flood_reports), as it would a router port.
+    poll_until(WAIT, Duration::from_millis(50), || {
+        saw_v3_report(&cap_c, g).then_some(())
+    })
+    .context("c's port should get a's report")?;
+    // B, neither router nor flood_reports, does not: asked after C had it, and again
+    // after a's next answer to a query reached C.
+    let before = cap_c.packets()?.len();
+    poll_until(WAIT, Duration::from_millis(50), || {
+        (cap_c.packets().ok()?.len() > before && saw_v3_report(&cap_c, g)).then_some(())
+    })?;
+    ensure!(!saw_v3_report(&cap_b, g), "b's port got a's report");
+    d.stop()?;
+    Ok(())
+}

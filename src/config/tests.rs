@@ -268,7 +268,15 @@ const SAME: &[(&str, &str, &[&str])] = &[
 /// `[bridge.NAME]` keys that are tables or lists of their own, or (`router_guard = true`,
 /// `fast_leave = true`: every port) no flag's meaning (`--router-guard PORT` and
 /// `--fast-leave PORT` name one port).
-const BRIDGE_ONLY: &[&str] = &["vlan", "port", "acl", "router_guard", "fast_leave"];
+const BRIDGE_ONLY: &[&str] = &[
+    "vlan",
+    "port",
+    "acl",
+    "router_guard",
+    "fast_leave",
+    "flood_unregistered",
+    "flood_reports",
+];
 
 /// A key in `[interface.NAME]` means what its flag means to `igmpd query`, and in
 /// `[bridge.NAME]` what it means to `igmpd snoop`.
@@ -364,7 +372,11 @@ fn every_flag_is_a_key_and_every_key_a_flag() {
     let bridge: Vec<String> = BridgeSection::keys()
         .iter()
         // `router_guard` is both: a key (every port) and `--router-guard PORT`.
-        .filter(|k| !startup.contains(k) && !["vlan", "port", "acl"].contains(k))
+        // `flood_unregistered` and `flood_reports` are keys only (no flag).
+        .filter(|k| {
+            !startup.contains(k)
+                && !["vlan", "port", "acl", "flood_unregistered", "flood_reports"].contains(k)
+        })
         .map(|k| k.to_string())
         .collect();
     assert_eq!(bridge, keys(&snoop), "[bridge.NAME] keys");
@@ -691,4 +703,27 @@ fn flood_groups_default_empty_and_bad_prefixes() {
             "{bad}: {e:?}"
         );
     }
+}
+
+/// `flood_unregistered` and `flood_reports` in `[bridge.B]` are every port's; a port's
+/// section overrides them.
+#[test]
+fn flood_unregistered_and_flood_reports_are_read_per_port() {
+    let c = ok("[bridge.br0]\nflood_unregistered = false\n[bridge.br0.port.p1]\nflood_unregistered = true\nflood_reports = true\n[bridge.br0.port.p2]\nmax_groups = 3\n");
+    let b = &c.bridges[0];
+    assert_eq!(b.policy.flood_unregistered, Some(false));
+    assert!(!b.policy.flood_reports);
+    assert_eq!(b.port_policies["p1"].flood_unregistered, Some(true));
+    assert!(b.port_policies["p1"].flood_reports);
+    assert_eq!(b.port_policies["p2"].flood_unregistered, Some(false));
+    assert!(!b.port_policies["p2"].flood_reports);
+    assert_eq!(
+        ok("[bridge.br0]\n").bridges[0].policy.flood_unregistered,
+        None
+    );
+    let e = errs("[bridge.br0]\nflood_reports = \"yes\"\n");
+    assert!(
+        e.len() == 1 && e[0].starts_with("t.toml:2: bridge.br0.flood_reports: "),
+        "{e:?}"
+    );
 }

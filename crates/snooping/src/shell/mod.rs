@@ -358,7 +358,10 @@ impl SnoopDaemon {
                     l.header.index,
                     name,
                     links::is_up(l),
-                    links::port_mcast_router(l).unwrap_or(1),
+                    (
+                        links::port_mcast_router(l).unwrap_or(1),
+                        links::port_mcast_flood(l).unwrap_or(true),
+                    ),
                 );
                 self.set_forwarding(l.header.index, links::port_forwarding(l));
             } else {

@@ -86,3 +86,26 @@ fn with_an_empty_flood_list_a_silent_hosts_solicited_node_group_expires() {
     assert_eq!(deletes(&ops(&mut s)), [key(P2, SN)].into_iter().collect());
     assert_eq!(s.flood_entries().count(), 0);
 }
+
+#[test]
+fn a_flood_reports_port_gets_every_report_once_never_its_own() {
+    let mut s = snooper(cfg(false));
+    s.set_port_policy(
+        P3,
+        Some(PortPolicy {
+            flood_reports: true,
+            ..Default::default()
+        }),
+    );
+    // No router port: the report goes to P3 only.
+    assert_eq!(rx(&mut s, 0, P2, &join("10.0.0.1", "239.1.1.1")), [P3]);
+    // P3 a router port as well: still once.
+    rx(&mut s, 0, P3, &query("10.0.0.9", None));
+    assert_eq!(rx(&mut s, 10, P2, &join("10.0.0.1", "239.1.1.1")), [P3]);
+    // With P1 a router port: both; P3's own reports never go back to it.
+    rx(&mut s, 10, P1, &query("10.0.0.8", None));
+    let mut to = rx(&mut s, 20, P2, &join("10.0.0.1", "239.1.1.2"));
+    to.sort_unstable();
+    assert_eq!(to, [P1, P3]);
+    assert_eq!(rx(&mut s, 30, P3, &join("10.0.0.3", "239.1.1.3")), [P1]);
+}

@@ -64,6 +64,8 @@ fn port(name: &str) -> Port {
         socket: None,
         original_router: 1,
         current_router: 1,
+        original_flood: true,
+        current_flood: true,
         forwarding: true,
     }
 }
