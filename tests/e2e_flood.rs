@@ -422,3 +422,33 @@ fn a_flood_reports_port_receives_the_reports_igmpd_forwards() -> Result<()> {
     d.stop()?;
     Ok(())
 }
+
+#[test]
+fn without_solicited_node_flooding_a_host_that_answers_no_mld_query_is_nd_at_risk() -> Result<()> {
+    let lab = Lab::builder()
+        .bridge(v3_bridge())
+        .hosts(&["a", "b"])
+        .build()?;
+    drop_mld_queries(&lab, "b")?;
+    // Only mDNS flooded: solicited-node groups are snooped like any other.
+    let d = snoop(&lab, &["--querier", "--flood-group", "ff02::fb"])?;
+    readd_address(&lab, "b")?;
+    let (pb, host) = (lab.host("b").port().to_owned(), lab.host("b").ipv6_ll());
+    let f = d.wait_status(WAIT + 3 * GMI, |st| {
+        st["findings"]
+            .as_array()?
+            .iter()
+            .find(|f| f["code"] == "nd-at-risk")
+            .cloned()
+    })?;
+    ensure!(f["host"] == host.to_string(), "{f}");
+    let msg = f["message"].as_str().unwrap_or_default();
+    ensure!(msg.contains(&format!("port {pb}")), "{f}");
+    let hint = f["hint"].as_str().unwrap_or_default();
+    ensure!(
+        hint.contains("flood_groups") && hint.contains("mld-listener-query accept"),
+        "{f}"
+    );
+    d.stop()?;
+    Ok(())
+}

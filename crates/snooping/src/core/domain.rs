@@ -381,10 +381,8 @@ pub struct Shared {
     pub(super) statics: BTreeMap<u32, BTreeSet<super::StaticGroup>>,
     /// The MDB keys the static groups of ports that are up make, with their sources.
     pub(super) static_keys: BTreeMap<EntryKey, super::StaticSources>,
-    /// The flood list's groups heard of, by VLAN (see `flood`): flooded until igmpd ends.
-    pub(super) flooded: BTreeSet<(u16, IpAddr)>,
-    /// The MDB keys the flooded groups make on the ports up.
-    pub(super) flood_keys: BTreeSet<EntryKey>,
+    /// The flooded groups and what `nd-at-risk` names (see `flood`).
+    pub(super) flood: super::FloodState,
 }
 
 /// A VLAN's querier sources: IPv4, IPv6 link-local.

@@ -21,12 +21,17 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
+
+use igmpd_querier::core::observer::{Finding, Severity};
 
 use super::domain::Shared;
 use super::mdb::EntryFilter;
 use super::EntryKey;
+
+/// Most hosts whose port is kept for `nd-at-risk`.
+const HOST_PORTS: usize = 4096;
 
 /// The flood list when none is configured.
 pub const DEFAULT_FLOOD_GROUPS: [&str; 3] = ["ff02::1:ff00:0/104", "ff02::fb", "224.0.0.251"];
@@ -139,19 +144,39 @@ impl Shared {
     /// A report named `group` in VLAN `vid`: when it is in the flood list, it is flooded
     /// from now on, on every port up in the VLAN.
     pub(super) fn heard_flood_group(&mut self, vid: u16, group: IpAddr) {
-        if !self.is_flood_group(group) || self.flooded.contains(&(vid, group)) {
+        if !self.is_flood_group(group) || self.flood.groups.contains(&(vid, group)) {
             return;
         }
-        if self.flooded.len() >= self.cfg.entry_limit {
+        if self.flood.groups.len() >= self.cfg.entry_limit {
             return;
         }
-        self.flooded.insert((vid, group));
+        self.flood.groups.insert((vid, group));
         for key in self.flood_keys_of(vid, group).collect::<Vec<_>>() {
-            if self.flood_keys.insert(key) {
+            if self.flood.keys.insert(key) {
                 self.mdb.set_exempt(key, true);
                 self.set_desired(key, Some(EntryFilter::Any));
             }
         }
+    }
+
+    /// An MLD report from `host` on `port` (for `nd-at-risk`).
+    pub(super) fn heard_host(&mut self, port: u32, host: Option<IpAddr>) {
+        let Some(IpAddr::V6(h)) = host else {
+            return;
+        };
+        let map = &mut self.flood.host_ports;
+        if map.len() < HOST_PORTS || map.contains_key(&h) {
+            map.insert(h, port);
+        }
+    }
+
+    /// Whether the flood list covers every solicited-node group (ff02::1:ff00:0/104).
+    fn floods_solicited_nodes(&self) -> bool {
+        let sn: IpAddr = IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00, 0));
+        self.cfg
+            .flood_groups
+            .iter()
+            .any(|p| p.len <= 104 && p.contains(sn))
     }
 
     /// The MDB keys one flooded group makes now: every port up in its VLAN.
@@ -174,9 +199,50 @@ impl Shared {
 
     /// The MDB keys every flooded group makes now.
     pub(super) fn effective_flood(&self) -> BTreeSet<EntryKey> {
-        self.flooded
+        self.flood
+            .groups
             .iter()
             .flat_map(|(vid, g)| self.flood_keys_of(*vid, *g))
+            .collect()
+    }
+}
+
+impl super::Snooper {
+    /// `nd-at-risk`: an IPv6 host that answers no MLD query (the querier's `member-silent`,
+    /// raised only while other hosts answer: IPv6 is in use on the LAN) on a bridge that
+    /// does not flood solicited-node groups. Once its memberships expire the bridge sends
+    /// neighbour solicitations for it to router ports only (see the module documentation),
+    /// and its IPv6 unicast stops. `name` gives a port's name.
+    pub fn nd_at_risk(
+        &self,
+        now: igmpd_querier::core::Instant,
+        bridge: &str,
+        name: impl Fn(u32) -> String,
+    ) -> Vec<Finding> {
+        if self.sh.floods_solicited_nodes() {
+            return Vec::new();
+        }
+        let silent = self.findings(now, bridge);
+        silent
+            .iter()
+            .filter(|f| f.code == "member-silent")
+            .filter_map(|f| {
+                let host: Ipv6Addr = f.host.as_deref()?.parse().ok()?;
+                let port = name(*self.sh.flood.host_ports.get(&host)?);
+                Some(Finding {
+                    code: "nd-at-risk",
+                    severity: Severity::Error,
+                    iface: f.iface.clone(),
+                    host: Some(host.to_string()),
+                    group: None,
+                    message: format!(
+                        "host {host} on port {port} answers no MLD query while other hosts use IPv6, and {bridge} does not flood solicited-node groups: once its memberships expire, neighbour solicitations for it reach router ports only and its IPv6 unicast stops"
+                    ),
+                    hint: format!(
+                        "flood them: flood_groups = [\"ff02::1:ff00:0/104\", \"ff02::fb\", \"224.0.0.251\"] in [bridge.{bridge}] (the default; or --flood-group ff02::1:ff00:0/104); or on {host}: let MLD queries in (nftables: `icmpv6 type mld-listener-query accept` in the input chain; ip6tables: `-A INPUT -p icmpv6 --icmpv6-type 130 -j ACCEPT`); `igmpd doctor IFACE` on that host shows the rule that drops it"
+                    ),
+                })
+            })
             .collect()
     }
 }

@@ -277,6 +277,7 @@ impl Snooper {
                 if m.is_empty() {
                     d.ports.remove(&port);
                 }
+                sh.heard_host(port, src.map(Into::into));
                 // Every report reaches the observer; the instance answers only with
                 // `--querier`, and only for groups the kernel snoops.
                 for (i, r) in reports.iter().enumerate() {

@@ -316,5 +316,17 @@ impl StaticGroup {
     }
 }
 
+/// The flooded groups (see [`flood`]), and the port each IPv6 host was last heard on (`nd-at-risk` names
+/// it after the host's memberships expired).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FloodState {
+    /// The flood list's groups heard of, by VLAN: flooded until igmpd ends.
+    pub(crate) groups: BTreeSet<(u16, IpAddr)>,
+    /// The MDB keys the flooded groups make on the ports up.
+    pub(crate) keys: BTreeSet<EntryKey>,
+    /// Each MLD reporter's port (at most `HOST_PORTS` hosts).
+    pub(crate) host_ports: BTreeMap<Ipv6Addr, u32>,
+}
+
 /// The sources a static entry forwards: None for every source.
 pub type StaticSources = BTreeSet<Option<IpAddr>>;

@@ -165,8 +165,7 @@ impl Snooper {
                 rewritten: None,
                 statics: BTreeMap::new(),
                 static_keys: BTreeMap::new(),
-                flooded: BTreeSet::new(),
-                flood_keys: BTreeSet::new(),
+                flood: Default::default(),
             },
         }
     }
@@ -279,6 +278,7 @@ impl Snooper {
             .port_state
             .iter()
             .flat_map(|(p, st)| super::policy::findings(st, now, bridge, &name(*p)))
+            .chain(self.nd_at_risk(now, bridge, &name))
             .collect()
     }
 

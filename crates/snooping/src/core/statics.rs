@@ -65,7 +65,7 @@ impl Shared {
             IpAddr::V4(_) => Ipv4Addr::source_filtering(&self.cfg),
             IpAddr::V6(_) => Ipv6Addr::source_filtering(&self.cfg),
         };
-        if self.flood_keys.contains(key) {
+        if self.flood.keys.contains(key) {
             // A flooded group forwards every source (see `flood`).
             return Some(EntryFilter::Any);
         }
@@ -75,14 +75,14 @@ impl Shared {
     /// The keys of static and flooded groups' entries.
     pub(super) fn written_keys(&self) -> Vec<EntryKey> {
         let statics = self.static_keys.keys();
-        statics.chain(&self.flood_keys).copied().collect()
+        statics.chain(&self.flood.keys).copied().collect()
     }
 
     /// The bridge went down: no static or flooded entry is in the MDB (the flooded groups
     /// heard of stay, written again when the bridge is back).
     pub(super) fn clear_written(&mut self) {
         self.static_keys.clear();
-        self.flood_keys.clear();
+        self.flood.keys.clear();
     }
 
     /// The MDB keys the static groups of every port up make now, with their sources.
@@ -144,7 +144,7 @@ impl Snooper {
 
     /// The flooded groups' entries in the MDB now (see `flood`).
     pub fn flood_entries(&self) -> impl Iterator<Item = &EntryKey> {
-        self.sh.flood_keys.iter()
+        self.sh.flood.keys.iter()
     }
 
     /// Whether `group` is in the flood list.
@@ -164,7 +164,7 @@ impl Snooper {
         let new = self.sh.effective_statics();
         let old = std::mem::take(&mut self.sh.static_keys);
         let new_flood = self.sh.effective_flood();
-        let old_flood = std::mem::take(&mut self.sh.flood_keys);
+        let old_flood = std::mem::take(&mut self.sh.flood.keys);
         let mut changed: BTreeSet<EntryKey> = old_flood
             .symmetric_difference(&new_flood)
             .copied()
@@ -187,7 +187,7 @@ impl Snooper {
             self.sh.mdb.set_exempt(*k, true);
         }
         self.sh.static_keys = new;
-        self.sh.flood_keys = new_flood;
+        self.sh.flood.keys = new_flood;
         for key in changed {
             self.refresh_key(key);
         }

@@ -109,3 +109,50 @@ fn a_flood_reports_port_gets_every_report_once_never_its_own() {
     assert_eq!(to, [P1, P3]);
     assert_eq!(rx(&mut s, 30, P3, &join("10.0.0.3", "239.1.1.3")), [P1]);
 }
+
+/// Hosts fe80::2 on P2 (answers every general query we send) and fe80::3 on P3 (its
+/// firewall drops MLD queries) joined their solicited-node groups; 12 s of our queries.
+fn silent_ipv6_host(flood_groups: Vec<crate::core::FloodPrefix>) -> Snooper {
+    let mut c = cfg(true);
+    c.igmp = None;
+    c.flood_groups = flood_groups;
+    let mut s = snooper(c);
+    rx(&mut s, 100, P2, &mld_join("fe80::2", "ff02::1:ff00:2"));
+    rx(&mut s, 100, P3, &mld_join("fe80::3", "ff02::1:ff00:3"));
+    let mut now = 100;
+    while now < 12_000 {
+        let Some(d) = s.next_deadline() else { break };
+        now = d.as_millis();
+        s.poll(d);
+        let general = s.drain().any(
+            |o| matches!(o, Output::Query { query: AnyQuery::V6(q), .. } if q.group.is_none()),
+        );
+        if general {
+            rx(&mut s, now + 10, P2, &mld_join("fe80::2", "ff02::1:ff00:2"));
+        }
+    }
+    s
+}
+
+#[test]
+fn nd_at_risk_names_the_silent_hosts_port_when_solicited_nodes_are_not_flooded() {
+    let s = silent_ipv6_host(Vec::new());
+    let f = s.port_findings(t(12_000), "br0", |p| format!("p{p}"));
+    let nd: Vec<_> = f.iter().filter(|f| f.code == "nd-at-risk").collect();
+    assert_eq!(nd.len(), 1, "{f:#?}");
+    assert_eq!(nd[0].host.as_deref(), Some("fe80::3"));
+    assert!(
+        nd[0].message.contains(&format!("port p{P3}")),
+        "{}",
+        nd[0].message
+    );
+    assert!(nd[0].hint.contains("flood_groups") && nd[0].hint.contains("mld-listener-query"));
+    // Flooded (the default list): the host stays reachable, nothing to say.
+    let s = silent_ipv6_host(crate::core::flood::default_flood_groups());
+    assert!(s
+        .findings(t(12_000), "br0")
+        .iter()
+        .any(|f| f.code == "member-silent"));
+    let f = s.port_findings(t(12_000), "br0", |p| format!("p{p}"));
+    assert!(f.iter().all(|f| f.code != "nd-at-risk"), "{f:#?}");
+}
