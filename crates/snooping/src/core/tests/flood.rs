@@ -156,3 +156,34 @@ fn nd_at_risk_names_the_silent_hosts_port_when_solicited_nodes_are_not_flooded()
     let f = s.port_findings(t(12_000), "br0", |p| format!("p{p}"));
     assert!(f.iter().all(|f| f.code != "nd-at-risk"), "{f:#?}");
 }
+
+fn vkey(port: u32, vid: u16, g: &str) -> EntryKey {
+    EntryKey {
+        port,
+        vid,
+        group: g.parse().unwrap(),
+    }
+}
+
+#[test]
+fn on_a_vlan_filtering_bridge_a_flooded_group_is_on_every_port_of_its_vlan_only() {
+    let mut s = snooper(flood_cfg());
+    s.set_port_vlans(t(0), P1, vlans(Some(10), &[10, 20]));
+    s.set_port_vlans(t(0), P2, vlans(None, &[20]));
+    s.set_port_vlans(t(0), P3, vlans(Some(10), &[10]));
+    s.drain().for_each(drop);
+    let mut f = Vec::new();
+    s.receive(t(10), P2, 20, &mld_join("fe80::2", SN), &mut f);
+    assert_eq!(
+        sets(&ops(&mut s)),
+        [vkey(P1, 20, SN), vkey(P2, 20, SN)].into_iter().collect()
+    );
+    // P3 joins VLAN 20: the group is on it too; P1 leaves it: gone from P1.
+    s.set_port_vlans(t(20), P3, vlans(Some(10), &[10, 20]));
+    assert_eq!(sets(&ops(&mut s)), [vkey(P3, 20, SN)].into_iter().collect());
+    s.set_port_vlans(t(30), P1, vlans(Some(10), &[10]));
+    assert_eq!(
+        deletes(&ops(&mut s)),
+        [vkey(P1, 20, SN)].into_iter().collect()
+    );
+}
