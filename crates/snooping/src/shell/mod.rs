@@ -22,7 +22,7 @@
 //! kernel probe and the bridge's IGMP/MLD versions (`kernel`), the nftables table
 //! ([`nft`](self::nft)), the MDB dump (igmpd's own entries are adopted: `adopt`), router
 //! ports. Clean exit: pending writes finish, igmpd's entries become temporary (the kernel
-//! ages or refreshes them), the table goes (the kernel learns again), `mcast_router` and
+//! ages or refreshes them), the table goes (the kernel learns again), `mcast_router`, `mcast_flood` and
 //! the versions are restored. What an igmpd restarted after SIGKILL must know (the
 //! settings from before igmpd, and on kernels before 6.3 which entries are igmpd's) is in
 //! a state file next to the control socket (`state`). Findings (the core's observers, plus `snooping-without-querier`) are in
@@ -531,7 +531,7 @@ impl SnoopDaemon {
 
     /// Clean exit: finish writes, hand the entries to the kernel as temporary ones (it
     /// ages them, and refreshes them from reports once the table is gone), remove the
-    /// table, restore `mcast_router`.
+    /// table, restore `mcast_router` and `mcast_flood`.
     async fn shutdown(mut self) {
         self.capture.stop();
         self.writes.barrier().await;
