@@ -3,6 +3,7 @@
 # Safe to run again: each step checks first and does nothing when its tool is already there.
 #
 #   tshark, tcpdump    second decoder and captures in tests
+#   iputils-ping       ping -6 across the bridge (neighbour discovery, tests/e2e_flood.rs)
 #   nftables           host firewalls in the netns tests, snooping's report-drop table
 #   iproute2 >= 6.15   Debian 12's 6.1 ignores `bridge mdb ... proto`; taken from
 #                      bookworm-backports, enabled by copying the system's own Debian apt
@@ -228,6 +229,7 @@ main() {
     command -v tcpdump >/dev/null || pkgs+=(tcpdump)
     command -v nft >/dev/null || pkgs+=(nftables)
     command -v strace >/dev/null || pkgs+=(strace)
+    command -v ping >/dev/null || pkgs+=(iputils-ping)
     if [ "${#pkgs[@]}" -gt 0 ]; then
         # tshark asks whether non-root users may capture; answer no without a prompt.
         echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections

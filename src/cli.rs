@@ -353,6 +353,14 @@ options! {
         /// refuses new groups there.
         #[arg(long, value_name = "N")]
         pub raise_hash_max: Option<u32>,
+        /// Flood traffic to PREFIX (a multicast group, or a prefix such as
+        /// ff02::1:ff00:0/104) to every port, reported or not, once a report for the group
+        /// was heard: IPv6 neighbour discovery and mDNS keep working for hosts that stop
+        /// answering queries (repeatable; replaces the default list; the config's
+        /// `flood_groups = []` floods nothing).
+        #[arg(long = "flood-group", value_name = "PREFIX",
+              default_values_t = igmpd_snooping::core::flood::default_flood_groups())]
+        pub flood_groups: Vec<igmpd_snooping::core::FloodPrefix>,
     }
 }
 

@@ -70,6 +70,8 @@ section! {
         policy: PolicyLayer;
         router_guard: Option<bool>,
         fast_leave: Option<bool>,
+        flood_unregistered: Option<bool>,
+        flood_reports: Option<bool>,
         acl: Option<Vec<Spanned<AclEntry>>>,
         vlan: BTreeMap<u16, Spanned<VlanSection>>,
         port: BTreeMap<String, Spanned<PortSection>>
@@ -83,6 +85,8 @@ section! {
         policy: PolicyLayer;
         router_guard: Option<bool>,
         fast_leave: Option<bool>,
+        flood_unregistered: Option<bool>,
+        flood_reports: Option<bool>,
         acl: Option<Vec<Spanned<AclEntry>>>,
         static_groups: Option<Vec<Spanned<StaticEntry>>>
     }
@@ -370,6 +374,8 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
         let flags = PortFlags {
             router_guard: sec.router_guard.unwrap_or(false),
             fast_leave: sec.fast_leave.unwrap_or(false),
+            flood_unregistered: sec.flood_unregistered,
+            flood_reports: sec.flood_reports.unwrap_or(false),
         };
         let policy = match bridge_acl
             .clone()
@@ -408,6 +414,8 @@ pub fn parse(file: &str, src: &str) -> Result<RunConfig, Vec<String>> {
             let port_flags = PortFlags {
                 router_guard: p.router_guard.unwrap_or(flags.router_guard),
                 fast_leave: p.fast_leave.unwrap_or(flags.fast_leave),
+                flood_unregistered: p.flood_unregistered.or(flags.flood_unregistered),
+                flood_reports: p.flood_reports.unwrap_or(flags.flood_reports),
             };
             match settings::policy(&layer.resolve(), port_flags, acl) {
                 Ok(pp) => {

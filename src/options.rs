@@ -94,6 +94,25 @@ impl Setting for Vec<igmpd_querier::core::HostJoin> {
     }
 }
 
+/// Flood prefixes are written as in the flag: `["ff02::1:ff00:0/104", "ff02::fb"]`.
+impl Setting for Vec<igmpd_snooping::core::FloodPrefix> {
+    type Raw = Vec<Flood>;
+    fn set(&mut self, raw: Vec<Flood>) {
+        *self = raw.into_iter().map(|f| f.0).collect();
+    }
+}
+
+/// A flood prefix written as in `--flood-group`; a bad one is an error at its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flood(pub igmpd_snooping::core::FloodPrefix);
+
+impl<'de> Deserialize<'de> for Flood {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(Flood).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A host join written as in the flag: "239.1.1.1", "10.0.0.5/232.1.1.1"; a bad one is
 /// an error at its own place in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -105,13 +105,18 @@ pub fn static_group(group: &str, source: Option<&str>, vlan: Option<u16>) -> Res
     Ok(g)
 }
 
-/// What a port may do besides its option group's keys: `router_guard` and `fast_leave`.
+/// What a port may do besides its option group's keys: `router_guard`, `fast_leave`,
+/// `flood_unregistered` and `flood_reports`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PortFlags {
     /// Queries, PIM hellos and MRD from the port are dropped.
     pub router_guard: bool,
     /// Leaves end the port's membership at once where no other host is in the group.
     pub fast_leave: bool,
+    /// The port's `mcast_flood` while igmpd runs (None: as it is).
+    pub flood_unregistered: Option<bool>,
+    /// The port also gets every report forwarded (a downstream snooping switch).
+    pub flood_reports: bool,
 }
 
 /// A port policy from its options, flags and ACL rules.
@@ -137,6 +142,8 @@ pub fn policy(p: &PolicyArgs, flags: PortFlags, acl: Vec<AclRule>) -> Result<Por
         max_report_rate: p.max_report_rate,
         require_router_alert: p.require_router_alert,
         fast_leave: flags.fast_leave,
+        flood_unregistered: flags.flood_unregistered,
+        flood_reports: flags.flood_reports,
     })
 }
 
@@ -258,6 +265,7 @@ impl Bridge {
             policy: self.policy.clone(),
             port_policies: self.port_policies.clone(),
             static_groups: self.static_groups.clone(),
+            flood_groups: self.snooping.flood_groups.clone(),
             state_dir: control_socket
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())

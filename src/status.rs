@@ -313,8 +313,8 @@ fn render_bridge(b: &BridgeStatus, out: &mut Sink<'_>) {
             out.push(' ');
             left(out, g.filter_mode, 8);
             out.push(' ');
-            if g.origin == "static" {
-                right(out, "static", 10);
+            if g.origin == "static" || g.origin == "flood" {
+                right(out, g.origin, 10);
             } else {
                 right(out, ms(g.expires_in_ms), 10);
             }

@@ -70,6 +70,22 @@ In \fB[bridge.NAME.port.PORT]\fR: groups the port forwards like learned membersh
 never expiring and counting against no limit (\fB"origin": "static"\fR in status).
 \fBigmpd static add|del\fR adds and deletes them at runtime; those are kept in the state
 file until deleted. \fBigmpd flush\fR forgets learned memberships only.
+.TP
+\fBflood_groups = ["ff02::1:ff00:0/104", "ff02::fb", "224.0.0.251"]\fR
+In \fB[bridge.NAME]\fR (the default; \fB[]\fR floods nothing; \fB\-\-flood\-group PREFIX\fR):
+a group of the list that a report (or an entry found at start) names is written on every
+port up in its VLAN and kept while igmpd runs, reported or not, so IPv6 neighbour
+discovery and mDNS keep working for hosts that answer no query (\fB"flooded": true\fR,
+\fB"origin": "flood"\fR in status). Each such group is one key of \fBmcast_hash_max\fR.
+.TP
+\fBflood_unregistered = true|false\fR
+The port's \fBmcast_flood\fR while igmpd runs (where multicast without an entry may go;
+the kernel reads it when no querier exists, and for 224.0.0.0/24 and ff02::1); restored at
+exit and after SIGKILL + restart. Unset: left as it is.
+.TP
+\fBflood_reports = true\fR
+The port gets every report igmpd forwards, as a router port does (a downstream snooping
+switch).
 .PP
 Always on: queries need TTL (hop limit) 1 and the RFC destination; an elected querier's
 QRV outside 2..7 or query interval outside 1..3600 s is not adopted (finding

@@ -243,6 +243,16 @@ const SAME: &[(&str, &str, &[&str])] = &[
         &["--router-port", "p1", "--router-port", "p2"],
     ),
     ("raise_hash_max", "8192", &["--raise-hash-max", "8192"]),
+    (
+        "flood_groups",
+        "[\"ff02::fb\", \"ff02::1:ff00:0/104\"]",
+        &[
+            "--flood-group",
+            "ff02::fb",
+            "--flood-group",
+            "ff02::1:ff00:0/104",
+        ],
+    ),
     ("max_groups", "256", &["--max-groups", "256"]),
     ("max_sources", "16", &["--max-sources", "16"]),
     (
@@ -258,7 +268,15 @@ const SAME: &[(&str, &str, &[&str])] = &[
 /// `[bridge.NAME]` keys that are tables or lists of their own, or (`router_guard = true`,
 /// `fast_leave = true`: every port) no flag's meaning (`--router-guard PORT` and
 /// `--fast-leave PORT` name one port).
-const BRIDGE_ONLY: &[&str] = &["vlan", "port", "acl", "router_guard", "fast_leave"];
+const BRIDGE_ONLY: &[&str] = &[
+    "vlan",
+    "port",
+    "acl",
+    "router_guard",
+    "fast_leave",
+    "flood_unregistered",
+    "flood_reports",
+];
 
 /// A key in `[interface.NAME]` means what its flag means to `igmpd query`, and in
 /// `[bridge.NAME]` what it means to `igmpd snoop`.
@@ -268,6 +286,7 @@ fn each_key_means_what_its_flag_means() {
         "querier",
         "router_ports",
         "raise_hash_max",
+        "flood_groups",
         "max_groups",
         "max_sources",
         "limit_action",
@@ -301,7 +320,10 @@ fn each_key_means_what_its_flag_means() {
 }
 
 /// Options whose key is not their flag's long name with underscores.
-const RENAMED: &[(&str, &str)] = &[("router_ports", "router-port")];
+const RENAMED: &[(&str, &str)] = &[
+    ("router_ports", "router-port"),
+    ("flood_groups", "flood-group"),
+];
 /// Flags of `query` and `snoop` that are no section key: the daemon's control socket and
 /// metrics endpoint are top-level keys of the file (`control_socket`, `metrics_listen`).
 const NOT_SECTION_KEYS: &[&str] = &["control_socket", "metrics_listen"];
@@ -350,7 +372,11 @@ fn every_flag_is_a_key_and_every_key_a_flag() {
     let bridge: Vec<String> = BridgeSection::keys()
         .iter()
         // `router_guard` is both: a key (every port) and `--router-guard PORT`.
-        .filter(|k| !startup.contains(k) && !["vlan", "port", "acl"].contains(k))
+        // `flood_unregistered` and `flood_reports` are keys only (no flag).
+        .filter(|k| {
+            !startup.contains(k)
+                && !["vlan", "port", "acl", "flood_unregistered", "flood_reports"].contains(k)
+        })
         .map(|k| k.to_string())
         .collect();
     assert_eq!(bridge, keys(&snoop), "[bridge.NAME] keys");
@@ -643,4 +669,61 @@ fn static_groups_and_fast_leave_are_read_per_port_and_checked_at_their_line() {
     };
     let b = crate::cmd::snoop::bridge(a).unwrap();
     assert!(b.port_policies["p1"].fast_leave && !b.policy.fast_leave);
+}
+
+/// `flood_groups`: the default list when not written, nothing when `[]`, and a bad prefix
+/// an error at the key's line.
+#[test]
+fn flood_groups_default_empty_and_bad_prefixes() {
+    let names = |c: &RunConfig| -> Vec<String> {
+        c.bridges[0]
+            .snooping
+            .flood_groups
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        names(&ok("[bridge.br0]\n")),
+        ["ff02::1:ff00:0/104", "ff02::fb", "224.0.0.251"]
+    );
+    assert!(names(&ok("[bridge.br0]\nflood_groups = []\n")).is_empty());
+    for (bad, why) in [
+        ("\"fe80::/10\"", "not a multicast prefix"),
+        ("\"ff02::1:ff00:0/129\"", "prefix length"),
+        ("\"ff02::1:ff00:1/104\"", "bits set past its length"),
+        ("\"mdns\"", "not an IP address"),
+    ] {
+        let e = errs(&format!(
+            "[bridge.br0]\nquerier = true\nflood_groups = [\"ff02::fb\", {bad}]\n"
+        ));
+        assert_eq!(e.len(), 1, "{bad}: {e:?}");
+        assert!(
+            e[0].starts_with("t.toml:3: bridge.br0.flood_groups: ") && e[0].contains(why),
+            "{bad}: {e:?}"
+        );
+    }
+}
+
+/// `flood_unregistered` and `flood_reports` in `[bridge.B]` are every port's; a port's
+/// section overrides them.
+#[test]
+fn flood_unregistered_and_flood_reports_are_read_per_port() {
+    let c = ok("[bridge.br0]\nflood_unregistered = false\n[bridge.br0.port.p1]\nflood_unregistered = true\nflood_reports = true\n[bridge.br0.port.p2]\nmax_groups = 3\n");
+    let b = &c.bridges[0];
+    assert_eq!(b.policy.flood_unregistered, Some(false));
+    assert!(!b.policy.flood_reports);
+    assert_eq!(b.port_policies["p1"].flood_unregistered, Some(true));
+    assert!(b.port_policies["p1"].flood_reports);
+    assert_eq!(b.port_policies["p2"].flood_unregistered, Some(false));
+    assert!(!b.port_policies["p2"].flood_reports);
+    assert_eq!(
+        ok("[bridge.br0]\n").bridges[0].policy.flood_unregistered,
+        None
+    );
+    let e = errs("[bridge.br0]\nflood_reports = \"yes\"\n");
+    assert!(
+        e.len() == 1 && e[0].starts_with("t.toml:2: bridge.br0.flood_reports: "),
+        "{e:?}"
+    );
 }

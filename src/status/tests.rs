@@ -191,6 +191,7 @@ pub(crate) fn bridge() -> BridgeStatus {
                         compat_version: 3,
                         expires_in_ms: 0,
                         origin: "learned",
+                        flooded: false,
                     },
                     PortGroupStatus {
                         group: ip("ff0e::1"),
@@ -201,6 +202,7 @@ pub(crate) fn bridge() -> BridgeStatus {
                         compat_version: 2,
                         expires_in_ms: 90_000,
                         origin: "static",
+                        flooded: false,
                     },
                 ],
                 limits: limits(2, 256, false),

@@ -74,6 +74,8 @@ pub const ETH_P_IPV6: u16 = 0x86dd;
 
 /// `IFLA_BRPORT_MULTICAST_ROUTER`.
 pub const IFLA_BRPORT_MULTICAST_ROUTER: u16 = 25;
+/// `IFLA_BRPORT_MCAST_FLOOD`: where unregistered multicast may go (`mcast_flood`).
+pub const IFLA_BRPORT_MCAST_FLOOD: u16 = 27;
 
 /// `RTPROT_STATIC`: the smallest protocol value the kernel accepts from
 /// userspace in an MDB entry.

@@ -157,6 +157,17 @@ pub fn port_mcast_router(m: &LinkMessage) -> Option<u8> {
     })
 }
 
+/// The bridge-port `mcast_flood` flag: unregistered multicast may leave through the port.
+pub fn port_mcast_flood(m: &LinkMessage) -> Option<bool> {
+    infos(m).find_map(|i| match i {
+        LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => attrs.iter().find_map(|a| match a {
+            InfoBridgePort::MulticastFlood(on) => Some(*on),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
 /// What the snooper needs to know of a bridge device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BridgeLink {

@@ -461,9 +461,13 @@ pub struct PortGroupStatus {
     pub compat_version: u8,
     /// Time left on the group timer, 0 in INCLUDE mode (and for static groups).
     pub expires_in_ms: u64,
-    /// `learned` (from the port's hosts) or `static` (configured, or `igmpd static add`;
-    /// never expires). A group may be both: one record each.
+    /// `learned` (from the port's hosts), `static` (configured, or `igmpd static add`;
+    /// never expires) or `flood` (a group of the bridge's `flood_groups` heard of: on
+    /// every port, never expires). A group may be more than one: one record each.
     pub origin: &'static str,
+    /// The group is in the bridge's `flood_groups`: forwarded to every port whether or not
+    /// its hosts report it (their reports are shown, never needed).
+    pub flooded: bool,
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ fn main() {
         vlan_filtering: true,
         vlan_snooping: false,
         policy: Default::default(),
+        flood_groups: Vec::new(),
     };
     let (port, other) = (11, 12);
     let mut s = Snooper::new(cfg);

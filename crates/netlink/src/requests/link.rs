@@ -11,7 +11,9 @@ use netlink_packet_route::{
 };
 
 use crate::{
-    constants::IFLA_BRPORT_MULTICAST_ROUTER, error::RequestKind, Error, Handle, RtnlMessage,
+    constants::{IFLA_BRPORT_MCAST_FLOOD, IFLA_BRPORT_MULTICAST_ROUTER},
+    error::RequestKind,
+    Error, Handle, RtnlMessage,
 };
 
 /// Entry point of the link requests: `handle.link()`.
@@ -71,6 +73,24 @@ impl LinkHandle {
                 RequestKind::Other,
             )
             .await
+    }
+
+    /// Sets a bridge port's `mcast_flood` flag (unregistered multicast may leave through
+    /// the port); equivalent to `bridge link set dev PORT mcast_flood on|off`.
+    pub async fn set_port_mcast_flood(&self, port: u32, on: bool) -> Result<(), Error> {
+        let protinfo = vec![LinkProtoInfoBridge::Other(DefaultNla::new(
+            IFLA_BRPORT_MCAST_FLOOD,
+            vec![u8::from(on)],
+        ))];
+        let msg = netlink(
+            RouteNetlinkMessage::SetLink(link_message(
+                AddressFamily::Bridge,
+                port,
+                vec![LinkAttribute::ProtoInfoBridge(protinfo)],
+            )),
+            NLM_F_REQUEST | NLM_F_ACK,
+        );
+        self.0.ack(msg, RequestKind::Other).await
     }
 
     /// Sets bridge options; equivalent to

@@ -18,6 +18,7 @@ fn port_group(group: &str, vid: Option<u16>) -> PortGroupStatus {
         compat_version: 2,
         expires_in_ms: 1000,
         origin: "learned",
+        flooded: false,
     }
 }
 

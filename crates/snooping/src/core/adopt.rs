@@ -65,6 +65,8 @@ impl Snooper {
         if self.sh.cfg.policy.of(key.port).limit_action == super::policy::LimitAction::Replace {
             st.touch(now, key.vid, key.group);
         }
+        // What the kernel heard before igmpd ran counts as heard for the flood list.
+        self.sh.heard_flood_group(key.vid, key.group);
         self.sh.apply_changes(key.vid, key.port, m, &mut changes);
     }
 }

@@ -381,6 +381,8 @@ pub struct Shared {
     pub(super) statics: BTreeMap<u32, BTreeSet<super::StaticGroup>>,
     /// The MDB keys the static groups of ports that are up make, with their sources.
     pub(super) static_keys: BTreeMap<EntryKey, super::StaticSources>,
+    /// The flooded groups and what `nd-at-risk` names (see `flood`).
+    pub(super) flood: super::FloodState,
 }
 
 /// A VLAN's querier sources: IPv4, IPv6 link-local.
@@ -417,6 +419,7 @@ impl Shared {
             // The group, and whether it was added (with what caused it) or removed.
             let (group, log) = match c {
                 Change::GroupAdded { group, any_source } => {
+                    self.heard_flood_group(vid, group.into());
                     (group, Some((true, joined(&group, any_source))))
                 }
                 Change::GroupRemoved { group, reason } => {

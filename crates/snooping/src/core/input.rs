@@ -277,6 +277,7 @@ impl Snooper {
                 if m.is_empty() {
                     d.ports.remove(&port);
                 }
+                sh.heard_host(port, src.map(Into::into));
                 // Every report reaches the observer; the instance answers only with
                 // `--querier`, and only for groups the kernel snoops.
                 for (i, r) in reports.iter().enumerate() {
@@ -292,7 +293,15 @@ impl Snooper {
                     .iter()
                     .copied()
                     .filter(|p| sh.port_in_vlan(*p, vid));
-                sh.routers.targets(now, vid, port, A::PROTO, ports, forward);
+                sh.routers
+                    .targets(now, vid, port, A::PROTO, ports.clone(), forward);
+                // `flood_reports`: a downstream snooping switch gets them as a router
+                // port would (RFC 4541 §2.1.1 a lets reports go only where routers or
+                // other snoopers need them).
+                let routers = forward[before..].to_vec();
+                forward.extend(ports.filter(|p| {
+                    *p != port && sh.cfg.policy.of(*p).flood_reports && !routers.contains(p)
+                }));
                 sh.counters.forwarded += (forward.len() - before) as u64;
                 for (v, g) in evict {
                     self.evict(port, v, g);

@@ -26,7 +26,7 @@
 //!
 //! Modules: `family` (what differs between IGMP and MLD), `domain` (one VLAN and family),
 //! `snooper` (the bridge: lifecycle, ports, timers), `adopt` (entries found at start),
-//! `input` (what a captured frame does), [`policy`] (untrusted ports), [`statics`] (static
+//! `input` (what a captured frame does), [`flood`] (groups on every port), [`policy`] (untrusted ports), [`statics`] (static
 //! groups), [`admin`] (flush, the query of a port that came up), [`mdb`] (the desired MDB against what was programmed), [`router`]
 //! (multicast router ports).
 
@@ -34,6 +34,7 @@ pub mod admin;
 mod adopt;
 mod domain;
 mod family;
+pub mod flood;
 mod input;
 pub mod mdb;
 pub mod policy;
@@ -55,6 +56,7 @@ pub use domain::Domain;
 pub use domain::DomainVisitor;
 pub use domain::VlanAddresses;
 pub use family::Family;
+pub use flood::FloodPrefix;
 pub use mdb::{EntryFilter, EntryKey, MdbOp, MdbTable, SetOutcome};
 pub use policy::{PortCounters, PortPolicy, PortState};
 pub use router::{Reason, RouterPorts};
@@ -91,6 +93,8 @@ pub struct SnoopConfig {
     pub vlan_snooping: bool,
     /// What each port may do (limits, guard, ACL, rate).
     pub policy: Policies,
+    /// Groups flooded to every port once heard of (`flood_groups`, see [`flood`]).
+    pub flood_groups: Vec<FloodPrefix>,
 }
 
 /// Every port's [`PortPolicy`]: the bridge's for ports not listed.
@@ -310,6 +314,18 @@ impl StaticGroup {
         }
         Ok(())
     }
+}
+
+/// The flooded groups (see [`flood`]), and the port each IPv6 host was last heard on (`nd-at-risk` names
+/// it after the host's memberships expired).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FloodState {
+    /// The flood list's groups heard of, by VLAN: flooded until igmpd ends.
+    pub(crate) groups: BTreeSet<(u16, IpAddr)>,
+    /// The MDB keys the flooded groups make on the ports up.
+    pub(crate) keys: BTreeSet<EntryKey>,
+    /// Each MLD reporter's port (at most `HOST_PORTS` hosts).
+    pub(crate) host_ports: BTreeMap<Ipv6Addr, u32>,
 }
 
 /// The sources a static entry forwards: None for every source.

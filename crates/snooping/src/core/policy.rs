@@ -230,6 +230,12 @@ pub struct PortPolicy {
     /// A leave ends the port's membership at once when no other host on the port is
     /// known to be in the group ([`Membership::fast_leave`](igmpd_querier::core::Membership::fast_leave)).
     pub fast_leave: bool,
+    /// The port's `mcast_flood` while igmpd runs (unregistered multicast may leave
+    /// through it); None: left as it is. Set and restored by the shell.
+    pub flood_unregistered: Option<bool>,
+    /// The port also gets every report forwarded, as a router port would (a downstream
+    /// snooping switch).
+    pub flood_reports: bool,
 }
 
 impl PortPolicy {

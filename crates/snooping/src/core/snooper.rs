@@ -165,6 +165,7 @@ impl Snooper {
                 rewritten: None,
                 statics: BTreeMap::new(),
                 static_keys: BTreeMap::new(),
+                flood: Default::default(),
             },
         }
     }
@@ -277,6 +278,7 @@ impl Snooper {
             .port_state
             .iter()
             .flat_map(|(p, st)| super::policy::findings(st, now, bridge, &name(*p)))
+            .chain(self.nd_at_risk(now, bridge, &name))
             .collect()
     }
 
@@ -332,8 +334,8 @@ impl Snooper {
                 d.rewrite(&mut self.sh, *vid);
             }
         }
-        // Static groups without a learned membership.
-        let keys: Vec<EntryKey> = self.sh.static_keys.keys().copied().collect();
+        // Static and flooded groups without a learned membership.
+        let keys = self.sh.written_keys();
         for k in keys {
             self.refresh_key(k);
         }
@@ -528,7 +530,7 @@ impl Snooper {
         self.sh.bridge_up = false;
         self.vlans.clear();
         self.sh.mdb.clear();
-        self.sh.static_keys.clear();
+        self.sh.clear_written();
         self.sh.routers.clear_learned();
         self.sh.ports.clear();
         let changes = self.sh.routers.reflect(BTreeSet::new());

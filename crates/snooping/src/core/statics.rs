@@ -65,7 +65,24 @@ impl Shared {
             IpAddr::V4(_) => Ipv4Addr::source_filtering(&self.cfg),
             IpAddr::V6(_) => Ipv6Addr::source_filtering(&self.cfg),
         };
+        if self.flood.keys.contains(key) {
+            // A flooded group forwards every source (see `flood`).
+            return Some(EntryFilter::Any);
+        }
         merge(learned, self.static_keys.get(key), filtering)
+    }
+
+    /// The keys of static and flooded groups' entries.
+    pub(super) fn written_keys(&self) -> Vec<EntryKey> {
+        let statics = self.static_keys.keys();
+        statics.chain(&self.flood.keys).copied().collect()
+    }
+
+    /// The bridge went down: no static or flooded entry is in the MDB (the flooded groups
+    /// heard of stay, written again when the bridge is back).
+    pub(super) fn clear_written(&mut self) {
+        self.static_keys.clear();
+        self.flood.keys.clear();
     }
 
     /// The MDB keys the static groups of every port up make now, with their sources.
@@ -120,6 +137,16 @@ impl Snooper {
         self.restatic();
     }
 
+    /// The flooded groups' entries in the MDB now (see `flood`).
+    pub fn flood_entries(&self) -> impl Iterator<Item = &EntryKey> {
+        self.sh.flood.keys.iter()
+    }
+
+    /// Whether `group` is in the flood list.
+    pub fn is_flood_group(&self, group: IpAddr) -> bool {
+        self.sh.is_flood_group(group)
+    }
+
     /// The static groups in the MDB now, by key, with their sources (None: every source).
     pub fn static_entries(&self) -> impl Iterator<Item = (&EntryKey, &StaticSources)> {
         self.sh.static_keys.iter()
@@ -131,23 +158,31 @@ impl Snooper {
     pub(super) fn restatic(&mut self) {
         let new = self.sh.effective_statics();
         let old = std::mem::take(&mut self.sh.static_keys);
-        let changed: BTreeSet<EntryKey> = old
-            .iter()
-            .filter(|(k, s)| new.get(k) != Some(s))
-            .map(|(k, _)| *k)
-            .chain(
-                new.iter()
-                    .filter(|(k, s)| old.get(k) != Some(s))
-                    .map(|(k, _)| *k),
-            )
+        let new_flood = self.sh.effective_flood();
+        let old_flood = std::mem::take(&mut self.sh.flood.keys);
+        let mut changed: BTreeSet<EntryKey> = old_flood
+            .symmetric_difference(&new_flood)
+            .copied()
             .collect();
-        for k in old.keys().filter(|k| !new.contains_key(k)) {
+        changed.extend(
+            old.iter()
+                .filter(|(k, s)| new.get(k) != Some(s))
+                .map(|(k, _)| *k)
+                .chain(
+                    new.iter()
+                        .filter(|(k, s)| old.get(k) != Some(s))
+                        .map(|(k, _)| *k),
+                ),
+        );
+        let exempt = |k: &EntryKey| new.contains_key(k) || new_flood.contains(k);
+        for k in old.keys().chain(&old_flood).filter(|k| !exempt(k)) {
             self.sh.mdb.set_exempt(*k, false);
         }
-        for k in new.keys() {
+        for k in new.keys().chain(&new_flood) {
             self.sh.mdb.set_exempt(*k, true);
         }
         self.sh.static_keys = new;
+        self.sh.flood.keys = new_flood;
         for key in changed {
             self.refresh_key(key);
         }

@@ -143,10 +143,13 @@ impl SnoopDaemon {
         let up = links::is_up(m);
         if !known {
             let mode = match links::port_mcast_router(m) {
-                Some(r) => r,
+                Some(r) => (r, links::port_mcast_flood(m).unwrap_or(true)),
                 None => match self.handle.link().get(index).await {
-                    Ok(l) => links::port_mcast_router(&l).unwrap_or(1),
-                    Err(_) => 1,
+                    Ok(l) => (
+                        links::port_mcast_router(&l).unwrap_or(1),
+                        links::port_mcast_flood(&l).unwrap_or(true),
+                    ),
+                    Err(_) => (1, true),
                 },
             };
             let name = name.unwrap_or_default().to_owned();

@@ -22,7 +22,7 @@
 //! kernel probe and the bridge's IGMP/MLD versions (`kernel`), the nftables table
 //! ([`nft`](self::nft)), the MDB dump (igmpd's own entries are adopted: `adopt`), router
 //! ports. Clean exit: pending writes finish, igmpd's entries become temporary (the kernel
-//! ages or refreshes them), the table goes (the kernel learns again), `mcast_router` and
+//! ages or refreshes them), the table goes (the kernel learns again), `mcast_router`, `mcast_flood` and
 //! the versions are restored. What an igmpd restarted after SIGKILL must know (the
 //! settings from before igmpd, and on kernels before 6.3 which entries are igmpd's) is in
 //! a state file next to the control socket (`state`). Findings (the core's observers, plus `snooping-without-querier`) are in
@@ -117,6 +117,8 @@ pub struct SnoopSettings {
     pub vlan_addresses: BTreeMap<u16, crate::core::VlanAddresses>,
     /// Ports' configured static groups (`static_groups` in `[bridge.B.port.P]`), by name.
     pub static_groups: BTreeMap<String, BTreeSet<crate::core::StaticGroup>>,
+    /// Groups flooded to every port once heard of (`flood_groups`).
+    pub flood_groups: Vec<crate::core::FloodPrefix>,
     /// Where to keep the ports' `mcast_router` settings from before igmpd changed them
     /// (a file per bridge and network namespace), so that igmpd restarted after a crash
     /// still restores them at exit; None: only in memory.
@@ -277,6 +279,7 @@ impl SnoopDaemon {
                 bridge: settings.policy.clone(),
                 ports: BTreeMap::new(),
             },
+            flood_groups: settings.flood_groups.clone(),
         };
         let writes = Writes::start(handle.clone());
         let place = igmpd_runtime::events::Place::Bridge(settings.bridge.as_str().into());
@@ -355,7 +358,10 @@ impl SnoopDaemon {
                     l.header.index,
                     name,
                     links::is_up(l),
-                    links::port_mcast_router(l).unwrap_or(1),
+                    (
+                        links::port_mcast_router(l).unwrap_or(1),
+                        links::port_mcast_flood(l).unwrap_or(true),
+                    ),
                 );
                 self.set_forwarding(l.header.index, links::port_forwarding(l));
             } else {
@@ -525,7 +531,7 @@ impl SnoopDaemon {
 
     /// Clean exit: finish writes, hand the entries to the kernel as temporary ones (it
     /// ages them, and refreshes them from reports once the table is gone), remove the
-    /// table, restore `mcast_router`.
+    /// table, restore `mcast_router` and `mcast_flood`.
     async fn shutdown(mut self) {
         self.capture.stop();
         self.writes.barrier().await;

@@ -33,6 +33,10 @@ pub(super) struct Port {
     pub(super) original_router: u8,
     /// `mcast_router` as igmpd last set it (or found it).
     pub(super) current_router: u8,
+    /// `mcast_flood` before igmpd changed it (`flood_unregistered`).
+    pub(super) original_flood: bool,
+    /// `mcast_flood` as igmpd last set it (or found it).
+    pub(super) current_flood: bool,
     /// In STP forwarding state (or the kernel did not say): reports are forwarded out of
     /// it only then (a blocked port would loop them).
     pub(super) forwarding: bool,
@@ -62,15 +66,22 @@ impl SnoopDaemon {
         Ok(())
     }
 
-    pub(super) fn add_port(&mut self, ifindex: u32, name: String, up: bool, current_router: u8) {
+    /// A port found in the bridge, with its `mcast_router` and `mcast_flood` now.
+    pub(super) fn add_port(
+        &mut self,
+        ifindex: u32,
+        name: String,
+        up: bool,
+        (current_router, current_flood): (u8, bool),
+    ) {
         if self.ports.contains_key(&ifindex) {
             return;
         }
-        // A run before this one (killed) may have made it a router port: its saved value
-        // is the one from before igmpd.
-        let original_router = match self.saved.ports.get(&ifindex) {
-            Some(p) if p.name == name => p.mcast_router,
-            _ => current_router,
+        // A run before this one (killed) may have made it a router port or changed its
+        // flooding: its saved values are the ones from before igmpd.
+        let (original_router, original_flood) = match self.saved.ports.get(&ifindex) {
+            Some(p) if p.name == name => (p.mcast_router, p.mcast_flood),
+            _ => (current_router, current_flood),
         };
         let mut port = Port {
             name: name.clone(),
@@ -78,6 +89,8 @@ impl SnoopDaemon {
             socket: None,
             original_router,
             current_router,
+            original_flood,
+            current_flood,
             forwarding: true,
         };
         match PacketSocket::open_tx(ifindex) {
@@ -94,6 +107,7 @@ impl SnoopDaemon {
         self.snooper.set_port_policy(ifindex, policy);
         self.apply_statics(ifindex, &name);
         self.ports.insert(ifindex, port);
+        self.apply_flood_unregistered(ifindex);
         // While activating, the filter is set once for all ports.
         if self.active {
             self.update_capture();
@@ -240,8 +254,44 @@ impl SnoopDaemon {
         });
     }
 
-    /// At exit: every port's `mcast_router` as it was before igmpd.
+    /// `flood_unregistered` of `port`'s policy: its `mcast_flood` set (saved first, like
+    /// `mcast_router`, so that a killed igmpd's successor restores the value from before).
+    fn apply_flood_unregistered(&mut self, port: u32) {
+        let Some(p) = self.ports.get(&port) else {
+            return;
+        };
+        let policy = self.settings.port_policies.get(&p.name);
+        let Some(want) = policy.unwrap_or(&self.settings.policy).flood_unregistered else {
+            return;
+        };
+        if p.current_flood == want {
+            return;
+        }
+        self.save_state();
+        let Some(p) = self.ports.get_mut(&port) else {
+            return;
+        };
+        p.current_flood = want;
+        info!(bridge = %self.settings.bridge, port = %p.name, on = want, "mcast_flood (flood_unregistered)");
+        let h = self.handle.clone();
+        let name = p.name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = h.link().set_port_mcast_flood(port, want).await {
+                warn!(port = %name, error = %e, "cannot set mcast_flood");
+            }
+        });
+    }
+
+    /// At exit: every port's `mcast_router` and `mcast_flood` as they were before igmpd.
     pub(super) async fn restore_routers(&self) {
+        for (port, p) in &self.ports {
+            if p.current_flood != p.original_flood {
+                let on = p.original_flood;
+                if let Err(e) = self.handle.link().set_port_mcast_flood(*port, on).await {
+                    warn!(port = %p.name, error = %e, "cannot restore mcast_flood");
+                }
+            }
+        }
         for (port, p) in &self.ports {
             if p.current_router != p.original_router {
                 let mode = BridgeMulticastRouterType::from(p.original_router);

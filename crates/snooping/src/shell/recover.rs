@@ -64,8 +64,8 @@ impl SnoopDaemon {
 
     /// `igmpd cleanup`: what a clean exit does, for a bridge an igmpd left behind: its
     /// entries are adopted and handed to the kernel as temporary ones, the ports'
-    /// `mcast_router` and the bridge's versions are restored as the state file saved them,
-    /// and the table is removed. The number of entries handed back. A bridge that is down
+    /// `mcast_router` and `mcast_flood` and the bridge's versions are restored as the
+    /// state file saved them, and the table is removed. The number of entries handed back. A bridge that is down
     /// cannot be read: its table is removed, the rest waits (error).
     pub async fn hand_back(mut self) -> Result<u64, StartError> {
         if !self.bridge.as_ref().is_some_and(|b| b.up) {

@@ -34,6 +34,13 @@ use crate::core::{EntryFilter, EntryKey};
 pub(super) struct SavedPort {
     pub name: String,
     pub mcast_router: u8,
+    /// `mcast_flood` (files of earlier versions have none: the kernel's default, on).
+    #[serde(default = "flood_default")]
+    pub mcast_flood: bool,
+}
+
+fn flood_default() -> bool {
+    true
 }
 
 /// One MDB entry igmpd wrote ((S,G) when `source` is set).
@@ -219,6 +226,7 @@ impl SnoopDaemon {
                     let saved = SavedPort {
                         name: p.name.clone(),
                         mcast_router: p.original_router,
+                        mcast_flood: p.original_flood,
                     };
                     (*i, saved)
                 })

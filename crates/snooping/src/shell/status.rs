@@ -16,7 +16,7 @@ use igmpd_runtime::status::{
 
 use super::ports::{port_name, Port};
 use super::SnoopDaemon;
-use crate::core::{Domain, DomainVisitor, Family, PortState, Snooper};
+use crate::core::{Domain, DomainVisitor, Family, FloodPrefix, PortState, Snooper};
 
 /// What the status shows besides the core's state.
 pub(super) struct View<'a> {
@@ -105,12 +105,14 @@ fn bridge_status(v: &View<'_>, snooper: &Snooper, now: Instant) -> BridgeStatus 
     let name = |p: u32| port_name(v.ports, p);
     let mut groups = PortGroups {
         now,
+        flood: &snooper.config().flood_groups,
         groups: v.ports.keys().map(|p| (*p, Vec::new())).collect(),
     };
     snooper.visit(&mut groups);
-    static_groups(snooper, &mut groups.groups);
+    let mut groups = groups.groups;
+    static_groups(snooper, &mut groups);
+    flood_groups(snooper, &mut groups);
     let ports = groups
-        .groups
         .into_iter()
         .map(|(p, groups)| {
             let (limits, mut counters, acl) = port_policy_status(snooper, p);
@@ -240,27 +242,29 @@ pub(super) fn bridge_querier<A: Family>(i: &Instance<A>) -> BridgeQuerierStatus 
 }
 
 /// Every port's memberships, VLAN by VLAN, IGMP before MLD.
-struct PortGroups {
+struct PortGroups<'a> {
     now: Instant,
+    flood: &'a [FloodPrefix],
     groups: BTreeMap<u32, Vec<PortGroupStatus>>,
 }
 
-impl DomainVisitor for PortGroups {
+impl DomainVisitor for PortGroups<'_> {
     fn visit<A: Family>(&mut self, vid: u16, d: &Domain<A>) {
         for (port, m) in d.ports() {
             let list = self.groups.entry(port).or_default();
             list.reserve(m.len());
-            list.extend(port_groups(m, vid, self.now));
+            list.extend(port_groups(m, vid, self.now, self.flood));
         }
     }
 }
 
 /// A port's memberships in one VLAN and family, unordered (see [`StatusDoc::sort`]).
-fn port_groups<A: Family>(
-    m: &Membership<A>,
+fn port_groups<'a, A: Family>(
+    m: &'a Membership<A>,
     vid: u16,
     now: Instant,
-) -> impl Iterator<Item = PortGroupStatus> + '_ {
+    flood: &'a [FloodPrefix],
+) -> impl Iterator<Item = PortGroupStatus> + 'a {
     let ms = move |t: Instant| ms_until(now, t);
     m.groups_unordered().map(move |g| PortGroupStatus {
         group: g.group.into(),
@@ -271,7 +275,25 @@ fn port_groups<A: Family>(
         compat_version: g.compat.version(A::PROTO),
         expires_in_ms: g.expires.map_or(0, ms),
         origin: "learned",
+        flooded: flood.iter().any(|p| p.contains(g.group.into())),
     })
+}
+
+/// The flooded groups' entries, as records of their ports (origin `flood`).
+fn flood_groups(snooper: &Snooper, groups: &mut BTreeMap<u32, Vec<PortGroupStatus>>) {
+    for key in snooper.flood_entries() {
+        groups.entry(key.port).or_default().push(PortGroupStatus {
+            group: key.group,
+            vid: (key.vid != 0).then_some(key.vid),
+            filter_mode: "exclude",
+            sources: Vec::new(),
+            hosts: Vec::new(),
+            compat_version: if key.group.is_ipv4() { 3 } else { 2 },
+            expires_in_ms: 0,
+            origin: "flood",
+            flooded: true,
+        });
+    }
 }
 
 /// The static groups in the MDB now, as records of their ports (origin `static`).
@@ -296,6 +318,7 @@ fn static_groups(snooper: &Snooper, groups: &mut BTreeMap<u32, Vec<PortGroupStat
             compat_version: if key.group.is_ipv4() { 3 } else { 2 },
             expires_in_ms: 0,
             origin: "static",
+            flooded: snooper.is_flood_group(key.group),
         });
     }
 }

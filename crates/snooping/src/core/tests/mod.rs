@@ -40,6 +40,7 @@ fn cfg(querier: bool) -> SnoopConfig {
         vlan_filtering: true,
         vlan_snooping: false,
         policy: Default::default(),
+        flood_groups: Vec::new(),
     }
 }
 
@@ -1000,6 +1001,7 @@ fn configured_router_ports_are_routers_in_each_of_their_vlans_only() {
 }
 
 mod events;
+mod flood;
 mod operator;
 mod policy;
 mod retry;

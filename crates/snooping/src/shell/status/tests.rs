@@ -31,6 +31,7 @@ fn snooper(querier: bool) -> Snooper {
         vlan_filtering: true,
         vlan_snooping: false,
         policy: Default::default(),
+        flood_groups: Vec::new(),
     });
     let t0 = Instant::from_millis(0);
     s.set_addresses(t0, Some(Ipv4Addr::new(10, 0, 0, 254)), None);
@@ -63,6 +64,8 @@ fn port(name: &str) -> Port {
         socket: None,
         original_router: 1,
         current_router: 1,
+        original_flood: true,
+        current_flood: true,
         forwarding: true,
     }
 }
@@ -263,6 +266,7 @@ fn ports_show_their_groups_and_router_ports_why() {
             "compat_version",
             "expires_in_ms",
             "filter_mode",
+            "flooded",
             "group",
             "hosts",
             "origin",
