@@ -75,6 +75,22 @@ fn cli(d: &Igmpd, args: &[&str]) -> Result<(bool, String)> {
     Ok((out.status.success(), text))
 }
 
+/// Removes the lab's state file at the end, also when the test fails: a runtime static
+/// group is kept there across clean exits by design.
+struct StateFile(std::path::PathBuf);
+
+impl StateFile {
+    fn of(lab: &Lab) -> Result<StateFile> {
+        Ok(StateFile(common::state_file(lab)?))
+    }
+}
+
+impl Drop for StateFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 struct TempDir(std::path::PathBuf);
 
 impl Drop for TempDir {
@@ -89,6 +105,7 @@ fn static_groups_from_the_config_and_at_runtime_survive_reload_and_sigkill() -> 
         .bridge(v3_bridge())
         .hosts(&["s", "a", "b"])
         .build()?;
+    let _state = StateFile::of(&lab)?;
     let (pa, pb) = (
         lab.host("a").port().to_owned(),
         lab.host("b").port().to_owned(),
@@ -375,6 +392,7 @@ fn flush_forgets_learned_memberships_keeps_static_ones_and_hosts_report_again() 
         lab.host("a").port().to_owned(),
         lab.host("b").port().to_owned(),
     );
+    let _state = StateFile::of(&lab)?;
     let mut args = vec!["snoop", "br0", "--querier"];
     args.extend_from_slice(FAST);
     let d = Igmpd::spawn(lab.switch().netns(), BIN, &args)?;
@@ -422,6 +440,8 @@ fn flush_forgets_learned_memberships_keeps_static_ones_and_hosts_report_again() 
     );
     let (ok, out) = cli(&d, &["flush", "br9"])?;
     ensure!(!ok && out.contains("br9"), "{out}");
+    let (ok, out) = cli(&d, &["static", "del", "br0", &pa, &gs.to_string()])?;
+    ensure!(ok, "{out}");
     d.stop()?;
     Ok(())
 }

@@ -316,7 +316,9 @@ impl SnoopDaemon {
             kernel_features: None,
             runtime_statics: BTreeMap::new(),
         };
-        d.runtime_statics = state::saved_statics(&d.settings);
+        if let Some(b) = &d.bridge {
+            d.runtime_statics = state::saved_statics(&d.settings, b);
+        }
         d.configure_router_ports().await?;
         Ok(d)
     }

@@ -8,7 +8,8 @@
 //!   entry shows `proto static`), the entries igmpd wrote, so that the successor adopts
 //!   its own and leaves everybody else's alone;
 //! - the static groups added at runtime (`igmpd static add`), until deleted: a clean exit
-//!   keeps them too, and they belong to the bridge's name, not to one incarnation of it.
+//!   keeps them too (a bridge deleted and created again starts without them, as it starts
+//!   without the rest of the file).
 //!
 //! Written (and synced, with its directory) before igmpd first changes a setting, and,
 //! where entries are listed, before each batch of MDB writes goes out (not synced: a
@@ -72,7 +73,7 @@ pub(super) struct SavedState {
     #[serde(default)]
     pub vlan_routers: Vec<SavedVlanRouter>,
     /// Static groups added at runtime (`igmpd static add`), until deleted: kept across
-    /// clean exits too, and whatever bridge of this name the next igmpd finds.
+    /// clean exits too.
     #[serde(default)]
     pub statics: Vec<SavedStatic>,
 }
@@ -174,11 +175,13 @@ pub(super) fn left_behind(settings: &SnoopSettings) -> bool {
     }
 }
 
-/// The static groups added at runtime that the state file keeps, by port name (read at
-/// start, before the bridge is known: they belong to the bridge's name, not to one
-/// incarnation of it).
+/// The static groups added at runtime that the state file keeps, by port name, if the file
+/// is this bridge's (same ifindex and MAC, as for the rest of the file: a namespace of the
+/// same inode made anew, or a bridge of the same name created since, is not the one whose
+/// ports they were added to).
 pub(super) fn saved_statics(
     settings: &SnoopSettings,
+    bridge: &igmpd_netlink::links::BridgeLink,
 ) -> BTreeMap<String, BTreeSet<crate::core::StaticGroup>> {
     let mut out: BTreeMap<String, BTreeSet<crate::core::StaticGroup>> = BTreeMap::new();
     let Some(text) = state_file(settings).and_then(|f| read_no_follow(&f).ok()) else {
@@ -187,6 +190,9 @@ pub(super) fn saved_statics(
     let Ok(doc) = serde_json::from_str::<SavedState>(&text) else {
         return out;
     };
+    if doc.ifindex != bridge.ifindex || doc.mac != mac_string(&bridge.mac) {
+        return out;
+    }
     for s in doc.statics {
         let g = crate::core::StaticGroup {
             group: s.group,
