@@ -53,6 +53,8 @@ fn igmpd_groups(lab: &Lab, port: &str) -> Result<Vec<IpAddr>> {
         .into_iter()
         .filter(|e| e.port == port && e.protocol.as_deref() == Some(igmpd_protocol()))
         .map(|e| e.group)
+        // Flooded groups (every port has them) count against no port's limit.
+        .filter(|g| !common::is_default_flood_group(*g))
         .collect();
     g.sort();
     g.dedup();

@@ -22,6 +22,19 @@ pub fn v3_bridge() -> igmpd_netns_tests::BridgeConfig {
         .mld_version(igmpd_netns_tests::MldVersion::V2)
 }
 
+/// Whether `g` is in igmpd's default flood list (solicited-node ff02::1:ffXX:XXXX, mDNS
+/// ff02::fb and 224.0.0.251): igmpd writes those on every port, whoever joined them.
+pub fn is_default_flood_group(g: IpAddr) -> bool {
+    match g {
+        IpAddr::V4(a) => a == std::net::Ipv4Addr::new(224, 0, 0, 251),
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            a == std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0xfb)
+                || (s[..5] == [0xff02, 0, 0, 0, 0] && s[5] == 1 && s[6] >> 8 == 0xff)
+        }
+    }
+}
+
 /// The igmpd binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_igmpd");
 /// The application's UDP port in the story.
