@@ -14,7 +14,7 @@ use igmpd_netns_tests::{poll_until, BridgeConfig, Igmpd, Lab, Member};
 use serde_json::Value;
 
 mod common;
-use common::{member, set, snoop, v3_bridge, BIN, WAIT};
+use common::{member, saw_v3_report, set, snoop, v3_bridge, BIN, WAIT};
 
 /// The membership interval of [`common::FAST`] and of the kernel reference: 2 x 2 s + 1 s.
 const GMI: Duration = Duration::from_secs(5);
@@ -371,17 +371,6 @@ fn flood_unregistered_false_keeps_unregistered_multicast_off_a_port_and_is_resto
         "mcast_flood not restored after SIGKILL + restart"
     );
     Ok(())
-}
-
-/// Whether `cap` holds an IGMPv3 report naming `group`.
-fn saw_v3_report(cap: &Capture, group: std::net::Ipv4Addr) -> bool {
-    cap.packets().is_ok_and(|ps| {
-        ps.iter().any(|p| {
-            matches!(p.decode(), Ok(f) if matches!(&f.packet,
-                igmpd_wire::Packet::Igmp { igmp: igmpd_wire::IgmpRepr::V3Report { records }, .. }
-                    if records.iter().any(|r| r.group == group)))
-        })
-    })
 }
 
 #[test]

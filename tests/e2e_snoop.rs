@@ -17,7 +17,8 @@ use serde_json::Value;
 
 mod common;
 use common::{
-    expect_receivers, member, member_silent, receivers, snoop, v3_bridge, BIN, FAST, PORT, WAIT,
+    expect_receivers, member, member_silent, receivers, saw_v3_report, snoop, v3_bridge, BIN, FAST,
+    PORT, WAIT,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -838,17 +839,6 @@ fn router_reasons(st: &Value, port: &str) -> Option<Vec<String>> {
             .filter_map(|x| x.as_str().map(str::to_owned))
             .collect(),
     )
-}
-
-/// Whether `cap` holds an IGMPv3 report naming `group`.
-fn saw_v3_report(cap: &Capture, group: std::net::Ipv4Addr) -> bool {
-    cap.packets().is_ok_and(|ps| {
-        ps.iter().any(|p| {
-            matches!(p.decode(), Ok(f) if matches!(&f.packet,
-                igmpd_wire::Packet::Igmp { igmp: igmpd_wire::IgmpRepr::V3Report { records }, .. }
-                    if records.iter().any(|r| r.group == group)))
-        })
-    })
 }
 
 /// RFC 4541 §2.1.1 / RFC 7761: a PIM router (FRR pimd with `ip pim`) makes its port a

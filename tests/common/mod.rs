@@ -323,3 +323,14 @@ pub fn tshark(
         })
         .collect())
 }
+
+/// Whether `cap` holds an IGMPv3 report with a record for `group` (igmpd's decoder).
+pub fn saw_v3_report(cap: &Capture, group: std::net::Ipv4Addr) -> bool {
+    cap.packets().is_ok_and(|ps| {
+        ps.iter().any(|p| {
+            matches!(p.decode(), Ok(f) if matches!(&f.packet,
+                igmpd_wire::Packet::Igmp { igmp: igmpd_wire::IgmpRepr::V3Report { records }, .. }
+                    if records.iter().any(|r| r.group == group)))
+        })
+    })
+}
