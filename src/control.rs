@@ -16,7 +16,7 @@
 //! `{"command": "flush", "bridge", "port"?, "group"?}` are answered `{"ok": true,
 //! "message": ...}` or `{"error": ...}`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +32,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
+
+mod client;
+pub use client::{request, request_raw};
 
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 8;
@@ -512,48 +515,6 @@ async fn reply(write: &mut tokio::net::UnixStream, doc: &Value) -> Result<()> {
     out.push(b'\n');
     write.write_all(&out).await?;
     Ok(())
-}
-
-/// Sends one request to the daemon at `path` and returns its reply.
-pub fn request(path: &Path, req: &Value) -> Result<Value> {
-    let raw = request_raw(path, req)?;
-    serde_json::from_slice(&raw).context("igmpd sent a reply that is not JSON")
-}
-
-/// Sends one request and returns the reply as the daemon wrote it (without the final
-/// newline), or the daemon's error. For callers that only pass the document on.
-pub fn request_raw(path: &Path, req: &Value) -> Result<Vec<u8>> {
-    let mut stream = std::os::unix::net::UnixStream::connect(path).with_context(|| {
-        format!(
-            "cannot reach igmpd at {} (is it running? see --control-socket)",
-            path.display()
-        )
-    })?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut line = serde_json::to_vec(req)?;
-    line.push(b'\n');
-    stream.write_all(&line)?;
-    // One reply line, then the daemon closes: read it whole, in large reads (a status of
-    // a few hundred interfaces is a few hundred KiB).
-    let mut reply = Vec::with_capacity(64 * 1024);
-    stream
-        .read_to_end(&mut reply)
-        .context("no reply from igmpd")?;
-    while reply.last() == Some(&b'\n') {
-        reply.pop();
-    }
-    if reply.is_empty() {
-        bail!("no reply from igmpd");
-    }
-    // Errors are small objects with one key; everything else is passed on unparsed.
-    if reply.starts_with(b"{\"error\"") {
-        let v: Value =
-            serde_json::from_slice(&reply).context("igmpd sent a reply that is not JSON")?;
-        if let Some(e) = v.get("error").and_then(Value::as_str) {
-            bail!("igmpd: {e}");
-        }
-    }
-    Ok(reply)
 }
 
 #[cfg(test)]
